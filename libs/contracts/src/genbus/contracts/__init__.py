@@ -1,0 +1,70 @@
+"""genbus.contracts: every message the genbus services exchange, and where it travels.
+
+Services publish and subscribe only through the bindings defined here; no subject string
+exists anywhere else.
+"""
+
+from genbus.contracts.accounts import ACCOUNT_DIRECTORY, AccountDirectoryEntry, KvBinding
+from genbus.contracts.bindings import (
+    CANCEL_REQUESTED,
+    COMPLETED,
+    EVENT_BINDINGS,
+    REQUESTED,
+    SUBMITTED,
+    EventBinding,
+)
+from genbus.contracts.common import (
+    PROVIDER_ID_PATTERN,
+    Asset,
+    CompletionStatus,
+    ErrorInfo,
+    InputRef,
+)
+from genbus.contracts.events import (
+    Event,
+    GenerationCancelRequested,
+    GenerationCompleted,
+    GenerationRequested,
+    GenerationSubmitted,
+)
+from genbus.contracts.ids import derive_event_id, provider_idempotency_key
+from genbus.contracts.streams import (
+    DEAD_LETTER_STREAM,
+    GENERATIONS_STREAM,
+    ConsumerSpec,
+    StreamSpec,
+    dead_letter_subject,
+)
+from genbus.contracts.topology import CONSUMERS, SERVICES, ServiceTopology
+
+__all__ = [
+    "ACCOUNT_DIRECTORY",
+    "CANCEL_REQUESTED",
+    "COMPLETED",
+    "CONSUMERS",
+    "DEAD_LETTER_STREAM",
+    "EVENT_BINDINGS",
+    "GENERATIONS_STREAM",
+    "PROVIDER_ID_PATTERN",
+    "REQUESTED",
+    "SERVICES",
+    "SUBMITTED",
+    "AccountDirectoryEntry",
+    "Asset",
+    "CompletionStatus",
+    "ConsumerSpec",
+    "ErrorInfo",
+    "Event",
+    "EventBinding",
+    "GenerationCancelRequested",
+    "GenerationCompleted",
+    "GenerationRequested",
+    "GenerationSubmitted",
+    "InputRef",
+    "KvBinding",
+    "ServiceTopology",
+    "StreamSpec",
+    "dead_letter_subject",
+    "derive_event_id",
+    "provider_idempotency_key",
+]

@@ -1,0 +1,78 @@
+"""Who publishes and who consumes each event: the one table a topology test checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genbus.contracts.bindings import (
+    CANCEL_REQUESTED,
+    COMPLETED,
+    REQUESTED,
+    SUBMITTED,
+    EventBinding,
+)
+from genbus.contracts.events import Event
+from genbus.contracts.streams import ConsumerSpec
+
+
+@dataclass(frozen=True)
+class ServiceTopology:
+    name: str
+    publishes: tuple[EventBinding[Event], ...]
+    consumes: tuple[ConsumerSpec, ...]
+
+
+API_SUBMITTED = ConsumerSpec("api-submitted", SUBMITTED, service="api")
+API_COMPLETED = ConsumerSpec("api-completed", COMPLETED, service="api")
+DISPATCHER_REQUESTED = ConsumerSpec(
+    "dispatcher-requested",
+    REQUESTED,
+    service="dispatcher",
+)
+DISPATCHER_COMPLETED = ConsumerSpec(
+    "dispatcher-completed",
+    COMPLETED,
+    service="dispatcher",
+)
+DISPATCHER_CANCEL = ConsumerSpec(
+    "dispatcher-cancel-requested",
+    CANCEL_REQUESTED,
+    service="dispatcher",
+)
+# JetStream redelivery is the poller's timer: one message per in-flight provider job, nak'ed
+# with a delay until the job is done. Deliveries are unbounded; the event's deadline bounds them.
+POLLER_SUBMITTED = ConsumerSpec(
+    "poller-submitted",
+    SUBMITTED,
+    service="poller",
+    ack_wait_s=60.0,
+    max_deliver=-1,
+    max_ack_pending=20_000,
+)
+
+CONSUMERS: tuple[ConsumerSpec, ...] = (
+    API_SUBMITTED,
+    API_COMPLETED,
+    DISPATCHER_REQUESTED,
+    DISPATCHER_COMPLETED,
+    DISPATCHER_CANCEL,
+    POLLER_SUBMITTED,
+)
+
+SERVICES: dict[str, ServiceTopology] = {
+    "api": ServiceTopology(
+        "api",
+        publishes=(REQUESTED, CANCEL_REQUESTED),
+        consumes=(API_SUBMITTED, API_COMPLETED),
+    ),
+    "dispatcher": ServiceTopology(
+        "dispatcher",
+        publishes=(SUBMITTED, COMPLETED),
+        consumes=(DISPATCHER_REQUESTED, DISPATCHER_COMPLETED, DISPATCHER_CANCEL),
+    ),
+    "poller": ServiceTopology(
+        "poller",
+        publishes=(COMPLETED,),
+        consumes=(POLLER_SUBMITTED,),
+    ),
+}

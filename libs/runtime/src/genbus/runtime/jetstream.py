@@ -1,0 +1,63 @@
+"""Explicit provisioning of streams and durable consumers from the contracts (create or update)."""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from genbus.contracts import DEAD_LETTER_STREAM, GENERATIONS_STREAM, ConsumerSpec, StreamSpec
+
+
+def stream_config(spec: StreamSpec) -> StreamConfig:
+    return StreamConfig(
+        name=spec.name,
+        subjects=list(spec.subjects),
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=spec.max_age_s,
+        duplicate_window=spec.duplicate_window_s,
+        num_replicas=spec.replicas,
+    )
+
+
+def consumer_config(spec: ConsumerSpec) -> ConsumerConfig:
+    return ConsumerConfig(
+        name=spec.durable,
+        durable_name=spec.durable,
+        filter_subject=spec.filter_subject,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=spec.ack_wait_s,
+        max_deliver=spec.max_deliver,
+        max_ack_pending=spec.max_ack_pending,
+    )
+
+
+async def provision_stream(js: JetStreamContext, spec: StreamSpec) -> None:
+    """Create the stream, or bring an existing one to `spec`."""
+    config = stream_config(spec)
+    try:
+        await js.update_stream(config)
+    except NotFoundError:
+        await js.add_stream(config)
+
+
+async def provision_consumer(js: JetStreamContext, stream: StreamSpec, spec: ConsumerSpec) -> None:
+    """Create the durable consumer, or update it in place when its config changed."""
+    await js.add_consumer(stream.name, consumer_config(spec))
+
+
+async def provision(js: JetStreamContext, consumers: tuple[ConsumerSpec, ...]) -> None:
+    """Everything one service needs: the event and dead-letter streams and its own consumers."""
+    await provision_stream(js, GENERATIONS_STREAM)
+    await provision_stream(js, DEAD_LETTER_STREAM)
+    for spec in consumers:
+        await provision_consumer(js, GENERATIONS_STREAM, spec)

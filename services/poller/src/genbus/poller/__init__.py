@@ -1,0 +1,1 @@
+"""genbus.poller."""
