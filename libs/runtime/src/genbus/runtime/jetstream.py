@@ -7,13 +7,22 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+from pydantic import BaseModel
 
-from genbus.contracts import DEAD_LETTER_STREAM, GENERATIONS_STREAM, ConsumerSpec, StreamSpec
+from genbus.contracts import (
+    DEAD_LETTER_STREAM,
+    GENERATIONS_STREAM,
+    ConsumerSpec,
+    KvBinding,
+    StreamSpec,
+)
 
 
 def stream_config(spec: StreamSpec) -> StreamConfig:
@@ -61,3 +70,13 @@ async def provision(js: JetStreamContext, consumers: tuple[ConsumerSpec, ...]) -
     await provision_stream(js, DEAD_LETTER_STREAM)
     for spec in consumers:
         await provision_consumer(js, GENERATIONS_STREAM, spec)
+
+
+async def provision_kv(js: JetStreamContext, binding: KvBinding[BaseModel]) -> KeyValue:
+    """The key-value bucket of `binding`, created when missing."""
+    try:
+        return await js.key_value(binding.bucket)
+    except BucketNotFoundError:
+        return await js.create_key_value(
+            KeyValueConfig(bucket=binding.bucket, history=binding.history)
+        )

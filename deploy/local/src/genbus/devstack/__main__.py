@@ -1,0 +1,130 @@
+"""`genbus-dev`: the local launcher.
+
+genbus-dev infra     start NATS + Postgres in .local/, print their URLs, run until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+
+from genbus.devstack.processes import tail
+from genbus.devstack.stack import LocalInfra, Stack
+
+_SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(BaseException):
+    """A shutdown signal arrived; unwinds through every `with` so everything gets stopped."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def shutdown_on_signals() -> Iterator[None]:
+    """Turn the first SIGINT/SIGTERM/SIGHUP into `Interrupted`; ignore repeats so that a second
+    Ctrl-C cannot interrupt the clean-up. Only the CLI installs this; the library never does."""
+    stopping = False
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in _SHUTDOWN_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _say(message: str) -> None:
+    print(f"genbus-dev | {message}", file=sys.stderr, flush=True)
+
+
+def supervise(stack: Stack, poll_interval: float = 0.5) -> int:
+    """Block until a shutdown signal (exit 0) or until a started component exits on its own
+    (exit 1, with its log tail). The stack is stopped by the caller's `with`."""
+    while True:
+        dead = stack.not_running()
+        if dead:
+            for component in dead:
+                _say(f"{component.name} exited unexpectedly")
+                log_path = getattr(component, "log_path", None)
+                if isinstance(log_path, Path):
+                    print(tail(log_path), file=sys.stderr, flush=True)
+            return 1
+        time.sleep(poll_interval)  # supervision poll, interrupted at once by a signal
+
+
+def cmd_infra(args: argparse.Namespace) -> int:
+    infra = LocalInfra(
+        args.dir,
+        nats_port=args.nats_port,
+        postgres_port=args.postgres_port,
+        postgres_fast=args.fast,
+        database=args.database,
+    )
+    try:
+        with infra:
+            env = infra.env()
+            lines = [f"{key}={value}" for key, value in env.items()]
+            if infra.components:
+                (infra.base_dir / "env").write_text("\n".join(lines) + "\n")
+            for line in lines:
+                print(line, flush=True)
+            if infra.nats is not None:
+                _say(f"nats-server pid {infra.nats.pid}, log {infra.nats.log_path}")
+            if infra.postgres is not None:
+                _say(f"postgres pid {infra.postgres.pid}, log {infra.postgres.log_path}")
+            _say("ready; Ctrl-C to stop")
+            return supervise(infra)
+    except Interrupted as exc:
+        _say(f"{exc}: stopped")
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genbus-dev", description="genbus local launcher")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    infra = commands.add_parser(
+        "infra",
+        help="start NATS (JetStream) + Postgres, print NATS_URL / DATABASE_URL, run until Ctrl-C",
+        description="A set NATS_URL / DATABASE_URL means that server is external and not started.",
+    )
+    infra.add_argument("--dir", type=Path, default=None, help="base dir (default <repo>/.local)")
+    infra.add_argument("--nats-port", type=int, default=None, help="default: a free port")
+    infra.add_argument("--postgres-port", type=int, default=None, help="default: a free port")
+    infra.add_argument("--database", default=None, help="create this database and point to it")
+    infra.add_argument(
+        "--fast", action="store_true", help="Postgres without fsync (loses data on a crash)"
+    )
+    infra.set_defaults(func=cmd_infra)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with shutdown_on_signals():
+        try:
+            code: int = args.func(args)
+        except Interrupted as exc:  # arrived before or after the command's own handling
+            _say(f"{exc}: stopped")
+            code = 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

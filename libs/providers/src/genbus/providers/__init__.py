@@ -1,0 +1,72 @@
+"""genbus.providers: the provider adapter protocol, its error taxonomy, and the adapters.
+
+Callers depend on `ProviderAdapter` and `behaviour_of`; only bootstrap code names adapter classes.
+"""
+
+from genbus.providers._http import DEFAULT_TIMEOUT, HttpAdapter, parse_retry_after
+from genbus.providers.credentials import CredentialCipher, CredentialDecryptError, Credentials
+from genbus.providers.errors import (
+    BEHAVIOURS,
+    AuthFailed,
+    Behaviour,
+    ConcurrencyLimited,
+    ContentRejected,
+    InvalidRequest,
+    JobNotFound,
+    ProviderError,
+    ProviderUnavailable,
+    QuotaExhausted,
+    RateLimited,
+    UnsupportedOperation,
+    behaviour_of,
+)
+from genbus.providers.protocol import (
+    JobState,
+    JobStatus,
+    ProviderAdapter,
+    ProviderJobRef,
+    SubmitRequest,
+    SubmitResult,
+)
+from genbus.providers.registry import (
+    ADAPTER_FACTORIES,
+    AdapterFactory,
+    AdapterRegistry,
+    UnknownProvider,
+)
+from genbus.providers.sim import SIM_DEFAULT_BASE_URL, SIM_OPERATIONS, SimAdapter
+
+__all__ = [
+    "ADAPTER_FACTORIES",
+    "BEHAVIOURS",
+    "DEFAULT_TIMEOUT",
+    "SIM_DEFAULT_BASE_URL",
+    "SIM_OPERATIONS",
+    "AdapterFactory",
+    "AdapterRegistry",
+    "AuthFailed",
+    "Behaviour",
+    "ConcurrencyLimited",
+    "ContentRejected",
+    "CredentialCipher",
+    "CredentialDecryptError",
+    "Credentials",
+    "HttpAdapter",
+    "InvalidRequest",
+    "JobNotFound",
+    "JobState",
+    "JobStatus",
+    "ProviderAdapter",
+    "ProviderError",
+    "ProviderJobRef",
+    "ProviderUnavailable",
+    "QuotaExhausted",
+    "RateLimited",
+    "SimAdapter",
+    "SubmitRequest",
+    "SubmitResult",
+    "UnknownProvider",
+    "UnsupportedOperation",
+    "behaviour_of",
+    "parse_retry_after",
+]

@@ -1,0 +1,274 @@
+"""The adapter for the sim provider (DESIGN.md, "Sim provider protocol")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import ValidationError
+
+from genbus.contracts import Asset, ErrorInfo
+from genbus.providers._http import HttpAdapter, parse_retry_after
+from genbus.providers.credentials import Credentials
+from genbus.providers.errors import (
+    AuthFailed,
+    ConcurrencyLimited,
+    ContentRejected,
+    InvalidRequest,
+    JobNotFound,
+    ProviderError,
+    ProviderUnavailable,
+    QuotaExhausted,
+    RateLimited,
+    UnsupportedOperation,
+)
+from genbus.providers.protocol import (
+    JobState,
+    JobStatus,
+    ProviderJobRef,
+    SubmitRequest,
+    SubmitResult,
+)
+
+SIM_DEFAULT_BASE_URL = "http://127.0.0.1:9100"
+
+SIM_OPERATIONS = frozenset(
+    {"text_to_video", "image_to_video", "video_extend", "text_to_image", "image_to_image"}
+)
+
+# (HTTP status, error.code) → error; a row with a code wins over the (status, None) row.
+# 404 depends on the call (see `_error_from`); 408 and 5xx are ProviderUnavailable.
+_ERRORS: Mapping[tuple[int, str | None], type[ProviderError]] = {
+    (400, None): InvalidRequest,
+    (401, None): AuthFailed,
+    (402, None): QuotaExhausted,
+    (403, None): AuthFailed,
+    (409, None): InvalidRequest,  # idempotency_conflict: the same key with another body
+    (422, None): InvalidRequest,
+    (422, "content_rejected"): ContentRejected,
+    (429, None): RateLimited,
+    (429, "concurrency_limit"): ConcurrencyLimited,
+}
+
+_STATES: Mapping[str, JobState] = {state.value: state for state in JobState}
+
+# Keys the adapter sets itself; params cannot override them.
+_RESERVED = frozenset({"operation", "client_reference", "inputs"})
+
+_MAX_CODE = 64
+
+
+class SimAdapter(HttpAdapter):
+    """Client of the sim provider: Bearer auth, idempotent submit, status and cancel."""
+
+    provider_id: ClassVar[str] = "sim"
+    operations: ClassVar[frozenset[str]] = SIM_OPERATIONS
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = SIM_DEFAULT_BASE_URL,
+        timeout: httpx.Timeout | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limits: httpx.Limits | None = None,
+    ) -> None:
+        super().__init__(base_url=base_url, timeout=timeout, transport=transport, limits=limits)
+
+    def supports(self, operation_type: str) -> bool:
+        """Whether the sim runs `operation_type`."""
+        return operation_type in self.operations
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult:
+        """POST /v1/jobs with the request's `Idempotency-Key`; 201 is new, 200 is a replay."""
+        if not self.supports(request.operation_type):
+            raise UnsupportedOperation(f"sim does not support operation {request.operation_type!r}")
+        url = f"{self._base_url(request.base_url)}/v1/jobs"
+        headers = {
+            **_auth_headers(request.credentials),
+            "Idempotency-Key": request.idempotency_key,
+        }
+        response = await self._send(
+            "POST", url, credentials=request.credentials, headers=headers, json=_job_body(request)
+        )
+        if response.status_code not in (200, 201, 202):
+            raise _error_from(response, request.credentials, not_found=ProviderUnavailable)
+        data = _json_object(response)
+        job_id = data.get("id")
+        if not isinstance(job_id, str) or not job_id:
+            raise ProviderUnavailable("sim accepted a job without an id")
+        return SubmitResult(
+            provider_job_id=job_id,
+            status=str(data.get("status") or ""),
+            replayed=response.status_code == 200,
+        )
+
+    async def status(self, job: ProviderJobRef) -> JobStatus:
+        """GET /v1/jobs/{id}, translated to a `JobStatus`."""
+        base_url = self._base_url(job.base_url)
+        response = await self._send(
+            "GET",
+            f"{base_url}/v1/jobs/{quote(job.provider_job_id, safe='')}",
+            credentials=job.credentials,
+            headers=_auth_headers(job.credentials),
+        )
+        if response.status_code != 200:
+            raise _error_from(response, job.credentials, not_found=JobNotFound)
+        return _job_status(
+            _json_object(response),
+            base_url=base_url,
+            credentials=job.credentials,
+            retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+    async def cancel(self, job: ProviderJobRef) -> None:
+        """POST /v1/jobs/{id}/cancel (202); the job ends cancelled unless already terminal."""
+        response = await self._send(
+            "POST",
+            f"{self._base_url(job.base_url)}/v1/jobs/{quote(job.provider_job_id, safe='')}/cancel",
+            credentials=job.credentials,
+            headers=_auth_headers(job.credentials),
+        )
+        if not response.is_success:
+            raise _error_from(response, job.credentials, not_found=JobNotFound)
+
+
+def _auth_headers(credentials: Credentials) -> dict[str, str]:
+    api_key = credentials.get("api_key")
+    if not api_key:
+        raise AuthFailed("sim credentials have no api_key")
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def _job_body(request: SubmitRequest) -> dict[str, Any]:
+    params = dict(request.params)
+    options = params.pop("provider_options", None) or {}
+    if not isinstance(options, Mapping):
+        raise InvalidRequest("provider_options must be an object")
+    # Canonical params win over provider options; None means "not set".
+    merged = {**options, **params}
+    body: dict[str, Any] = {
+        key: value for key, value in merged.items() if value is not None and key not in _RESERVED
+    }
+    body["operation"] = request.operation_type
+    body["prompt"] = merged.get("prompt") or ""
+    body["client_reference"] = str(request.generation_id)
+    if request.inputs:
+        body["inputs"] = [_input(item.role, item.url) for item in request.inputs]
+    return body
+
+
+def _input(role: str, url: object) -> dict[str, str]:
+    if url is None:
+        # An input naming an earlier generation must be resolved to its asset URL first.
+        raise InvalidRequest(f"input {role!r} has no url")
+    return {"role": role, "url": str(url)}
+
+
+def _error_from(
+    response: httpx.Response, credentials: Credentials, *, not_found: type[ProviderError]
+) -> ProviderError:
+    status = response.status_code
+    code, message = _error_body(response)
+    retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
+    error_class = _ERRORS.get((status, code)) or _ERRORS.get((status, None))
+    if error_class is None:
+        if status == 404:
+            error_class = not_found
+        elif 400 <= status < 500 and status != 408:
+            error_class = InvalidRequest
+        else:
+            error_class = ProviderUnavailable
+    detail = credentials.redact(message) if message else response.reason_phrase
+    return error_class(f"sim HTTP {status} {code or ''}: {detail}", retry_after_s=retry_after_s)
+
+
+def _error_body(response: httpx.Response) -> tuple[str | None, str]:
+    try:
+        data = response.json()
+    except ValueError:
+        return None, ""
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return None, ""
+    code = error.get("code")
+    message = error.get("message")
+    return (
+        code if isinstance(code, str) and code else None,
+        message if isinstance(message, str) else "",
+    )
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise ProviderUnavailable(f"sim HTTP {response.status_code}: body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise ProviderUnavailable(f"sim HTTP {response.status_code}: body is not a JSON object")
+    return data
+
+
+def _job_status(
+    data: Mapping[str, Any], *, base_url: str, credentials: Credentials, retry_after_s: float | None
+) -> JobStatus:
+    raw_state = data.get("status")
+    state = _STATES.get(raw_state) if isinstance(raw_state, str) else None
+    if state is None:
+        raise ProviderUnavailable(f"sim returned an unknown job status {raw_state!r}")
+    asset: Asset | None = None
+    error: ErrorInfo | None = None
+    if state is JobState.SUCCEEDED:
+        asset = _asset(data.get("output"), base_url)
+        if asset is None:
+            state = JobState.FAILED
+            error = ErrorInfo(
+                code="provider_output_invalid",
+                message="the provider reported success without a usable output",
+            )
+    elif state is JobState.FAILED:
+        error = _error_info(data.get("error"), credentials)
+    return JobStatus(
+        state=state,
+        progress=_progress(data.get("progress")),
+        asset=asset,
+        error=error,
+        retry_after_s=retry_after_s,
+    )
+
+
+def _asset(output: object, base_url: str) -> Asset | None:
+    if not isinstance(output, dict) or not isinstance(output.get("url"), str):
+        return None
+    # A relative URL is resolved against the account's base URL.
+    url = str(httpx.URL(f"{base_url}/").join(output["url"]))
+    try:
+        return Asset.model_validate(
+            {
+                "url": url,
+                "media_type": output.get("media_type") or "application/octet-stream",
+                "width": output.get("width"),
+                "height": output.get("height"),
+                "duration_s": output.get("duration_s"),
+            }
+        )
+    except ValidationError:
+        return None
+
+
+def _error_info(error: object, credentials: Credentials) -> ErrorInfo:
+    code = "provider_failed"
+    message = ""
+    if isinstance(error, dict):
+        if isinstance(error.get("code"), str) and error["code"]:
+            code = error["code"][:_MAX_CODE]
+        if isinstance(error.get("message"), str):
+            message = credentials.redact(error["message"])[:2000]
+    return ErrorInfo(code=code, message=message)
+
+
+def _progress(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return min(1.0, max(0.0, float(value)))

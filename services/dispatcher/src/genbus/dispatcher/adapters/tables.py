@@ -1,0 +1,109 @@
+"""The dispatcher's tables, in its own Postgres schema `dispatcher`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from genbus.runtime.outbox import outbox_table
+
+SCHEMA = "dispatcher"
+
+
+def _ts(nullable: bool = True, default_now: bool = False) -> Any:
+    return Field(
+        default=None,
+        sa_column=Column(
+            DateTime(timezone=True),
+            nullable=nullable,
+            server_default=func.now() if default_now else None,
+        ),
+    )
+
+
+class ProviderAccount(SQLModel, table=True):
+    """A paid provider account: its capacity and standing. Credentials are encrypted."""
+
+    __tablename__ = "provider_accounts"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: str = Field(primary_key=True, max_length=64)
+    provider_id: str = Field(max_length=32, index=True)
+    label: str = Field(max_length=100, unique=True)
+    base_url: str | None = Field(default=None, max_length=500)
+    credentials_ciphertext: str
+    max_concurrent: int = Field(ge=1)
+    priority: int = 0
+    status: str = Field(default="active", max_length=16)
+    status_reason: str | None = Field(default=None, max_length=500)
+    cooldown_until: datetime | None = _ts()
+    credits: int | None = None
+    daily_cap: int | None = None
+    operations: list[str] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    last_used_at: datetime | None = _ts()
+    created_at: datetime | None = _ts(nullable=False, default_now=True)
+    updated_at: datetime | None = _ts(nullable=False, default_now=True)
+
+
+class DispatchJob(SQLModel, table=True):
+    """One generation in the dispatch queue, from requested to terminal."""
+
+    __tablename__ = "dispatch_jobs"
+    __table_args__ = (
+        Index(
+            "ix_dispatch_jobs_queue",
+            "provider_id",
+            text("priority DESC"),
+            "due_at",
+            "seq",
+            postgresql_where=text("state = 'queued'"),
+        ),
+        Index(
+            "ix_dispatch_jobs_slots",
+            "account_id",
+            postgresql_where=text("state IN ('claimed', 'submitted')"),
+        ),
+        Index(
+            "ix_dispatch_jobs_leases",
+            "lease_until",
+            postgresql_where=text("state = 'claimed'"),
+        ),
+        {"schema": SCHEMA},
+    )
+
+    generation_id: UUID = Field(primary_key=True)
+    seq: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(), nullable=False, unique=True)
+    )
+    user_id: str = Field(max_length=128)
+    provider_id: str = Field(max_length=32)
+    operation_type: str = Field(max_length=48)
+    request: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    priority: int = 5
+    scheduled_at: datetime | None = _ts()
+    #: Not dispatched before this: `scheduled_at`, or a retry's backoff. Queue order after priority.
+    due_at: datetime | None = _ts(nullable=False, default_now=True)
+    deadline_at: datetime | None = _ts(nullable=False)
+    state: str = Field(default="queued", max_length=16)
+    attempt: int = 0
+    submit_tries: int = 0
+    account_id: str | None = Field(default=None, max_length=64)
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_until: datetime | None = _ts()
+    provider_job_id: str | None = Field(default=None, max_length=256)
+    cancel_requested: bool = False
+    last_error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    created_at: datetime | None = _ts(nullable=False, default_now=True)
+    updated_at: datetime | None = _ts(nullable=False, default_now=True)
+    submitted_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+
+
+OUTBOX = outbox_table(SQLModel.metadata, SCHEMA)
+ACCOUNTS = ProviderAccount.__table__  # type: ignore[attr-defined]
+JOBS = DispatchJob.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,95 @@
+"""Wires the dispatcher: the one place that knows concrete classes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+
+from nats.js.kv import KeyValue
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from genbus.contracts import ACCOUNT_DIRECTORY, SERVICES
+from genbus.dispatcher.adapters.account_directory import sync_account_directory
+from genbus.dispatcher.adapters.tables import OUTBOX
+from genbus.dispatcher.config import DispatcherSettings
+from genbus.dispatcher.entrypoints.consumers import register_consumers
+from genbus.dispatcher.service_layer.deps import Deps
+from genbus.dispatcher.service_layer.reconciler import run_reconciler
+from genbus.dispatcher.service_layer.scheduler import Scheduler
+from genbus.providers import AdapterRegistry, CredentialCipher
+from genbus.runtime.db import create_engine
+from genbus.runtime.jetstream import provision_kv
+from genbus.runtime.logging import get_logger
+from genbus.runtime.outbox import OutboxRelay
+from genbus.runtime.publisher import EventPublisher
+from genbus.runtime.service import connect_and_provision, make_broker
+
+log = get_logger(__name__)
+
+
+def cipher_from(settings: DispatcherSettings) -> CredentialCipher:
+    keys = settings.credentials_keys.get_secret_value()
+    if not keys:
+        raise SystemExit("GENBUS_CREDENTIALS_KEYS is required (comma-separated Fernet keys)")
+    return CredentialCipher.from_key_list(keys)
+
+
+async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
+    """Run the dispatcher until `stop`: consumers, scheduler, outbox relay, reconciler."""
+    topology = SERVICES["dispatcher"]
+    owner = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+    engine = create_engine(settings.database_url, pool_size=10, max_overflow=20)
+    broker = make_broker(settings.nats_url, f"genbus-dispatcher-{owner}")
+    js = await connect_and_provision(broker, topology)
+    kv = await provision_kv(js, ACCOUNT_DIRECTORY)  # type: ignore[arg-type]
+    publisher = EventPublisher(js, topology)
+    relay = OutboxRelay(engine, OUTBOX, publisher)
+    adapters = AdapterRegistry()
+    deps = Deps(
+        settings=settings,
+        engine=engine,
+        publisher=publisher,
+        relay=relay,
+        adapters=adapters,
+        cipher=cipher_from(settings),
+        owner=owner,
+    )
+    register_consumers(broker, deps)
+    scheduler = Scheduler(deps)
+    background = [
+        asyncio.create_task(relay.run(), name="outbox-relay"),
+        asyncio.create_task(run_reconciler(deps, stop), name="reconciler"),
+        asyncio.create_task(_sync_directory(engine, kv, settings, stop), name="account-directory"),
+    ]
+    await broker.start()
+    log.info("dispatcher started", owner=owner)
+    try:
+        await scheduler.run(stop)
+    finally:
+        log.info("dispatcher stopping")
+        # Stop taking new events first, then finish in-hand submissions, then flush the outbox.
+        await broker.stop()
+        await scheduler.drain()
+        with contextlib.suppress(Exception):
+            await relay.relay_once()
+        relay.stop()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await adapters.aclose()
+        await engine.dispose()
+        log.info("dispatcher stopped")
+
+
+async def _sync_directory(
+    engine: AsyncEngine, kv: KeyValue, settings: DispatcherSettings, stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        try:
+            await sync_account_directory(engine, kv)
+        except Exception as exc:
+            log.warning("account directory sync failed", error=repr(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.account_directory_sync_s)

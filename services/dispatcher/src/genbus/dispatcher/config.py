@@ -1,0 +1,36 @@
+"""Dispatcher settings (env prefix GENBUS_DISPATCHER_, plus the shared NATS/DB URLs)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from genbus.runtime.settings import RuntimeSettings
+
+
+class DispatcherSettings(RuntimeSettings):
+    model_config = SettingsConfigDict(env_prefix="GENBUS_DISPATCHER_", extra="ignore")
+
+    #: Fernet keys, comma-separated; the first encrypts, all decrypt (rotation).
+    credentials_keys: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices(
+            "GENBUS_CREDENTIALS_KEYS", "GENBUS_DISPATCHER_CREDENTIALS_KEYS"
+        ),
+    )
+    replica_id: str = ""
+    #: How long a claim is held before another replica may recover it.
+    lease_s: float = 30.0
+    #: Submissions in flight at once, across all accounts of this replica.
+    max_inflight_submissions: int = 64
+    #: Attempts at a transient provider error (timeouts, 5xx) before failing the generation.
+    max_submit_tries: int = 4
+    submit_backoff_base_s: float = 0.5
+    submit_backoff_max_s: float = 10.0
+    #: Cooldowns applied to an account when the provider pushes back.
+    rate_limit_cooldown_s: float = 10.0
+    concurrency_cooldown_s: float = 2.0
+    #: Safety-net wake-up of the scheduler when no event woke it.
+    idle_tick_s: float = 0.5
+    reconcile_interval_s: float = 5.0
+    account_directory_sync_s: float = 5.0

@@ -1,0 +1,103 @@
+"""Dispatch jobs and provider accounts: states and the rules that choose an account. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    CLAIMED = "claimed"  # an account slot is reserved; the submission is in hand
+    SUBMITTED = "submitted"  # the provider has the job; the slot stays busy until completed
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: States that hold an account slot. An account's busy count is the number of its jobs in them.
+SLOT_HOLDING = (JobState.CLAIMED, JobState.SUBMITTED)
+TERMINAL = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    COOLING_DOWN = "cooling_down"
+    EXHAUSTED = "exhausted"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class AccountCandidate:
+    """An account as seen when choosing one for a job."""
+
+    id: str
+    provider_id: str
+    operations: frozenset[str] | None  # None: every operation its provider supports
+    max_concurrent: int
+    priority: int  # higher is preferred
+    busy: int
+    last_used_at: datetime | None
+
+    @property
+    def free_slots(self) -> int:
+        return max(self.max_concurrent - self.busy, 0)
+
+    def serves(self, provider_id: str, operation_type: str) -> bool:
+        return self.provider_id == provider_id and (
+            self.operations is None or operation_type in self.operations
+        )
+
+
+def rank_accounts(
+    candidates: Iterable[AccountCandidate],
+    provider_id: str,
+    operation_type: str,
+    preferred_account_id: str | None = None,
+) -> list[AccountCandidate]:
+    """Eligible accounts for a job, best first.
+
+    The request's preferred account first when eligible, then higher priority, then fewest busy
+    slots, then least recently used.
+    """
+    eligible = [c for c in candidates if c.free_slots > 0 and c.serves(provider_id, operation_type)]
+    epoch = datetime.min
+
+    def key(c: AccountCandidate) -> tuple[int, int, int, datetime]:
+        last = c.last_used_at.replace(tzinfo=None) if c.last_used_at else epoch
+        return (0 if c.id == preferred_account_id else 1, -c.priority, c.busy, last)
+
+    return sorted(eligible, key=key)
+
+
+def servable_pairs(candidates: Sequence[AccountCandidate]) -> tuple[list[str], list[str]]:
+    """Which queued jobs could be served now: (providers serving any operation, "provider:op")."""
+    any_op: set[str] = set()
+    pairs: set[str] = set()
+    for c in candidates:
+        if c.free_slots <= 0:
+            continue
+        if c.operations is None:
+            any_op.add(c.provider_id)
+        else:
+            pairs.update(f"{c.provider_id}:{op}" for op in c.operations)
+    return sorted(any_op), sorted(pairs)
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job whose slot is reserved on `account_id`, ready to be submitted as `attempt`."""
+
+    generation_id: UUID
+    provider_id: str
+    operation_type: str
+    account_id: str
+    attempt: int
+    submit_tries: int
+    request: dict[str, object]
+    cancel_requested: bool
+    base_url: str | None
+    credentials_ciphertext: str

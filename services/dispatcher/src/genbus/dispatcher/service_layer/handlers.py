@@ -1,0 +1,98 @@
+"""What the dispatcher does when each event arrives. Every handler is idempotent."""
+
+from __future__ import annotations
+
+from genbus.contracts import (
+    COMPLETED,
+    CompletionStatus,
+    GenerationCancelRequested,
+    GenerationCompleted,
+    GenerationRequested,
+)
+from genbus.dispatcher.adapters import repository as repo
+from genbus.dispatcher.domain.model import JobState
+from genbus.dispatcher.service_layer import events
+from genbus.dispatcher.service_layer.deps import Deps
+from genbus.dispatcher.service_layer.submission import cancel_at_provider
+from genbus.providers import ProviderJobRef
+from genbus.runtime.logging import get_logger
+
+log = get_logger(__name__)
+
+_END_STATE = {
+    CompletionStatus.COMPLETED: JobState.COMPLETED,
+    CompletionStatus.FAILED: JobState.FAILED,
+    CompletionStatus.CANCELLED: JobState.CANCELLED,
+}
+
+
+async def on_generation_requested(deps: Deps, event: GenerationRequested) -> None:
+    """Queue the generation (a redelivery is a no-op) and let the scheduler look at once."""
+    async with deps.uow() as uow:
+        queued = await repo.ingest(uow.conn, event)
+    if queued:
+        deps.wake.set()
+
+
+async def on_generation_completed(deps: Deps, event: GenerationCompleted) -> None:
+    """The job ended: its slot is released (once, whatever the deliveries) and reused now."""
+    async with deps.uow() as uow:
+        done = await repo.finish(
+            uow.conn, event.generation_id, _END_STATE[event.status], _error(event)
+        )
+    if done is not None:
+        deps.wake.set()
+
+
+async def on_cancel_requested(deps: Deps, event: GenerationCancelRequested) -> None:
+    """Queued: end it cancelled now. Submitted: cancel at the provider; the poller reports."""
+    cancel_ref: ProviderJobRef | None = None
+    async with deps.uow() as uow:
+        job = await repo.lock_job(uow.conn, event.generation_id)
+        if job is None:
+            tombstone = event.model_dump(mode="json")
+            if await repo.insert_cancelled_tombstone(uow.conn, event.generation_id, tombstone):
+                await uow.stage(COMPLETED, _cancelled_from(event))
+            return
+        if job.state is JobState.QUEUED:
+            await repo.finish(uow.conn, event.generation_id, JobState.CANCELLED)
+            original = GenerationRequested.model_validate(job.request)
+            await uow.stage(
+                COMPLETED, events.ended(original, CompletionStatus.CANCELLED, attempt=job.attempt)
+            )
+        elif job.state in (JobState.CLAIMED, JobState.SUBMITTED):
+            await repo.flag_cancel_requested(uow.conn, event.generation_id)
+            if (
+                job.state is JobState.SUBMITTED
+                and job.provider_job_id
+                and job.credentials_ciphertext
+            ):
+                cancel_ref = ProviderJobRef(
+                    provider_job_id=job.provider_job_id,
+                    credentials=deps.cipher.decrypt(job.credentials_ciphertext),
+                    base_url=job.base_url,
+                )
+    if cancel_ref is not None:
+        await cancel_at_provider(deps.adapters.get(event.provider_id), cancel_ref)
+    deps.wake.set()
+
+
+def _cancelled_from(event: GenerationCancelRequested) -> GenerationCompleted:
+    from datetime import UTC, datetime
+
+    from genbus.contracts import derive_event_id
+
+    return GenerationCompleted(
+        event_id=derive_event_id(event.generation_id, "generation.completed", 0),
+        occurred_at=datetime.now(UTC),
+        generation_id=event.generation_id,
+        user_id=event.user_id,
+        provider_id=event.provider_id,
+        operation_type=event.operation_type,
+        status=CompletionStatus.CANCELLED,
+        attempt=0,
+    )
+
+
+def _error(event: GenerationCompleted) -> dict[str, object] | None:
+    return event.error.model_dump() if event.error else None

@@ -1,0 +1,192 @@
+"""Submitting one claimed job to its provider, and acting on the one behaviour of each error."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from genbus.contracts import (
+    COMPLETED,
+    SUBMITTED,
+    CompletionStatus,
+    ErrorInfo,
+    GenerationRequested,
+    provider_idempotency_key,
+)
+from genbus.dispatcher.adapters import repository as repo
+from genbus.dispatcher.domain.backoff import backoff_delay
+from genbus.dispatcher.domain.model import AccountStatus, ClaimedJob, JobState
+from genbus.dispatcher.service_layer import events
+from genbus.dispatcher.service_layer.deps import Deps
+from genbus.providers import (
+    Behaviour,
+    CredentialDecryptError,
+    ProviderAdapter,
+    ProviderError,
+    ProviderJobRef,
+    ProviderUnavailable,
+    QuotaExhausted,
+    SubmitRequest,
+    UnknownProvider,
+    behaviour_of,
+)
+from genbus.runtime.logging import get_logger
+
+log = get_logger(__name__)
+
+
+async def submit_claimed(deps: Deps, claim: ClaimedJob) -> None:
+    """Submit `claim` (retrying transient errors on the same account with the same key)."""
+    request = GenerationRequested.model_validate(claim.request)
+    bound = log.bind(generation_id=str(claim.generation_id), account_id=claim.account_id)
+    try:
+        adapter = deps.adapters.get(claim.provider_id)
+        credentials = deps.cipher.decrypt(claim.credentials_ciphertext)
+    except UnknownProvider:
+        await _fail(deps, claim, request, ErrorInfo(code="unsupported_provider"))
+        return
+    except CredentialDecryptError:
+        await _disable_account(deps, claim, "credentials cannot be decrypted with the current keys")
+        return
+    submit = SubmitRequest(
+        generation_id=claim.generation_id,
+        operation_type=claim.operation_type,
+        params=dict(request.params),
+        inputs=list(request.inputs),
+        idempotency_key=provider_idempotency_key(claim.generation_id, claim.attempt),
+        credentials=credentials,
+        base_url=claim.base_url,
+    )
+    while True:
+        try:
+            result = await adapter.submit(submit)
+        except Exception as exc:
+            behaviour = behaviour_of(exc)
+            error = _error_info(exc)
+            bound.info("submission refused", code=error.code, behaviour=behaviour.value)
+            if behaviour is Behaviour.RETRY:
+                claim = replace(claim, submit_tries=claim.submit_tries + 1)
+                if claim.submit_tries >= deps.settings.max_submit_tries:
+                    await _fail(
+                        deps,
+                        claim,
+                        request,
+                        ErrorInfo(code=ProviderUnavailable.code, message=error.message),
+                    )
+                    return
+                # Same account, same idempotency key: if the provider did create the job
+                # before failing to answer, the retry returns that job instead of a second one.
+                async with deps.uow() as uow:
+                    await repo.extend_lease(uow.conn, claim, deps.settings.lease_s)
+                await asyncio.sleep(
+                    backoff_delay(
+                        claim.submit_tries,
+                        deps.settings.submit_backoff_base_s,
+                        deps.settings.submit_backoff_max_s,
+                    )
+                )
+                continue
+            await _act_on_refusal(deps, claim, request, behaviour, exc, error)
+            return
+        break
+    async with deps.uow() as uow:
+        cancel_requested = await repo.mark_submitted(uow.conn, claim, result.provider_job_id)
+        if cancel_requested is not None:
+            await uow.stage(
+                SUBMITTED,
+                events.submitted(request, claim.account_id, result.provider_job_id, claim.attempt),
+            )
+    bound.info("submitted", provider_job_id=result.provider_job_id, replayed=result.replayed)
+    if cancel_requested:
+        # The user cancelled while we were submitting: cancel at the provider; the poller
+        # follows the job and reports its final state.
+        await cancel_at_provider(
+            adapter,
+            ProviderJobRef(
+                provider_job_id=result.provider_job_id,
+                credentials=credentials,
+                base_url=claim.base_url,
+            ),
+        )
+
+
+async def _act_on_refusal(
+    deps: Deps,
+    claim: ClaimedJob,
+    request: GenerationRequested,
+    behaviour: Behaviour,
+    exc: BaseException,
+    error: ErrorInfo,
+) -> None:
+    """The one reaction to each error class (see genbus.providers.errors.BEHAVIOURS)."""
+    settings = deps.settings
+    retry_after = exc.retry_after_s if isinstance(exc, ProviderError) else None
+    if behaviour is Behaviour.FAIL:
+        await _fail(deps, claim, request, error)
+        return
+    async with deps.uow() as uow:
+        if behaviour is Behaviour.BACK_OFF:
+            cooldown = retry_after if retry_after is not None else settings.rate_limit_cooldown_s
+            await repo.cool_down(uow.conn, claim.account_id, cooldown, error.code)
+        elif behaviour is Behaviour.ROTATE and isinstance(exc, QuotaExhausted):
+            await repo.set_account_status(
+                uow.conn, claim.account_id, AccountStatus.EXHAUSTED, error.message or error.code
+            )
+        elif behaviour is Behaviour.ROTATE:
+            cooldown = retry_after if retry_after is not None else settings.concurrency_cooldown_s
+            await repo.cool_down(uow.conn, claim.account_id, cooldown, error.code)
+        elif behaviour is Behaviour.DISABLE_ACCOUNT:
+            await repo.set_account_status(
+                uow.conn, claim.account_id, AccountStatus.DISABLED, error.message or error.code
+            )
+        # The provider refused before creating anything: requeue without spending an attempt.
+        await repo.requeue(uow.conn, claim, 0.0, error.model_dump())
+    deps.wake.set()
+
+
+async def _disable_account(deps: Deps, claim: ClaimedJob, reason: str) -> None:
+    async with deps.uow() as uow:
+        await repo.set_account_status(uow.conn, claim.account_id, AccountStatus.DISABLED, reason)
+        await repo.requeue(uow.conn, claim, 0.0, {"code": "account_disabled", "message": reason})
+    deps.wake.set()
+
+
+async def _fail(
+    deps: Deps, claim: ClaimedJob, request: GenerationRequested, error: ErrorInfo
+) -> None:
+    async with deps.uow() as uow:
+        done = await repo.finish(
+            uow.conn,
+            claim.generation_id,
+            JobState.FAILED,
+            error.model_dump(),
+            only_from=(JobState.CLAIMED,),
+        )
+        if done is not None:
+            await uow.stage(
+                COMPLETED,
+                events.ended(
+                    request,
+                    CompletionStatus.FAILED,
+                    attempt=claim.attempt,
+                    error=error,
+                    account_id=claim.account_id,
+                ),
+            )
+    deps.wake.set()
+
+
+async def cancel_at_provider(adapter: ProviderAdapter, job: ProviderJobRef) -> None:
+    """Best effort: a failed cancel leaves the job running, and the poller still follows it."""
+    try:
+        await adapter.cancel(job)
+    except Exception as exc:
+        log.warning(
+            "cancel at provider failed", provider_job_id=job.provider_job_id, error=repr(exc)
+        )
+
+
+def _error_info(exc: BaseException) -> ErrorInfo:
+    if isinstance(exc, ProviderError):
+        return exc.to_error_info()
+    return ErrorInfo(code=ProviderUnavailable.code, message=type(exc).__name__, retryable=True)

@@ -1,0 +1,48 @@
+"""Wires the poller: broker, account directory, adapters. It owns no tables."""
+
+from __future__ import annotations
+
+import asyncio
+
+from genbus.contracts import ACCOUNT_DIRECTORY, SERVICES
+from genbus.poller.adapters.account_directory import AccountDirectory
+from genbus.poller.config import PollerSettings
+from genbus.poller.entrypoints.consumers import register_consumers
+from genbus.poller.service_layer.polling import PollerDeps
+from genbus.providers import AdapterRegistry, CredentialCipher
+from genbus.runtime.jetstream import provision_kv
+from genbus.runtime.logging import get_logger
+from genbus.runtime.publisher import EventPublisher
+from genbus.runtime.service import connect_and_provision, make_broker
+
+log = get_logger(__name__)
+
+
+async def serve(settings: PollerSettings, stop: asyncio.Event) -> None:
+    keys = settings.credentials_keys.get_secret_value()
+    if not keys:
+        raise SystemExit("GENBUS_CREDENTIALS_KEYS is required (comma-separated Fernet keys)")
+    topology = SERVICES["poller"]
+    broker = make_broker(settings.nats_url, "genbus-poller")
+    js = await connect_and_provision(broker, topology)
+    kv = await provision_kv(js, ACCOUNT_DIRECTORY)  # type: ignore[arg-type]
+    adapters = AdapterRegistry()
+    deps = PollerDeps(
+        settings=settings,
+        adapters=adapters,
+        directory=AccountDirectory(
+            kv, CredentialCipher.from_key_list(keys), settings.directory_ttl_s
+        ),
+        publisher=EventPublisher(js, topology),
+    )
+    register_consumers(broker, deps)
+    await broker.start()
+    log.info("poller started")
+    try:
+        await stop.wait()
+    finally:
+        log.info("poller stopping")
+        # Polls in hand finish; unfinished jobs' messages are redelivered to another replica.
+        await broker.stop()
+        await adapters.aclose()
+        log.info("poller stopped")

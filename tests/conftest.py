@@ -1,0 +1,55 @@
+"""Shared fixtures: real NATS and Postgres started by the test setup, in temp folders, free ports.
+
+- `postgres` (session): one Postgres server for the run; `database_url` gives each test its
+  own fresh database on it.
+- `nats_url` (function): a fresh JetStream-enabled NATS server per test, so streams and
+  durable consumers never leak between tests.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from genbus.devstack.nats import NatsServer
+from genbus.devstack.postgres import PostgresServer
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = PostgresServer(tmp_path_factory.mktemp("pg") / "data", fast=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def database_url(postgres: PostgresServer) -> AsyncIterator[str]:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(postgres.dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    yield postgres.dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def nats_url(nats_server: NatsServer) -> str:
+    return nats_server.url
