@@ -35,7 +35,7 @@ async def serve(settings: PollerSettings, stop: asyncio.Event) -> None:
         ),
         publisher=EventPublisher(js, topology),
     )
-    register_consumers(broker, deps)
+    register_consumers(broker, deps, batch_size=settings.batch_size)
     await broker.start()
     log.info("poller started")
     try:

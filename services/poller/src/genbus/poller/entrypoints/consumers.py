@@ -10,8 +10,8 @@ from genbus.poller.service_layer.polling import PollerDeps, poll_submitted
 from genbus.runtime.consumer import Delivery, register_consumer
 
 
-def register_consumers(broker: NatsBroker, deps: PollerDeps) -> None:
+def register_consumers(broker: NatsBroker, deps: PollerDeps, batch_size: int = 256) -> None:
     async def submitted(delivery: Delivery[GenerationSubmitted]) -> None:
         await poll_submitted(deps, delivery.event, delivery.num_delivered)
 
-    register_consumer(broker, POLLER_SUBMITTED, submitted, batch_size=deps.settings.batch_size)
+    register_consumer(broker, POLLER_SUBMITTED, submitted, batch_size=batch_size)

@@ -1,0 +1,63 @@
+"""Settings of the provider simulator: behaviour knobs (changeable at run time), server options."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_KEYS = ("sim-key-1", "sim-key-2", "sim-key-3", "sim-key-4")
+
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+Seconds = Annotated[float, Field(ge=0.0)]
+
+
+class SimConfig(BaseSettings):
+    """How the simulated provider behaves: `SIM_*` at start, replaced by `PUT /_sim/config`."""
+
+    model_config = SettingsConfigDict(env_prefix="SIM_", extra="forbid", frozen=True)
+
+    keys: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_KEYS))
+    seed: int | None = None
+
+    # A job lasts duration_s + uniform(0, duration_jitter_s) seconds; the first
+    # queued_fraction of that time it is `queued`, then `running`.
+    duration_s: Seconds = 3.0
+    duration_jitter_s: Seconds = 2.0
+    queued_fraction: Rate = 0.1
+
+    fail_rate: Rate = 0.0
+    moderation_rate: Rate = 0.0
+    rate_limit_rate: Rate = 0.0
+    retry_after_s: Annotated[int, Field(ge=0)] = 1
+    error_5xx_rate: Rate = 0.0
+    latency_ms: Seconds = 0.0
+
+    per_key_concurrency: Annotated[int, Field(ge=1)] | None = None
+    enforce_concurrency: bool = True
+    # Credits per key; keys not listed get default_credits (None: unlimited).
+    per_key_credits: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    default_credits: Annotated[int, Field(ge=0)] | None = None
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    def credits_for(self, api_key: str) -> int | None:
+        """Credits granted to `api_key`, or None when unlimited."""
+        return self.per_key_credits.get(api_key, self.default_credits)
+
+
+class ServerSettings(BaseSettings):
+    """Where and how the simulator's HTTP server listens (start-up only)."""
+
+    model_config = SettingsConfigDict(env_prefix="SIM_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9100
+    access_log: bool = False
+    log_level: str = "info"

@@ -1,0 +1,28 @@
+"""FastAPI dependencies shared by the routes: the simulator state and the authenticated key."""
+
+import asyncio
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from genbus.provider_sim.auth import authenticate
+from genbus.provider_sim.state import SimState
+
+# Dependencies are async on purpose: sync ones would run in the thread pool on every request.
+
+
+async def _get_state(request: Request) -> SimState:
+    return cast(SimState, request.app.state.sim)
+
+
+StateDep = Annotated[SimState, Depends(_get_state)]
+
+
+async def _get_api_key(request: Request, state: StateDep) -> str:
+    latency_ms = state.config.latency_ms
+    if latency_ms:
+        await asyncio.sleep(latency_ms / 1000)
+    return authenticate(request.headers, state.config.keys)
+
+
+ApiKeyDep = Annotated[str, Depends(_get_api_key)]

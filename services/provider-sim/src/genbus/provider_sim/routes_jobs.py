@@ -1,0 +1,54 @@
+"""The provider protocol: submit, poll and cancel jobs, download outputs."""
+
+import json
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from genbus.provider_sim.deps import ApiKeyDep, StateDep
+from genbus.provider_sim.errors import ErrorCode, SimError
+from genbus.provider_sim.jobs import MEDIA_TYPE, render_job
+
+router = APIRouter(prefix="/v1", tags=["provider"])
+
+
+@router.post("/jobs", status_code=201, operation_id="submit_job")
+async def submit_job(request: Request, state: StateDep, api_key: ApiKeyDep) -> JSONResponse:
+    try:
+        body: object = json.loads(await request.body())
+    except ValueError as exc:
+        error = SimError(ErrorCode.INVALID_REQUEST, "the body is not valid JSON")
+        state.count_rejection(api_key, error)
+        raise error from exc
+    submission = state.submit(api_key, body, request.headers.get("idempotency-key"))
+    job = submission.job
+    return JSONResponse(
+        {"id": job.id, "status": job.status(state.now()).value},
+        status_code=200 if submission.replayed else 201,
+    )
+
+
+@router.get("/jobs/{job_id}", operation_id="get_job")
+async def get_job(
+    job_id: str, request: Request, state: StateDep, api_key: ApiKeyDep
+) -> JSONResponse:
+    job = state.get_job(api_key, job_id)
+    return JSONResponse(render_job(job, state.now(), _files_url(request)))
+
+
+@router.post("/jobs/{job_id}/cancel", status_code=202, operation_id="cancel_job")
+async def cancel_job(
+    job_id: str, request: Request, state: StateDep, api_key: ApiKeyDep
+) -> JSONResponse:
+    job = state.cancel(api_key, job_id)
+    return JSONResponse(render_job(job, state.now(), _files_url(request)), status_code=202)
+
+
+@router.get("/files/{job_id}", operation_id="get_file")
+async def get_file(job_id: str, state: StateDep) -> Response:
+    # No key needed: the URL plays the part of a provider's signed CDN link.
+    return Response(state.output_file(job_id), media_type=MEDIA_TYPE)
+
+
+def _files_url(request: Request) -> str:
+    return f"{request.base_url}v1/files/"
