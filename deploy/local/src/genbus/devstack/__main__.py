@@ -1,6 +1,7 @@
 """`genbus-dev`: the local launcher.
 
 genbus-dev infra     start NATS + Postgres in .local/, print their URLs, run until Ctrl-C
+genbus-dev run       the whole system: infra, sim provider, api, dispatcher, poller
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from types import FrameType
 
 from genbus.devstack.processes import tail
 from genbus.devstack.stack import LocalInfra, Stack
+from genbus.devstack.system import GenbusSystem, SystemConfig, new_credentials_key
 
 _SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -95,6 +97,52 @@ def cmd_infra(args: argparse.Namespace) -> int:
         return 0
 
 
+def _credentials_key(base_dir: Path) -> str:
+    """The local credentials key, made once and kept, so stored account secrets stay readable."""
+    path = base_dir / "credentials.key"
+    if not path.exists():
+        base_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(new_credentials_key())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    infra = LocalInfra(args.dir, database="genbus")
+    try:
+        with infra:
+            config = SystemConfig(
+                base_dir=infra.base_dir / "run",
+                nats_url=infra.nats_url,
+                database_url=infra.database_url,
+                api_port=args.api_port,
+                sim_port=args.sim_port,
+                credentials_key=_credentials_key(infra.base_dir),
+                log_format="console",
+            )
+            with GenbusSystem(config) as system:
+                api = system.api_url.replace("127.0.0.1", "localhost")
+                body = (
+                    '{"operation_type": "text_to_video", "provider_id": "sim", '
+                    '"params": {"prompt": "test video", "quality": "720p"}}'
+                )
+                _say(f"NATS {infra.nats_url}  Postgres {infra.database_url}")
+                _say(f"sim provider {system.sim_url}  (stats: {system.sim_url}/_sim/stats)")
+                _say(f"API docs: {api}/docs")
+                _say("try:")
+                print(
+                    f'curl -X POST {api}/api/v1/jobs -H "Content-Type: application/json" '
+                    f"-d '{body}'",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                _say(f"then: curl {api}/api/v1/jobs/<id>      Ctrl-C stops everything")
+                return supervise(system)
+    except Interrupted as exc:
+        _say(f"{exc}: stopped")
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genbus-dev", description="genbus local launcher")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--fast", action="store_true", help="Postgres without fsync (loses data on a crash)"
     )
     infra.set_defaults(func=cmd_infra)
+
+    run = commands.add_parser(
+        "run", help="infra + sim provider + api, dispatcher and poller, until Ctrl-C"
+    )
+    run.add_argument("--dir", type=Path, default=None, help="base dir (default <repo>/.local)")
+    run.add_argument("--api-port", type=int, default=8000)
+    run.add_argument("--sim-port", type=int, default=9100)
+    run.set_defaults(func=cmd_run)
     return parser
 
 

@@ -42,7 +42,7 @@ def configure_logging(service: str, log_format: str = "json", level: str = "INFO
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "faststream.access"):
+    for noisy in ("uvicorn.access", "faststream.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

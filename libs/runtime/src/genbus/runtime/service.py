@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -40,6 +41,9 @@ def make_broker(nats_url: str, name: str) -> NatsBroker:
         reconnect_time_wait=1,
         connect_timeout=5,
         graceful_timeout=15.0,
+        # Through our structured logging; per-message lines at DEBUG, errors still at ERROR.
+        logger=logging.getLogger("genbus.faststream"),
+        log_level=logging.DEBUG,
     )
 
 

@@ -1,0 +1,175 @@
+"""The whole genbus system as local processes: sim provider, api, dispatcher, poller.
+
+`make run` and the end-to-end and fault suites use this one composition, so what the tests
+prove is what a developer runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genbus.devstack.ports import free_port
+from genbus.devstack.processes import ServiceProcess, StartupError, wait_http_ok
+from genbus.devstack.stack import Stack
+
+
+@dataclass(frozen=True)
+class AccountSeed:
+    """A provider account `make run` and the tests register (credentials come from the env)."""
+
+    label: str
+    api_key: str
+    max_concurrent: int
+    provider_id: str = "sim"
+    priority: int = 0
+
+
+DEFAULT_ACCOUNTS = (
+    AccountSeed("sim-1", "sim-key-1", max_concurrent=4),
+    AccountSeed("sim-2", "sim-key-2", max_concurrent=4),
+)
+
+
+def new_credentials_key() -> str:
+    """A random Fernet key (32 url-safe base64 bytes)."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
+
+
+@dataclass
+class SystemConfig:
+    base_dir: Path
+    nats_url: str
+    database_url: str
+    api_port: int | None = None
+    sim_port: int | None = None
+    sim_env: Mapping[str, str] = field(default_factory=dict)
+    accounts: tuple[AccountSeed, ...] = DEFAULT_ACCOUNTS
+    #: Write each process's output to `<base_dir>/logs/<name>.log` instead of our stdout.
+    log_to_files: bool = False
+    log_format: str = "console"
+    replicas: Mapping[str, int] = field(
+        default_factory=lambda: {"api": 1, "dispatcher": 1, "poller": 1}
+    )
+    credentials_key: str = field(default_factory=new_credentials_key)
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+
+class GenbusSystem(Stack):
+    """Starts the sim, seeds accounts, then the services; stops them in reverse order."""
+
+    name = "genbus"
+
+    def __init__(self, config: SystemConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.api_port = config.api_port or free_port()
+        self.sim_port = config.sim_port or free_port()
+        self.processes: dict[str, ServiceProcess] = {}
+        self.sim = self._add("sim", [sys.executable, "-m", "genbus.provider_sim"], self._sim_env())
+        for service in ("dispatcher", "poller", "api"):
+            for index in range(config.replicas.get(service, 1)):
+                name = service if index == 0 else f"{service}-{index + 1}"
+                port = self.api_port if index == 0 else free_port()
+                self._add(name, [sys.executable, "-m", f"genbus.{service}"], self._env(port))
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://127.0.0.1:{self.sim_port}"
+
+    def service_env(self) -> dict[str, str]:
+        """What every genbus process needs to find NATS, Postgres and its secrets."""
+        return {
+            "NATS_URL": self.config.nats_url,
+            "DATABASE_URL": self.config.database_url,
+            "GENBUS_CREDENTIALS_KEYS": self.config.credentials_key,
+            "GENBUS_LOG_FORMAT": self.config.log_format,
+            **self.config.extra_env,
+        }
+
+    def _env(self, api_port: int) -> dict[str, str]:
+        return {**self.service_env(), "GENBUS_API_PORT": str(api_port)}
+
+    def _sim_env(self) -> dict[str, str]:
+        keys = ",".join(sorted({a.api_key for a in self.config.accounts} | {"sim-key-1"}))
+        return {"SIM_PORT": str(self.sim_port), "SIM_KEYS": keys, **self.config.sim_env}
+
+    def _add(self, name: str, argv: list[str], env: dict[str, str]) -> ServiceProcess:
+        log_path = (
+            self.config.base_dir / "logs" / f"{name}.log" if self.config.log_to_files else None
+        )
+        process = ServiceProcess(
+            name, argv, env, log_path=log_path, cwd=self.config.base_dir, prefix_width=12
+        )
+        self.processes[name] = process
+        return process
+
+    def start(self) -> None:
+        self.config.base_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.sim.start()
+            wait_http_ok(f"{self.sim_url}/_sim/stats", 30.0, process=self.sim)
+            self.dispatcher_cli("migrate")
+            self.seed_accounts()
+            for name, process in self.processes.items():
+                if name != "sim":
+                    process.start()
+                    self.add(process)
+            self.add(self.sim)
+            for name, process in self.processes.items():
+                if name.startswith("api"):
+                    port = process.env["GENBUS_API_PORT"]
+                    wait_http_ok(f"http://127.0.0.1:{port}/readyz", 60.0, process=process)
+        except BaseException:
+            self.stop_all()
+            raise
+
+    def stop_all(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+
+    def stop(self) -> None:
+        self.stop_all()
+
+    def dispatcher_cli(self, *args: str, env: Mapping[str, str] | None = None) -> str:
+        """Run `genbus-dispatcher <args>` against this system; returns its stdout."""
+        result = subprocess.run(
+            [sys.executable, "-m", "genbus.dispatcher", *args],
+            env={**os.environ, **self.service_env(), **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise StartupError(f"genbus-dispatcher {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+    def seed_accounts(self) -> None:
+        for account in self.config.accounts:
+            self.dispatcher_cli(
+                "accounts",
+                "add",
+                "--provider",
+                account.provider_id,
+                "--label",
+                account.label,
+                "--max-concurrent",
+                str(account.max_concurrent),
+                "--priority",
+                str(account.priority),
+                "--base-url",
+                self.sim_url,
+                "--credential",
+                "api_key=GENBUS_SEED_API_KEY",
+                env={"GENBUS_SEED_API_KEY": account.api_key},
+            )

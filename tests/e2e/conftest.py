@@ -1,0 +1,76 @@
+"""The running system: every service its own OS process on real NATS, Postgres and the sim."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from genbus.devstack.nats import NatsServer
+from genbus.devstack.postgres import PostgresServer
+from genbus.devstack.system import GenbusSystem, SystemConfig
+
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+@pytest.fixture(scope="module")
+def system(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
+) -> Iterator[GenbusSystem]:
+    base = tmp_path_factory.mktemp("system")
+    nats = NatsServer(base / "nats", log_path=base / "nats.log")
+    nats.start()
+    database = f"e2e_{base.name.replace('-', '_')}"
+    postgres.create_database(database)
+    genbus = GenbusSystem(
+        SystemConfig(
+            base_dir=base,
+            nats_url=nats.url,
+            database_url=postgres.dsn_for(database),
+            sim_env={"SIM_DURATION_S": "0.2", "SIM_DURATION_JITTER_S": "0"},
+            log_to_files=True,
+            log_format="json",
+        )
+    )
+    try:
+        genbus.start()
+        yield genbus
+    finally:
+        genbus.stop()
+        nats.stop()
+
+
+@pytest.fixture
+def api(system: GenbusSystem) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=system.api_url, timeout=10.0) as client:
+        yield client
+
+
+@pytest.fixture
+def sim(system: GenbusSystem) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=system.sim_url, timeout=10.0) as client:
+        client.post("/_sim/reset")
+        yield client
+        client.put("/_sim/config", json={"fail_rate": 0.0, "moderation_rate": 0.0})
+
+
+def wait_for(probe: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 30.0) -> Any:
+    """Call `probe` until `done(result)`; fail with the last result after `timeout`."""
+    deadline = time.monotonic() + timeout
+    result = probe()
+    while not done(result):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last: {result!r}")
+        time.sleep(0.05)
+        result = probe()
+    return result
+
+
+def wait_terminal(api: httpx.Client, path: str, timeout: float = 30.0) -> dict[str, Any]:
+    body: dict[str, Any] = wait_for(
+        lambda: api.get(path).json(), lambda b: b.get("status") in TERMINAL, timeout
+    )
+    return body
