@@ -37,7 +37,12 @@ async def database_url(postgres: PostgresServer) -> AsyncIterator[str]:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    yield postgres.dsn.rsplit("/", 1)[0] + f"/{name}"
+    yield postgres.dsn_for(name)
+    conn = await asyncpg.connect(postgres.dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 @pytest.fixture

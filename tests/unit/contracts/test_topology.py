@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 from faststream.nats import NatsBroker
 
-from genbus.contracts import CONSUMERS, EVENT_BINDINGS, SERVICES, GENERATIONS_STREAM
+from genbus.contracts import CONSUMERS, EVENT_BINDINGS, GENERATIONS_STREAM, SERVICES
 
 ROOT = Path(__file__).resolve().parents[3]
 

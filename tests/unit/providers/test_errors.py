@@ -11,6 +11,7 @@ from genbus.providers import (
     ContentRejected,
     InvalidRequest,
     JobNotFound,
+    OutputRejected,
     ProviderError,
     ProviderUnavailable,
     QuotaExhausted,
@@ -29,6 +30,7 @@ TAXONOMY = [
     (ProviderUnavailable, "provider_unavailable", Behaviour.RETRY),
     (UnsupportedOperation, "unsupported_operation", Behaviour.FAIL),
     (JobNotFound, "provider_job_not_found", Behaviour.FAIL),
+    (OutputRejected, "output_rejected", Behaviour.RETRY),
 ]
 
 

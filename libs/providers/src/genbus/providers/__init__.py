@@ -13,12 +13,20 @@ from genbus.providers.errors import (
     ContentRejected,
     InvalidRequest,
     JobNotFound,
+    OutputRejected,
     ProviderError,
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
     UnsupportedOperation,
     behaviour_of,
+)
+from genbus.providers.pixverse import (
+    PIXVERSE_DEFAULT_BASE_URL,
+    PIXVERSE_OPERATIONS,
+    PixverseAdapter,
+    pixverse_trace_id,
+    to_pixverse_body,
 )
 from genbus.providers.protocol import (
     JobState,
@@ -34,12 +42,23 @@ from genbus.providers.registry import (
     AdapterRegistry,
     UnknownProvider,
 )
+from genbus.providers.replicate import (
+    REPLICATE_DEFAULT_BASE_URL,
+    REPLICATE_OPERATIONS,
+    ReplicateAdapter,
+    ReplicateModel,
+    to_replicate_input,
+)
 from genbus.providers.sim import SIM_DEFAULT_BASE_URL, SIM_OPERATIONS, SimAdapter
 
 __all__ = [
     "ADAPTER_FACTORIES",
     "BEHAVIOURS",
     "DEFAULT_TIMEOUT",
+    "PIXVERSE_DEFAULT_BASE_URL",
+    "PIXVERSE_OPERATIONS",
+    "REPLICATE_DEFAULT_BASE_URL",
+    "REPLICATE_OPERATIONS",
     "SIM_DEFAULT_BASE_URL",
     "SIM_OPERATIONS",
     "AdapterFactory",
@@ -56,12 +75,16 @@ __all__ = [
     "JobNotFound",
     "JobState",
     "JobStatus",
+    "OutputRejected",
+    "PixverseAdapter",
     "ProviderAdapter",
     "ProviderError",
     "ProviderJobRef",
     "ProviderUnavailable",
     "QuotaExhausted",
     "RateLimited",
+    "ReplicateAdapter",
+    "ReplicateModel",
     "SimAdapter",
     "SubmitRequest",
     "SubmitResult",
@@ -69,4 +92,7 @@ __all__ = [
     "UnsupportedOperation",
     "behaviour_of",
     "parse_retry_after",
+    "pixverse_trace_id",
+    "to_pixverse_body",
+    "to_replicate_input",
 ]

@@ -74,10 +74,14 @@ class HttpAdapter:
         credentials: Credentials,
         headers: dict[str, str] | None = None,
         json: Any = None,
+        files: Any = None,
     ) -> httpx.Response:
-        """Send one request; network failures and timeouts become `ProviderUnavailable`."""
+        """Send one request; network failures and timeouts become `ProviderUnavailable`.
+
+        `files` sends a multipart/form-data body (httpx's `files` format).
+        """
         try:
-            return await self._client.request(method, url, headers=headers, json=json)
+            return await self._client.request(method, url, headers=headers, json=json, files=files)
         except httpx.TimeoutException as exc:
             raise ProviderUnavailable(
                 f"{self.provider_id}: {method} timed out ({type(exc).__name__})"

@@ -8,7 +8,7 @@ from genbus.providers.registry import ADAPTER_FACTORIES
 
 
 def _operations_of(factory: object) -> frozenset[str]:
-    operations = getattr(factory, "operations", frozenset())
+    operations: frozenset[str] = getattr(factory, "operations", frozenset())
     return frozenset(operations)
 
 

@@ -88,6 +88,16 @@ class InvalidRequest(ProviderError):
     code = "invalid_request"
 
 
+class OutputRejected(ProviderError):
+    """The provider's moderation refused the generated output (not the request).
+
+    A new attempt generates a new output that may well pass, so this is retried, unlike
+    `ContentRejected`, which refuses the request itself.
+    """
+
+    code = "output_rejected"
+
+
 class ProviderUnavailable(ProviderError):
     """5xx, timeouts, connection errors and unreadable responses."""
 
@@ -116,6 +126,7 @@ BEHAVIOURS: Mapping[type[BaseException], Behaviour] = MappingProxyType(
         InvalidRequest: Behaviour.FAIL,
         UnsupportedOperation: Behaviour.FAIL,
         JobNotFound: Behaviour.FAIL,
+        OutputRejected: Behaviour.RETRY,
         ProviderUnavailable: Behaviour.RETRY,
         # Unclassified provider trouble is treated as transient; attempts bound the retries.
         ProviderError: Behaviour.RETRY,

@@ -8,7 +8,9 @@ from typing import Protocol
 
 import httpx
 
+from genbus.providers.pixverse import PixverseAdapter
 from genbus.providers.protocol import ProviderAdapter
+from genbus.providers.replicate import ReplicateAdapter
 from genbus.providers.sim import SimAdapter
 
 
@@ -28,6 +30,8 @@ class AdapterFactory(Protocol):
 ADAPTER_FACTORIES: Mapping[str, AdapterFactory] = MappingProxyType(
     {
         "sim": SimAdapter,
+        "pixverse": PixverseAdapter,
+        "replicate": ReplicateAdapter,
     }
 )
 

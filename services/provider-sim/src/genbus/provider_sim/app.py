@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from genbus.provider_sim import routes_admin, routes_jobs
+from genbus.provider_sim import routes_admin, routes_jobs, routes_pixverse
 from genbus.provider_sim.config import SimConfig
 from genbus.provider_sim.errors import ErrorCode, SimError
 from genbus.provider_sim.state import Clock, SimState
@@ -34,6 +34,7 @@ def create_app(config: SimConfig | None = None, *, clock: Clock = time.monotonic
     app = FastAPI(title="genbus provider simulator", version="0.1.0")
     app.state.sim = SimState(config if config is not None else SimConfig(), clock)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_pixverse.router)
     app.include_router(routes_admin.router)
     app.add_exception_handler(SimError, _sim_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 import time
@@ -24,6 +25,8 @@ Clock = Callable[[], float]
 REJECT_MARKER = "[reject]"
 FAIL_MARKER = "[fail]"
 _MAX_LISTED_DUPLICATES = 100
+# Integer ids (the Pixverse facade's) look like Pixverse's and never repeat, even after a reset.
+_FIRST_NUMERIC_ID = 300_000_000_000_000
 
 
 @dataclass(slots=True)
@@ -55,6 +58,7 @@ class SimState:
         self._config = config
         self._clock = clock
         self._rng = random.Random(config.seed)
+        self._numeric_ids = itertools.count(_FIRST_NUMERIC_ID)
         self.reset()
 
     @property
@@ -92,14 +96,25 @@ class SimState:
         self._cancels = 0
         self._cancelled_jobs = 0
         self._rejections: Counter[str] = Counter()
+        self._images: dict[int, tuple[str, str]] = {}  # image id → (api key, source)
 
     # -- provider operations -------------------------------------------------------------
 
-    def submit(self, api_key: str, body: object, idempotency_key: str | None) -> Submission:
-        """Accept a job, replay an idempotent one, or raise the `SimError` a provider would."""
+    def submit(
+        self,
+        api_key: str,
+        body: object,
+        idempotency_key: str | None,
+        *,
+        numeric_id: bool = False,
+    ) -> Submission:
+        """Accept a job, replay an idempotent one, or raise the `SimError` a provider would.
+
+        `numeric_id`: the job's id is a decimal integer (as Pixverse's are), not a hex uuid.
+        """
         stats = self._key_stats(api_key)
         try:
-            return self._submit(api_key, stats, body, idempotency_key)
+            return self._submit(api_key, stats, body, idempotency_key, numeric_id)
         except SimError as exc:
             self.count_rejection(api_key, exc)
             raise
@@ -124,6 +139,17 @@ class SimState:
             self._unfinished_of(api_key).cancel(job.id)
             self._cancelled_jobs += 1
         return job
+
+    def upload_image(self, api_key: str, source: str) -> int:
+        """Remember an image uploaded by `api_key` (`source`: its URL or file name); its id."""
+        image_id = next(self._numeric_ids)
+        self._images[image_id] = (api_key, source)
+        return image_id
+
+    def has_image(self, api_key: str, image_id: int) -> bool:
+        """Whether `api_key` uploaded the image `image_id` (ids are private to a key)."""
+        image = self._images.get(image_id)
+        return image is not None and image[0] == api_key
 
     def output_file(self, job_id: str) -> bytes:
         """The bytes behind a succeeded job's output URL (no key needed, like a signed URL)."""
@@ -163,13 +189,19 @@ class SimState:
             "cancels": self._cancels,
             "cancelled_jobs": self._cancelled_jobs,
             "rejections": dict(self._rejections),
+            "image_uploads": len(self._images),
             "keys": keys,
         }
 
     # -- internals -----------------------------------------------------------------------
 
     def _submit(
-        self, api_key: str, stats: KeyStats, body: object, idempotency_key: str | None
+        self,
+        api_key: str,
+        stats: KeyStats,
+        body: object,
+        idempotency_key: str | None,
+        numeric_id: bool,
     ) -> Submission:
         config = self._config
         self._roll_server_fault()
@@ -208,14 +240,20 @@ class SimState:
         ):
             raise SimError(ErrorCode.CONTENT_REJECTED, "the prompt was rejected by moderation")
 
-        job = self._new_job(api_key, request, now, fingerprint)
+        job_id = str(next(self._numeric_ids)) if numeric_id else uuid.uuid4().hex
+        job = self._new_job(job_id, api_key, request, now, fingerprint)
         self._accept(job, stats, unfinished, cap, now)
         if idempotency_key:
             self._idempotency[(api_key, idempotency_key)] = job
         return Submission(job, replayed=False)
 
     def _new_job(
-        self, api_key: str, request: _JobRequest, now: float, fingerprint: bytes | None
+        self,
+        job_id: str,
+        api_key: str,
+        request: _JobRequest,
+        now: float,
+        fingerprint: bytes | None,
     ) -> Job:
         config = self._config
         duration = config.duration_s
@@ -225,7 +263,7 @@ class SimState:
             config.fail_rate and self._rng.random() < config.fail_rate
         )
         return Job(
-            id=uuid.uuid4().hex,
+            id=job_id,
             api_key=api_key,
             client_reference=request.client_reference,
             created_at=now,

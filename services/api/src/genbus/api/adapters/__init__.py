@@ -1,0 +1,1 @@
+"""The api's adapters: Postgres tables and repository, and the provider catalog."""

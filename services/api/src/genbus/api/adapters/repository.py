@@ -1,0 +1,215 @@
+"""SQL for generations. Every status change is a compare-and-set: `UPDATE … WHERE id = … AND
+status IN (…)`, where the allowed statuses come from the domain's state machine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, RowMapping, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from genbus.api.adapters.tables import generations
+from genbus.api.domain.model import Generation
+from genbus.api.domain.status import (
+    CANCELLABLE_AT_ONCE,
+    NON_TERMINAL,
+    RESUBMITTABLE,
+    GenerationStatus,
+    sources_of,
+)
+from genbus.contracts import Asset, ErrorInfo
+
+_t = generations
+
+
+class GenerationRepository:
+    """Reads and compare-and-set writes of generations, inside the caller's transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, generation: Generation) -> None:
+        await self._conn.execute(_t.insert().values(**_to_row(generation)))
+
+    async def get(self, generation_id: UUID, *, user_id: str | None = None) -> Generation | None:
+        """The generation, or None when missing (or not `user_id`'s, when given)."""
+        query = select(_t).where(_t.c.id == generation_id)
+        if user_id is not None:
+            query = query.where(_t.c.user_id == user_id)
+        row = (await self._conn.execute(query)).mappings().first()
+        return _to_domain(row) if row is not None else None
+
+    async def get_many(self, ids: Iterable[UUID], *, user_id: str) -> dict[UUID, Generation]:
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        query = select(_t).where(_t.c.id.in_(wanted), _t.c.user_id == user_id)
+        rows = (await self._conn.execute(query)).mappings().all()
+        return {row["id"]: _to_domain(row) for row in rows}
+
+    async def record_submission(
+        self,
+        generation_id: UUID,
+        *,
+        attempt: int,
+        account_id: str,
+        provider_job_id: str,
+        submitted_at: datetime,
+        now: datetime,
+    ) -> Generation | None:
+        """pending → processing; or a later attempt's details on a processing generation."""
+        allowed = or_(
+            _t.c.status.in_(sources_of(GenerationStatus.PROCESSING)),
+            and_(_t.c.status.in_(RESUBMITTABLE), _t.c.attempt < attempt),
+        )
+        return await self._compare_and_set(
+            generation_id,
+            allowed,
+            status=GenerationStatus.PROCESSING,
+            attempt=attempt,
+            account_id=account_id,
+            provider_job_id=provider_job_id,
+            submitted_at=submitted_at,
+            updated_at=now,
+        )
+
+    async def record_outcome(
+        self,
+        generation_id: UUID,
+        status: GenerationStatus,
+        *,
+        asset: Asset | None,
+        error: ErrorInfo | None,
+        completed_at: datetime,
+        now: datetime,
+        attempt: int | None = None,
+        account_id: str | None = None,
+        provider_job_id: str | None = None,
+    ) -> Generation | None:
+        """Move to terminal `status` unless already terminal (the first terminal state wins)."""
+        values: dict[str, Any] = {
+            "status": status,
+            "asset": asset.model_dump(mode="json") if asset else None,
+            "error": error.model_dump(mode="json") if error else None,
+            "completed_at": completed_at,
+            "updated_at": now,
+        }
+        if attempt:
+            values["attempt"] = attempt
+        if account_id is not None:
+            values["account_id"] = account_id
+        if provider_job_id is not None:
+            values["provider_job_id"] = provider_job_id
+        return await self._compare_and_set(
+            generation_id, _t.c.status.in_(sources_of(status)), **values
+        )
+
+    async def cancel_at_once(self, generation_id: UUID, *, at: datetime) -> Generation | None:
+        """pending → cancelled, only while still pending."""
+        return await self._compare_and_set(
+            generation_id,
+            _t.c.status.in_(CANCELLABLE_AT_ONCE),
+            status=GenerationStatus.CANCELLED,
+            completed_at=at,
+            updated_at=at,
+        )
+
+    async def fail_overdue(
+        self, *, due_before: datetime, error: ErrorInfo, at: datetime, limit: int
+    ) -> list[Generation]:
+        """Fail up to `limit` non-terminal generations whose deadline is before `due_before`.
+
+        Rows another replica is updating right now are skipped, not waited for.
+        """
+        open_statuses = list(NON_TERMINAL)
+        overdue = (
+            select(_t.c.id)
+            .where(_t.c.status.in_(open_statuses), _t.c.deadline_at < due_before)
+            .order_by(_t.c.deadline_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        result = await self._conn.execute(
+            update(_t)
+            .where(_t.c.id.in_(overdue), _t.c.status.in_(open_statuses))
+            .values(
+                status=GenerationStatus.FAILED,
+                error=error.model_dump(mode="json"),
+                completed_at=at,
+                updated_at=at,
+            )
+            .returning(*_t.c)
+        )
+        return [_to_domain(row) for row in result.mappings().all()]
+
+    async def _compare_and_set(
+        self, generation_id: UUID, allowed: ColumnElement[bool], **values: Any
+    ) -> Generation | None:
+        """Apply `values` if the row is still in an allowed state; None when it was not."""
+        result = await self._conn.execute(
+            update(_t).where(_t.c.id == generation_id, allowed).values(**values).returning(*_t.c)
+        )
+        row = result.mappings().first()
+        return _to_domain(row) if row is not None else None
+
+
+def _to_row(g: Generation) -> dict[str, Any]:
+    return {
+        "id": g.id,
+        "user_id": g.user_id,
+        "operation_type": g.operation_type,
+        "provider_id": g.provider_id,
+        "status": g.status,
+        "params": g.params,
+        "canonical_params": g.canonical_params,
+        "inputs": g.inputs,
+        "canonical_inputs": g.canonical_inputs,
+        "priority": g.priority,
+        "scheduled_at": g.scheduled_at,
+        "deadline_at": g.deadline_at,
+        "reproducible_hash": g.reproducible_hash,
+        "name": g.name,
+        "metadata": g.metadata,
+        "attempt": g.attempt,
+        "account_id": g.account_id,
+        "provider_job_id": g.provider_job_id,
+        "asset": g.asset.model_dump(mode="json") if g.asset else None,
+        "error": g.error.model_dump(mode="json") if g.error else None,
+        "created_at": g.created_at,
+        "updated_at": g.updated_at,
+        "submitted_at": g.submitted_at,
+        "completed_at": g.completed_at,
+    }
+
+
+def _to_domain(row: RowMapping) -> Generation:
+    return Generation(
+        id=row["id"],
+        user_id=row["user_id"],
+        operation_type=row["operation_type"],
+        provider_id=row["provider_id"],
+        status=GenerationStatus(row["status"]),
+        params=row["params"],
+        canonical_params=row["canonical_params"],
+        inputs=row["inputs"],
+        canonical_inputs=row["canonical_inputs"],
+        priority=row["priority"],
+        scheduled_at=row["scheduled_at"],
+        deadline_at=row["deadline_at"],
+        reproducible_hash=row["reproducible_hash"],
+        name=row["name"],
+        metadata=row["metadata"],
+        attempt=row["attempt"],
+        account_id=row["account_id"],
+        provider_job_id=row["provider_job_id"],
+        asset=Asset.model_validate(row["asset"]) if row["asset"] is not None else None,
+        error=ErrorInfo.model_validate(row["error"]) if row["error"] is not None else None,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        submitted_at=row["submitted_at"],
+        completed_at=row["completed_at"],
+    )

@@ -1,0 +1,97 @@
+"""The api's tables, in Postgres schema `api`: generations and the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, MetaData, SmallInteger, Table, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from genbus.api.domain.status import NON_TERMINAL, GenerationStatus
+from genbus.runtime.outbox import outbox_table
+
+SCHEMA = "api"
+
+
+def _sql_list(values: Iterable[GenerationStatus]) -> str:
+    return ", ".join(f"'{v}'" for v in sorted(str(v) for v in values))
+
+
+def _timestamp(nullable: bool) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
+
+
+def _json(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(JSONB, nullable=nullable))
+
+
+class GenerationRow(SQLModel, table=True):
+    """One generation. Status changes are compare-and-set updates (see `repository.py`)."""
+
+    __tablename__ = "generations"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_sql_list(GenerationStatus)})", name="ck_generations_status"),
+        CheckConstraint("priority BETWEEN 0 AND 10", name="ck_generations_priority"),
+        {"schema": SCHEMA},
+    )
+
+    id: UUID = Field(primary_key=True)
+    user_id: str = Field(max_length=128)
+    operation_type: str = Field(max_length=48)
+    provider_id: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    params: dict[str, Any] = _json()
+    canonical_params: dict[str, Any] = _json()
+    inputs: list[dict[str, Any]] = _json()
+    canonical_inputs: list[dict[str, Any]] = _json()
+    priority: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    scheduled_at: datetime | None = _timestamp(nullable=True)
+    deadline_at: datetime = _timestamp(nullable=False)
+    reproducible_hash: str = Field(max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+    # `metadata` is taken by SQLAlchemy's declarative base; only the attribute is renamed.
+    metadata_: dict[str, Any] = Field(
+        default=None, sa_column=Column("metadata", JSONB, nullable=False)
+    )
+    attempt: int = Field(default=0)
+    account_id: str | None = Field(default=None, max_length=64)
+    provider_job_id: str | None = Field(default=None, max_length=256)
+    asset: dict[str, Any] | None = _json(nullable=True)
+    error: dict[str, Any] | None = _json(nullable=True)
+    created_at: datetime = _timestamp(nullable=False)
+    updated_at: datetime = _timestamp(nullable=False)
+    submitted_at: datetime | None = _timestamp(nullable=True)
+    completed_at: datetime | None = _timestamp(nullable=True)
+
+
+generations: Table = GenerationRow.__table__  # type: ignore[attr-defined]
+
+# A user's generations, newest first, with the id as a stable tie-breaker for pagination.
+Index(
+    "ix_generations_user_recent",
+    generations.c.user_id,
+    generations.c.created_at.desc(),
+    generations.c.id,
+)
+# What the deadline reconciler scans: only generations that can still change.
+Index(
+    "ix_generations_open_deadline",
+    generations.c.deadline_at,
+    postgresql_where=text(f"status IN ({_sql_list(NON_TERMINAL)})"),
+)
+
+outbox: Table = outbox_table(SQLModel.metadata, SCHEMA)
+
+
+def api_metadata() -> MetaData:
+    """A copy of only the api's tables, for Alembic: other services' SQLModel tables may share
+    `SQLModel.metadata` in one process (tests), and are none of the api's business."""
+    metadata = MetaData()
+    for table in SQLModel.metadata.tables.values():
+        if table.schema == SCHEMA:
+            table.to_metadata(metadata)
+    return metadata

@@ -1,0 +1,1 @@
+"""How the outside reaches the api: HTTP, event consumers, and the deadline reconciler."""

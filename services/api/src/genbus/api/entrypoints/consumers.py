@@ -1,0 +1,54 @@
+"""The api's event consumers: which handler runs when which event arrives."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from faststream.nats import NatsBroker
+
+from genbus.api.domain.errors import GenerationNotFound
+from genbus.api.service_layer import handlers
+from genbus.api.service_layer.unit_of_work import UnitOfWork
+from genbus.contracts import ConsumerSpec, Event
+from genbus.contracts.topology import API_COMPLETED, API_SUBMITTED
+from genbus.runtime.consumer import Delivery, Handler, Unprocessable, register_consumer
+
+E_contra = TypeVar("E_contra", bound=Event, contravariant=True)
+
+
+class EventHandler(Protocol[E_contra]):
+    async def __call__(self, event: E_contra, uow: UnitOfWork, *, now: datetime) -> object: ...
+
+
+class ConsumerDeps(Protocol):
+    """What consumers need from the runtime: a fresh unit of work per message, and the time."""
+
+    def uow(self) -> UnitOfWork: ...
+
+    def clock(self) -> datetime: ...
+
+
+EVENT_HANDLERS: Mapping[ConsumerSpec, EventHandler[Any]] = {
+    API_SUBMITTED: handlers.on_generation_submitted,
+    API_COMPLETED: handlers.on_generation_completed,
+}
+
+
+def register_consumers(broker: NatsBroker, deps: ConsumerDeps) -> None:
+    """Subscribe every api consumer; call before `broker.start()`."""
+    for spec, handler in EVENT_HANDLERS.items():
+        register_consumer(broker, spec, _consume_with(handler, deps))
+
+
+def _consume_with(handler: EventHandler[Any], deps: ConsumerDeps) -> Handler[Any]:
+    async def consume(delivery: Delivery[Any]) -> None:
+        try:
+            await handler(delivery.event, deps.uow(), now=deps.clock())
+        except GenerationNotFound as exc:
+            # Generations are committed before their first event is published, so an event
+            # for an unknown one will never become processable: keep it for inspection.
+            raise Unprocessable(f"unknown generation: {exc}") from exc
+
+    return consume

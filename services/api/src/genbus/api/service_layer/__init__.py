@@ -1,0 +1,1 @@
+"""The api's use cases: handlers run inside a unit of work."""

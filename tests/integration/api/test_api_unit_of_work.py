@@ -1,0 +1,134 @@
+"""The unit of work: nothing is kept unless committed; events ride the same transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from genbus.api.__main__ import MIGRATIONS
+from genbus.api.adapters.tables import generations, outbox
+from genbus.api.domain.events import generation_requested
+from genbus.api.domain.model import Generation
+from genbus.api.domain.status import GenerationStatus
+from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
+from genbus.contracts import REQUESTED, SERVICES, SUBMITTED
+from genbus.runtime.db import create_engine
+from genbus.runtime.migrations import upgrade_to_head
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    await asyncio.to_thread(upgrade_to_head, MIGRATIONS, database_url, "api")
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+class Wakes:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+
+
+def _generation() -> Generation:
+    return Generation(
+        id=uuid4(),
+        user_id="u",
+        operation_type="text_to_video",
+        provider_id="sim",
+        status=GenerationStatus.PENDING,
+        params={"prompt": "p"},
+        canonical_params={"prompt": "p"},
+        inputs=[],
+        canonical_inputs=[],
+        priority=5,
+        scheduled_at=None,
+        deadline_at=NOW + timedelta(hours=1),
+        reproducible_hash="0" * 64,
+        name=None,
+        metadata={},
+        attempt=0,
+        account_id=None,
+        provider_job_id=None,
+        asset=None,
+        error=None,
+        created_at=NOW,
+        updated_at=NOW,
+        submitted_at=None,
+        completed_at=None,
+    )
+
+
+async def _counts(engine: AsyncEngine) -> tuple[int, int]:
+    async with engine.connect() as conn:
+        g = await conn.scalar(select(func.count()).select_from(generations))
+        o = await conn.scalar(select(func.count()).select_from(outbox))
+    return int(g or 0), int(o or 0)
+
+
+async def _stage(uow: SqlUnitOfWork) -> Generation:
+    generation = _generation()
+    await uow.generations.add(generation)
+    await uow.publish(REQUESTED, generation_requested(generation, NOW))
+    return generation
+
+
+async def test_without_commit_nothing_is_kept(engine: AsyncEngine) -> None:
+    wakes = Wakes()
+    async with SqlUnitOfWork(engine, outbox, SERVICES["api"], wakes) as uow:
+        await _stage(uow)
+    assert await _counts(engine) == (0, 0)
+    assert wakes.count == 0
+
+
+async def test_an_error_rolls_back_row_and_event_together(engine: AsyncEngine) -> None:
+    async def stage_then_fail() -> None:
+        async with SqlUnitOfWork(engine, outbox, SERVICES["api"]) as uow:
+            await _stage(uow)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await stage_then_fail()
+    assert await _counts(engine) == (0, 0)
+
+
+async def test_commit_keeps_both_and_wakes_the_relay(engine: AsyncEngine) -> None:
+    wakes = Wakes()
+    async with SqlUnitOfWork(engine, outbox, SERVICES["api"], wakes) as uow:
+        generation = await _stage(uow)
+        await uow.commit()
+    assert await _counts(engine) == (1, 1)
+    assert wakes.count == 1
+    async with SqlUnitOfWork(engine, outbox, SERVICES["api"], wakes) as uow:
+        assert await uow.generations.get(generation.id) == generation
+        assert await uow.generations.get(generation.id, user_id="someone-else") is None
+        await uow.commit()
+    assert wakes.count == 1  # nothing staged, nothing to wake the relay for
+
+
+async def test_the_api_cannot_stage_events_it_does_not_own(engine: AsyncEngine) -> None:
+    async with SqlUnitOfWork(engine, outbox, SERVICES["api"]) as uow:
+        generation = await _stage(uow)
+        with pytest.raises(PermissionError):
+            await uow.publish(SUBMITTED, generation_requested(generation, NOW))
+
+
+async def test_a_unit_of_work_is_single_use(engine: AsyncEngine) -> None:
+    uow = SqlUnitOfWork(engine, outbox, SERVICES["api"])
+    async with uow:
+        pass
+    with pytest.raises(RuntimeError, match="one transaction"):
+        async with uow:
+            pass

@@ -1,0 +1,211 @@
+"""Validating a whole generation request: provider support, inputs, schedule, metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from genbus.api.domain.errors import (
+    InvalidRequest,
+    UnsupportedOperation,
+    UnsupportedProvider,
+)
+from genbus.api.domain.model import Generation
+from genbus.api.domain.requests import (
+    GenerationDraft,
+    InputSpec,
+    RequestLimits,
+    ValidRequest,
+    canonical_inputs,
+    validate_request,
+)
+from genbus.api.domain.status import GenerationStatus
+from genbus.contracts import Asset
+
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+LIMITS = RequestLimits(default_deadline=timedelta(hours=1))
+
+
+class Catalog:
+    def is_known(self, provider_id: str) -> bool:
+        return provider_id in {"sim", "images_only"}
+
+    def supports(self, provider_id: str, operation_type: str) -> bool:
+        if provider_id == "images_only":
+            return operation_type.endswith("_image")
+        return provider_id == "sim"
+
+
+def _draft(**changes: Any) -> GenerationDraft:
+    base = GenerationDraft(
+        operation_type="text_to_video", provider_id="sim", params={"prompt": "p"}
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def _validate(**changes: Any) -> ValidRequest:
+    return validate_request(_draft(**changes), Catalog(), LIMITS, NOW)
+
+
+def _errors(**changes: Any) -> dict[str, str]:
+    with pytest.raises(InvalidRequest) as caught:
+        _validate(**changes)
+    return {e.field: e.code for e in caught.value.errors}
+
+
+def test_a_minimal_request_gets_the_default_deadline() -> None:
+    valid = _validate()
+    assert valid.deadline_at == NOW + timedelta(hours=1)
+    assert valid.scheduled_at is None
+    assert valid.canonical_params["duration"] == 5
+
+
+def test_unknown_provider() -> None:
+    with pytest.raises(UnsupportedProvider) as caught:
+        _validate(provider_id="nope")
+    assert caught.value.code == "unsupported_provider"
+    assert [e.field for e in caught.value.errors] == ["provider_id"]
+
+
+def test_provider_without_the_operation() -> None:
+    with pytest.raises(UnsupportedOperation) as caught:
+        _validate(provider_id="images_only")
+    assert caught.value.code == "unsupported_operation"
+    assert [e.field for e in caught.value.errors] == ["operation_type"]
+
+
+def test_unknown_operation_type() -> None:
+    assert _errors(operation_type="text_to_song") == {"operation_type": "invalid_choice"}
+
+
+@pytest.mark.parametrize(
+    ("operation", "role"),
+    [("image_to_video", "image"), ("image_to_image", "image"), ("video_extend", "video")],
+)
+def test_media_operations_need_their_input(operation: str, role: str) -> None:
+    assert _errors(operation_type=operation, params={}) == {"inputs": "required_input"}
+    url = InputSpec(role=role, url="https://example.com/in")
+    assert _validate(operation_type=operation, params={}, inputs=[url]).inputs == (url,)
+
+
+def test_image_url_param_stands_in_for_an_image_input() -> None:
+    valid = _validate(operation_type="image_to_video", params={"image_url": "https://x.io/a.png"})
+    assert valid.inputs == (InputSpec(role="image", url="https://x.io/a.png"),)
+    both = {
+        "operation_type": "image_to_video",
+        "params": {"image_url": "https://x.io/a.png"},
+        "inputs": [InputSpec(role="image", url="https://x.io/b.png")],
+    }
+    assert _errors(**both) == {"params.image_url": "conflict"}
+
+
+def test_params_errors_and_other_errors_are_reported_together() -> None:
+    assert _errors(params={"prompt": "p", "fps": 1}, priority=11, name="a\x00b") == {
+        "params.fps": "unknown_field",
+        "priority": "out_of_range",
+        "name": "invalid_character",
+    }
+
+
+def test_deadline_must_be_in_the_future_and_within_a_week() -> None:
+    assert _errors(deadline=NOW) == {"deadline": "in_past"}
+    assert _errors(deadline=NOW - timedelta(days=1)) == {"deadline": "in_past"}
+    assert _errors(deadline=NOW + timedelta(days=8)) == {"deadline": "out_of_range"}
+    later = NOW + timedelta(minutes=5)
+    assert _validate(deadline=later).deadline_at == later
+
+
+def test_extreme_datetimes_are_refused_not_overflowed() -> None:
+    far = datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-5)))
+    early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+    assert _errors(deadline=far, scheduled_at=far) == {
+        "deadline": "out_of_range",
+        "scheduled_at": "out_of_range",
+    }
+    assert _errors(deadline=early) == {"deadline": "in_past"}
+
+
+def test_times_are_normalised_to_utc() -> None:
+    plus2 = timezone(timedelta(hours=2))
+    valid = _validate(deadline=datetime(2030, 1, 1, 15, 0, tzinfo=plus2))
+    assert valid.deadline_at == datetime(2030, 1, 1, 13, 0, tzinfo=UTC)
+    assert valid.deadline_at.utcoffset() == timedelta(0)
+
+
+def test_schedule_moves_the_default_deadline_and_must_precede_a_given_one() -> None:
+    at = NOW + timedelta(hours=3)
+    assert _validate(scheduled_at=at).deadline_at == at + timedelta(hours=1)
+    assert _errors(scheduled_at=at, deadline=NOW + timedelta(hours=2)) == {
+        "deadline": "out_of_range"
+    }
+    # A past schedule means "as soon as possible".
+    assert _validate(scheduled_at=NOW - timedelta(days=1)).deadline_at == NOW + timedelta(hours=1)
+
+
+def test_metadata_must_be_small_and_storable() -> None:
+    assert _validate(metadata={"campaign": "x", "n": [1, 2.5, None, True]}).draft.metadata
+    assert _errors(metadata={"blob": "x" * 5000}) == {"metadata": "too_large"}
+    assert _errors(metadata={"a": {"b": "\x00"}}) == {"metadata.a.b": "invalid_character"}
+    assert _errors(metadata={"\x00": 1}) == {"metadata": "invalid_key"}
+    assert _errors(metadata={"x": float("-inf")}) == {"metadata.x": "invalid_number"}
+
+
+def _generation(status: GenerationStatus, asset: Asset | None) -> Generation:
+    return Generation(
+        id=uuid4(),
+        user_id="u",
+        operation_type="text_to_image",
+        provider_id="sim",
+        status=status,
+        params={},
+        canonical_params={},
+        inputs=[],
+        canonical_inputs=[],
+        priority=5,
+        scheduled_at=None,
+        deadline_at=NOW,
+        reproducible_hash="0" * 64,
+        name=None,
+        metadata={},
+        attempt=1,
+        account_id=None,
+        provider_job_id=None,
+        asset=asset,
+        error=None,
+        created_at=NOW,
+        updated_at=NOW,
+        submitted_at=None,
+        completed_at=None,
+    )
+
+
+def test_inputs_naming_a_generation_take_its_asset_url() -> None:
+    done = _generation(
+        GenerationStatus.COMPLETED, Asset(url="https://cdn.example/x.png", media_type="image/png")
+    )
+    pending = _generation(GenerationStatus.PENDING, None)
+    missing = UUID(int=7)
+    inputs = [
+        InputSpec(role="image", generation_id=done.id),
+        InputSpec(role="style", url="https://example.com/s.png"),
+    ]
+    assert canonical_inputs(inputs, {done.id: done}) == [
+        {"role": "image", "url": "https://cdn.example/x.png"},
+        {"role": "style", "url": "https://example.com/s.png"},
+    ]
+    with pytest.raises(InvalidRequest) as caught:
+        canonical_inputs(
+            [
+                InputSpec(role="image", generation_id=pending.id),
+                InputSpec(role="image", generation_id=missing),
+            ],
+            {pending.id: pending},
+        )
+    assert {e.field: e.code for e in caught.value.errors} == {
+        "inputs[0].generation_id": "generation_not_completed",
+        "inputs[1].generation_id": "generation_not_found",
+    }
