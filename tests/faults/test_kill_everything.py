@@ -44,7 +44,8 @@ async def _audit(run: FaultRun) -> None:
         f"violations={stats['concurrency_violations']} leaked_slots={slots} "
         f"conflicting_outcomes={len(conflicting)} dead_letters={dead} "
         f"post_retries={run.post_failures} statuses={counts} "
-        f"recovery_p99_s={p99(run.recovery_s):.2f} recovery_max_s={max(run.recovery_s):.2f} "
+        f"recovery_p99_s={p99(run.recovery_s):.2f} "
+        f"recovery_s={dict(zip(run.kills, (round(r, 2) for r in run.recovery_s), strict=True))} "
         f"submissions={stats['submissions']} replays={stats['idempotent_replays']}"
     )
     assert lost == []

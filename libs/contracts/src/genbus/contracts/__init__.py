@@ -28,6 +28,11 @@ from genbus.contracts.events import (
     GenerationSubmitted,
 )
 from genbus.contracts.ids import derive_event_id, provider_idempotency_key
+from genbus.contracts.notifications import (
+    GENERATION_CHANGED,
+    GenerationChanged,
+    NotificationBinding,
+)
 from genbus.contracts.streams import (
     DEAD_LETTER_STREAM,
     GENERATIONS_STREAM,
@@ -45,6 +50,7 @@ __all__ = [
     "DEAD_LETTER_STREAM",
     "EVENT_BINDINGS",
     "GENERATIONS_STREAM",
+    "GENERATION_CHANGED",
     "PROVIDER_ID_PATTERN",
     "REQUESTED",
     "SERVICES",
@@ -57,11 +63,13 @@ __all__ = [
     "Event",
     "EventBinding",
     "GenerationCancelRequested",
+    "GenerationChanged",
     "GenerationCompleted",
     "GenerationRequested",
     "GenerationSubmitted",
     "InputRef",
     "KvBinding",
+    "NotificationBinding",
     "ServiceTopology",
     "StreamSpec",
     "dead_letter_subject",

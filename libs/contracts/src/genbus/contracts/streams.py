@@ -34,7 +34,7 @@ class ConsumerSpec:
     durable: str
     binding: EventBinding[Event]
     service: str
-    ack_wait_s: float = 10.0
+    ack_wait_s: float = 5.0
     max_deliver: int = 20
     max_ack_pending: int = 1000
     retry_delays_s: tuple[float, ...] = field(default=(0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0))

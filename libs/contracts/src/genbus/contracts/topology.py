@@ -45,7 +45,7 @@ POLLER_SUBMITTED = ConsumerSpec(
     "poller-submitted",
     SUBMITTED,
     service="poller",
-    ack_wait_s=15.0,
+    ack_wait_s=5.0,
     max_deliver=-1,
     max_ack_pending=20_000,
 )

@@ -25,7 +25,7 @@ from genbus.contracts import (
 )
 
 
-def stream_config(spec: StreamSpec) -> StreamConfig:
+def stream_config(spec: StreamSpec, replicas: int | None = None) -> StreamConfig:
     return StreamConfig(
         name=spec.name,
         subjects=list(spec.subjects),
@@ -33,7 +33,7 @@ def stream_config(spec: StreamSpec) -> StreamConfig:
         storage=StorageType.FILE,
         max_age=spec.max_age_s,
         duplicate_window=spec.duplicate_window_s,
-        num_replicas=spec.replicas,
+        num_replicas=replicas or spec.replicas,
     )
 
 
@@ -50,9 +50,11 @@ def consumer_config(spec: ConsumerSpec) -> ConsumerConfig:
     )
 
 
-async def provision_stream(js: JetStreamContext, spec: StreamSpec) -> None:
+async def provision_stream(
+    js: JetStreamContext, spec: StreamSpec, replicas: int | None = None
+) -> None:
     """Create the stream, or bring an existing one to `spec`."""
-    config = stream_config(spec)
+    config = stream_config(spec, replicas)
     try:
         await js.update_stream(config)
     except NotFoundError:
@@ -64,19 +66,23 @@ async def provision_consumer(js: JetStreamContext, stream: StreamSpec, spec: Con
     await js.add_consumer(stream.name, consumer_config(spec))
 
 
-async def provision(js: JetStreamContext, consumers: tuple[ConsumerSpec, ...]) -> None:
+async def provision(
+    js: JetStreamContext, consumers: tuple[ConsumerSpec, ...], replicas: int | None = None
+) -> None:
     """Everything one service needs: the event and dead-letter streams and its own consumers."""
-    await provision_stream(js, GENERATIONS_STREAM)
-    await provision_stream(js, DEAD_LETTER_STREAM)
+    await provision_stream(js, GENERATIONS_STREAM, replicas)
+    await provision_stream(js, DEAD_LETTER_STREAM, replicas)
     for spec in consumers:
         await provision_consumer(js, GENERATIONS_STREAM, spec)
 
 
-async def provision_kv(js: JetStreamContext, binding: KvBinding[BaseModel]) -> KeyValue:
+async def provision_kv(
+    js: JetStreamContext, binding: KvBinding[BaseModel], replicas: int = 1
+) -> KeyValue:
     """The key-value bucket of `binding`, created when missing."""
     try:
         return await js.key_value(binding.bucket)
     except BucketNotFoundError:
         return await js.create_key_value(
-            KeyValueConfig(bucket=binding.bucket, history=binding.history)
+            KeyValueConfig(bucket=binding.bucket, history=binding.history, replicas=replicas)
         )

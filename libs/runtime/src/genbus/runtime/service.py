@@ -47,10 +47,12 @@ def make_broker(nats_url: str, name: str) -> NatsBroker:
     )
 
 
-async def connect_and_provision(broker: NatsBroker, topology: ServiceTopology) -> JetStreamContext:
+async def connect_and_provision(
+    broker: NatsBroker, topology: ServiceTopology, replicas: int | None = None
+) -> JetStreamContext:
     """Connect, provision streams and this service's consumers, and return a JetStream context."""
     await broker.connect()
     js = broker.connection.jetstream()
-    await provision(js, topology.consumes)
+    await provision(js, topology.consumes, replicas)
     log.info("jetstream provisioned", consumers=[c.durable for c in topology.consumes])
     return js

@@ -21,7 +21,16 @@ class RuntimeSettings(BaseSettings):
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         validation_alias=AliasChoices("DATABASE_URL", "GENBUS_DATABASE_URL"),
     )
-    log_format: Literal["json", "console"] = "json"
-    log_level: str = "INFO"
+    # Shared by every service whatever its own prefix, hence the explicit names.
+    log_format: Literal["json", "console"] = Field(
+        default="json", validation_alias=AliasChoices("GENBUS_LOG_FORMAT")
+    )
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("GENBUS_LOG_LEVEL"))
+    #: Replicas of the streams and KV buckets: 1 on a single server, 3 on a NATS cluster.
+    stream_replicas: int = Field(
+        default=1, ge=1, le=5, validation_alias=AliasChoices("GENBUS_STREAM_REPLICAS")
+    )
     #: Seconds a service waits for in-hand work to finish on SIGTERM before it exits anyway.
-    shutdown_grace_s: float = 20.0
+    shutdown_grace_s: float = Field(
+        default=20.0, validation_alias=AliasChoices("GENBUS_SHUTDOWN_GRACE_S")
+    )

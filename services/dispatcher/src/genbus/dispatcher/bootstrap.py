@@ -42,8 +42,8 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
     owner = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
     engine = create_engine(settings.database_url, pool_size=10, max_overflow=20)
     broker = make_broker(settings.nats_url, f"genbus-dispatcher-{owner}")
-    js = await connect_and_provision(broker, topology)
-    kv = await provision_kv(js, ACCOUNT_DIRECTORY)  # type: ignore[arg-type]
+    js = await connect_and_provision(broker, topology, settings.stream_replicas)
+    kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]
     publisher = EventPublisher(js, topology)
     relay = OutboxRelay(engine, OUTBOX, publisher)
     adapters = AdapterRegistry()

@@ -24,8 +24,8 @@ async def serve(settings: PollerSettings, stop: asyncio.Event) -> None:
         raise SystemExit("GENBUS_CREDENTIALS_KEYS is required (comma-separated Fernet keys)")
     topology = SERVICES["poller"]
     broker = make_broker(settings.nats_url, "genbus-poller")
-    js = await connect_and_provision(broker, topology)
-    kv = await provision_kv(js, ACCOUNT_DIRECTORY)  # type: ignore[arg-type]
+    js = await connect_and_provision(broker, topology, settings.stream_replicas)
+    kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]
     adapters = AdapterRegistry()
     deps = PollerDeps(
         settings=settings,
