@@ -75,7 +75,7 @@ class GenbusSystem(Stack):
         for service in ("dispatcher", "poller", "api"):
             for index in range(config.replicas.get(service, 1)):
                 name = service if index == 0 else f"{service}-{index + 1}"
-                port = self.api_port if index == 0 else free_port()
+                port = self.api_port if index == 0 and service == "api" else free_port()
                 self._add(name, [sys.executable, "-m", f"genbus.{service}"], self._env(port))
 
     @property
@@ -96,8 +96,13 @@ class GenbusSystem(Stack):
             **self.config.extra_env,
         }
 
-    def _env(self, api_port: int) -> dict[str, str]:
-        return {**self.service_env(), "GENBUS_API_PORT": str(api_port)}
+    def _env(self, port: int) -> dict[str, str]:
+        # The api serves on GENBUS_API_PORT; workers serve probes/metrics on GENBUS_HEALTH_PORT.
+        return {**self.service_env(), "GENBUS_API_PORT": str(port), "GENBUS_HEALTH_PORT": str(port)}
+
+    def http_url(self, name: str) -> str:
+        """Base URL of a process's HTTP server (the API, or a worker's probes and metrics)."""
+        return f"http://127.0.0.1:{self.processes[name].env['GENBUS_HEALTH_PORT']}"
 
     def _sim_env(self) -> dict[str, str]:
         keys = ",".join(sorted({a.api_key for a in self.config.accounts} | {"sim-key-1"}))
@@ -126,9 +131,8 @@ class GenbusSystem(Stack):
                     self.add(process)
             self.add(self.sim)
             for name, process in self.processes.items():
-                if name.startswith("api"):
-                    port = process.env["GENBUS_API_PORT"]
-                    wait_http_ok(f"http://127.0.0.1:{port}/readyz", 60.0, process=process)
+                if name != "sim":
+                    wait_http_ok(f"{self.http_url(name)}/readyz", 60.0, process=process)
         except BaseException:
             self.stop_all()
             raise

@@ -9,8 +9,11 @@ from collections.abc import Awaitable, Callable
 
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from genbus.contracts import ServiceTopology
+from genbus.contracts import GENERATIONS_STREAM, ServiceTopology
+from genbus.runtime.http_server import ReadinessCheck
 from genbus.runtime.jetstream import provision
 from genbus.runtime.logging import get_logger
 
@@ -56,3 +59,25 @@ async def connect_and_provision(
     await provision(js, topology.consumes, replicas)
     log.info("jetstream provisioned", consumers=[c.durable for c in topology.consumes])
     return js
+
+
+def nats_readiness(broker: NatsBroker, topology: ServiceTopology) -> ReadinessCheck:
+    """Ready when connected to NATS and every consumer of this service exists."""
+
+    async def check() -> None:
+        connection = broker.connection
+        if not connection.is_connected:
+            raise ConnectionError("not connected to NATS")
+        js = connection.jetstream()
+        for spec in topology.consumes:
+            await js.consumer_info(GENERATIONS_STREAM.name, spec.durable)
+
+    return check
+
+
+def database_readiness(engine: AsyncEngine) -> ReadinessCheck:
+    async def check() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    return check

@@ -30,6 +30,11 @@ class RuntimeSettings(BaseSettings):
     stream_replicas: int = Field(
         default=1, ge=1, le=5, validation_alias=AliasChoices("GENBUS_STREAM_REPLICAS")
     )
+    #: Probes, metrics (and the dispatcher's admin API) of worker services; 0 disables.
+    health_host: str = Field(
+        default="127.0.0.1", validation_alias=AliasChoices("GENBUS_HEALTH_HOST")
+    )
+    health_port: int = Field(default=0, ge=0, validation_alias=AliasChoices("GENBUS_HEALTH_PORT"))
     #: Seconds a service waits for in-hand work to finish on SIGTERM before it exits anyway.
     shutdown_grace_s: float = Field(
         default=20.0, validation_alias=AliasChoices("GENBUS_SHUTDOWN_GRACE_S")

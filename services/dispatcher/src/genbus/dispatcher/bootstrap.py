@@ -20,11 +20,17 @@ from genbus.dispatcher.service_layer.reconciler import run_reconciler
 from genbus.dispatcher.service_layer.scheduler import Scheduler
 from genbus.providers import AdapterRegistry, CredentialCipher
 from genbus.runtime.db import create_engine
+from genbus.runtime.http_server import serve_http, service_app
 from genbus.runtime.jetstream import provision_kv
 from genbus.runtime.logging import get_logger
 from genbus.runtime.outbox import OutboxRelay
 from genbus.runtime.publisher import EventPublisher
-from genbus.runtime.service import connect_and_provision, make_broker
+from genbus.runtime.service import (
+    connect_and_provision,
+    database_readiness,
+    make_broker,
+    nats_readiness,
+)
 
 log = get_logger(__name__)
 
@@ -58,7 +64,13 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
     )
     register_consumers(broker, deps)
     scheduler = Scheduler(deps)
+    http = service_app(
+        {"nats": nats_readiness(broker, topology), "database": database_readiness(engine)}
+    )
     background = [
+        asyncio.create_task(
+            serve_http(http, settings.health_host, settings.health_port, stop), name="http"
+        ),
         asyncio.create_task(relay.run(), name="outbox-relay"),
         asyncio.create_task(run_reconciler(deps, stop), name="reconciler"),
         asyncio.create_task(_sync_directory(engine, kv, settings, stop), name="account-directory"),

@@ -10,10 +10,11 @@ from genbus.poller.config import PollerSettings
 from genbus.poller.entrypoints.consumers import register_consumers
 from genbus.poller.service_layer.polling import PollerDeps
 from genbus.providers import AdapterRegistry, CredentialCipher
+from genbus.runtime.http_server import serve_http, service_app
 from genbus.runtime.jetstream import provision_kv
 from genbus.runtime.logging import get_logger
 from genbus.runtime.publisher import EventPublisher
-from genbus.runtime.service import connect_and_provision, make_broker
+from genbus.runtime.service import connect_and_provision, make_broker, nats_readiness
 
 log = get_logger(__name__)
 
@@ -36,10 +37,11 @@ async def serve(settings: PollerSettings, stop: asyncio.Event) -> None:
         publisher=EventPublisher(js, topology),
     )
     register_consumers(broker, deps, batch_size=settings.batch_size)
+    http = service_app({"nats": nats_readiness(broker, topology)})
     await broker.start()
     log.info("poller started")
     try:
-        await stop.wait()
+        await serve_http(http, settings.health_host, settings.health_port, stop)
     finally:
         log.info("poller stopping")
         # Polls in hand finish; unfinished jobs' messages are redelivered to another replica.

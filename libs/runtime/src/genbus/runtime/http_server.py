@@ -1,0 +1,83 @@
+"""The small HTTP side of a worker service: /healthz, /readyz, /metrics, plus its own routes.
+
+The dispatcher and poller have no public API; this server is for probes, Prometheus and (for the
+dispatcher) the admin API. It runs in the service's own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from genbus.runtime.logging import get_logger
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+log = get_logger(__name__)
+
+
+def service_app(
+    readiness: Mapping[str, ReadinessCheck],
+    routes: Sequence[BaseRoute] = (),
+    registry: CollectorRegistry = REGISTRY,
+) -> Starlette:
+    """Probes and metrics, plus `routes`. A readiness check passes by returning."""
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        failures: dict[str, str] = {}
+        for name, check in readiness.items():
+            try:
+                await asyncio.wait_for(check(), timeout=2.0)
+            except Exception as exc:
+                failures[name] = type(exc).__name__
+        if failures:
+            return JSONResponse({"status": "unavailable", "failing": failures}, status_code=503)
+        return JSONResponse({"status": "ready", "checks": sorted(readiness)})
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            *routes,
+        ]
+    )
+
+
+class _InLoopServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the service's stop event owns shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_http(app: Starlette, host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve `app` until `stop` is set. A port of 0 disables the server."""
+    if port == 0:
+        await stop.wait()
+        return
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    server = _InLoopServer(config)
+    task = asyncio.create_task(server.serve(), name="http-server")
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stopper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    if task in done and task.exception() is not None:
+        log.error("http server failed", error=repr(task.exception()))
