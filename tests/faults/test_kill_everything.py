@@ -98,3 +98,27 @@ async def test_two_dispatchers_and_two_pollers_share_the_work(tmp_path: Path) ->
         assert all(n > 0 for n in submitted_by.values()), submitted_by
     finally:
         await asyncio.to_thread(run.stop)
+
+
+async def test_sigterm_is_a_graceful_shutdown(tmp_path: Path) -> None:
+    """SIGTERM each service mid-flow: it finishes or hands back its work and exits cleanly."""
+    run = FaultRun(tmp_path, replicas={"api": 1, "dispatcher": 1, "poller": 1}, accounts=ACCOUNTS)
+    await asyncio.to_thread(run.start)
+    try:
+        count = max(GENERATIONS // 3, 60)
+        load = asyncio.create_task(run.post_load(count, duration_s=count / 12))
+        exit_codes = {}
+        for name in ("dispatcher", "poller", "api"):
+            await asyncio.sleep(1.0)
+            process = run.system.processes[name]
+            await asyncio.to_thread(process.stop, 20.0)
+            exit_codes[name] = process.returncode
+            await asyncio.to_thread(process.start)
+        await load
+        print(f"exit codes after SIGTERM: {exit_codes}")
+        # uvicorn re-raises the SIGTERM it handled once shutdown is complete.
+        assert exit_codes == {"dispatcher": 0, "poller": 0, "api": exit_codes["api"]}
+        assert exit_codes["api"] in (0, -15)
+        await _audit(run)
+    finally:
+        await asyncio.to_thread(run.stop)
