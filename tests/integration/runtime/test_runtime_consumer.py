@@ -1,4 +1,4 @@
-"""The consumer's ack policy on a real JetStream: nothing dropped, poison dead-lettered, replayable."""
+"""The consumer ack policy on real JetStream: nothing dropped, poison dead-lettered, replayed."""
 
 from __future__ import annotations
 
