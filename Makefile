@@ -15,12 +15,14 @@ endif
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k pipeline -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help sync run test test-unit test-e2e faults lint format typecheck schemas clean
+.PHONY: help sync run test test-unit test-e2e faults bench bench-smoke lint format typecheck schemas openapi clean
 
 help:
 	@echo "make run     start NATS, Postgres, the sim provider and every service (Ctrl-C stops all)"
 	@echo "make test    lint-free code, unit, integration and end-to-end tests on real NATS/Postgres"
 	@echo "make faults  the fault-injection suite at full size"
+	@echo "make bench   benchmarks against targets (bench/results/, summary table); long"
+	@echo "make bench-smoke  the benchmarks at tiny sizes (~1 min, results in .local/bench-smoke/)"
 	@echo "make lint    ruff + mypy"
 
 $(CURDIR)/.tools/bin/uv:
@@ -45,6 +47,16 @@ test-e2e: sync
 faults: sync
 	GENBUS_FAULTS_GENERATIONS=1500 $(UV) run --frozen pytest tests/faults $(PYTEST_ARGS)
 
+# The whole stack on this machine. `make bench BENCH_SCALE=smoke`, BENCH_ARGS="--only latency";
+# BENCH_MEMORY_CHECKPOINTS=50000,100000 and BENCH_STORED_GENERATIONS=1000000 size the long ones.
+BENCH_ARGS ?=
+
+bench: sync
+	BENCH_SCALE=$${BENCH_SCALE:-full} $(UV) run --frozen python -m bench $(BENCH_ARGS)
+
+bench-smoke: sync
+	BENCH_SCALE=smoke $(UV) run --frozen python -m bench $(BENCH_ARGS)
+
 lint: sync
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
@@ -56,6 +68,9 @@ format: sync
 
 schemas: sync
 	$(UV) run --frozen python -m genbus.contracts.schema --write
+
+openapi: sync
+	$(UV) run --frozen python -m genbus.api.openapi --write
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache

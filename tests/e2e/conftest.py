@@ -33,6 +33,8 @@ def system(
             sim_env={"SIM_DURATION_S": "0.2", "SIM_DURATION_JITTER_S": "0"},
             log_to_files=True,
             log_format="json",
+            # The old system's calls carry no API key: they act as the local user.
+            extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true"},
         )
     )
     try:

@@ -69,6 +69,7 @@ class FaultRun:
                     "SIM_PER_KEY_CONCURRENCY": str(cap),
                 },
                 extra_env={
+                    "GENBUS_API_ALLOW_ANONYMOUS": "true",
                     "GENBUS_DISPATCHER_LEASE_S": "3",
                     "GENBUS_API_RECONCILE_INTERVAL_S": "2",
                 },

@@ -4,19 +4,24 @@ dispatcher and poller would publish."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
+import uvicorn
 from fastapi import FastAPI
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from genbus.api.bootstrap import ApiRuntime
+from genbus.api.service_layer.api_keys import issue_api_key
 from genbus.contracts import (
     GENERATIONS_STREAM,
     Asset,
@@ -26,6 +31,7 @@ from genbus.contracts import (
     GenerationCompleted,
     GenerationSubmitted,
 )
+from genbus.devstack.ports import free_port
 from genbus.runtime.publisher import encode_event
 
 T = TypeVar("T")
@@ -60,6 +66,36 @@ class Api:
     database_url: str
     nc: Client
     js: JetStreamContext
+    #: The API key `client` uses (user `USER`).
+    key: str = ""
+    _clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    @property
+    def runtime(self) -> ApiRuntime:
+        runtime: ApiRuntime = self.app.state.runtime
+        return runtime
+
+    async def new_key(self, user_id: str, *, admin: bool = False) -> str:
+        issued = await issue_api_key(
+            self.runtime.uow(), user_id=user_id, name="tests", admin=admin, now=datetime.now(UTC)
+        )
+        return issued.secret
+
+    async def client_as(self, user_id: str, *, admin: bool = False) -> httpx.AsyncClient:
+        """An in-process client authenticated with a new key of `user_id`."""
+        key = await self.new_key(user_id, admin=admin)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://api.test",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        self._clients.append(client)
+        return client
+
+    async def close_clients(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+        self._clients.clear()
 
     async def create(self, path: str = "/api/v1/generations", **body: Any) -> dict[str, Any]:
         response = await self.client.post(path, json=body)
@@ -154,3 +190,68 @@ def completed_event(
             **fields,
         }
     )
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    id: str | None
+    event: str
+    data: Any
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[SseEvent]:
+    """The events of an open `text/event-stream` response (comments, i.e. pings, skipped)."""
+    fields: dict[str, str] = {}
+    async for line in response.aiter_lines():
+        if line == "":
+            if "data" in fields:
+                yield SseEvent(
+                    fields.get("id"), fields.get("event", "message"), json.loads(fields["data"])
+                )
+            fields = {}
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        fields[name] = value[1:] if value.startswith(" ") else value
+
+
+@dataclass
+class LiveApi:
+    """The api served over real HTTP, for streaming."""
+
+    api: Api
+    base_url: str
+
+    def client(self, key: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=15.0, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """Serve `app` over HTTP on a free port in this event loop (its lifespan is the caller's
+    business); yields the base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)

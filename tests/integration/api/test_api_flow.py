@@ -10,7 +10,6 @@ from uuid import UUID
 import pytest
 from api_harness import ASSET, USER, Api, completed_event, eventually, submitted_event
 
-from genbus.api.entrypoints.http.deps import get_current_user
 from genbus.contracts import (
     CANCEL_REQUESTED,
     COMPLETED,
@@ -244,17 +243,14 @@ async def test_missing_and_other_users_generations_are_404(api: Api) -> None:
     assert missing.status_code == 404
     assert missing.json()["code"] == "generation_not_found"
 
-    api.app.dependency_overrides[get_current_user] = lambda: "mallory"
-    try:
-        for response in (
-            await api.client.get(f"/api/v1/generations/{created['id']}"),
-            await api.client.get(f"/api/v1/jobs/{created['id']}"),
-            await api.client.post(f"/api/v1/generations/{created['id']}/cancel"),
-        ):
-            assert response.status_code == 404
-            assert response.json()["code"] == "generation_not_found"
-    finally:
-        api.app.dependency_overrides.clear()
+    mallory = await api.client_as("mallory")
+    for response in (
+        await mallory.get(f"/api/v1/generations/{created['id']}"),
+        await mallory.get(f"/api/v1/jobs/{created['id']}"),
+        await mallory.post(f"/api/v1/generations/{created['id']}/cancel"),
+    ):
+        assert response.status_code == 404
+        assert response.json()["code"] == "generation_not_found"
     assert (await api.get(created["id"]))["status"] == "pending"
 
 

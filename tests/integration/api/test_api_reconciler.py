@@ -22,8 +22,8 @@ def _soon(seconds: float) -> str:
 
 async def test_overdue_generations_fail_with_deadline_exceeded(api: Api) -> None:
     sub = await api.js.subscribe(CANCEL_REQUESTED.wildcard, ordered_consumer=True)
-    pending = await api.create(**T2V, deadline=_soon(1))
-    processing = await api.create(**T2V, deadline=_soon(1))
+    pending = await api.create(**T2V, deadline=_soon(2))
+    processing = await api.create(**T2V, deadline=_soon(2))
     await api.publish(SUBMITTED, submitted_event(processing))
     await api.wait_status(processing["id"], "processing")
     patient = await api.create(**T2V)
@@ -49,7 +49,7 @@ async def test_overdue_generations_fail_with_deadline_exceeded(api: Api) -> None
 
 
 async def test_terminal_generations_past_their_deadline_are_left_alone(api: Api) -> None:
-    deadline = _soon(1)
+    deadline = _soon(2)
     created = await api.create(**T2V, deadline=deadline)
     witness = await api.create(**T2V, deadline=deadline)
     await api.publish(COMPLETED, completed_event(created))

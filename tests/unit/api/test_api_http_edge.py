@@ -27,7 +27,10 @@ MAX_BODY = 64 * 1024
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     settings = ApiSettings(
-        database_url="postgresql://nobody@127.0.0.1:9/nowhere", nats_url="nats://127.0.0.1:9"
+        database_url="postgresql://nobody@127.0.0.1:9/nowhere",
+        nats_url="nats://127.0.0.1:9",
+        # Anonymous requests need no database to authenticate.
+        allow_anonymous=True,
     )
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
@@ -221,3 +224,37 @@ async def test_openapi_has_stable_operation_ids(client: httpx.AsyncClient) -> No
         "create_job",
         "get_job",
     } <= ids
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/v1/generations", None),
+        ("GET", "/api/v1/jobs/00000000-0000-0000-0000-000000000001", None),
+        ("POST", "/api/v1/generations", VALID),
+        ("POST", "/api/v1/jobs", VALID),
+        ("DELETE", "/api/v1/generations/00000000-0000-0000-0000-000000000001", None),
+        ("GET", "/api/v1/generations/00000000-0000-0000-0000-000000000001/events", None),
+        ("GET", "/api/v1/events", None),
+    ],
+)
+async def test_an_unreachable_database_is_503_with_retry_after(
+    client: httpx.AsyncClient, method: str, path: str, body: Any
+) -> None:
+    response = await client.request(method, path, json=body)
+    problem = _problem(response, 503, "service_unavailable")
+    assert problem["detail"]
+    assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_authenticating_a_key_without_a_database_is_503(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/api/v1/generations", headers={"Authorization": "Bearer gbk_" + "a" * 43}
+    )
+    _problem(response, 503, "service_unavailable")
+
+
+async def test_a_malformed_key_is_refused_without_a_database(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/generations", headers={"Authorization": "Bearer nope"})
+    _problem(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"].startswith("Bearer")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID, uuid4
@@ -10,6 +11,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from genbus.api.domain.errors import (
+    FieldError,
     InvalidRequest,
     UnsupportedOperation,
     UnsupportedProvider,
@@ -38,6 +40,17 @@ class Catalog:
         if provider_id == "images_only":
             return operation_type.endswith("_image")
         return provider_id == "sim"
+
+    def provider_options_problems(
+        self, provider_id: str, operation_type: str, options: Mapping[str, Any]
+    ) -> list[FieldError]:
+        """The sim's adapter (here) knows one option, `motion` (0..10)."""
+        problems = [
+            FieldError(k, "unknown_field", "no such option") for k in options if k != "motion"
+        ]
+        if "motion" in options and options["motion"] not in range(11):
+            problems.append(FieldError("motion", "out_of_range", "0..10"))
+        return problems
 
 
 def _draft(**changes: Any) -> GenerationDraft:
@@ -209,3 +222,23 @@ def test_inputs_naming_a_generation_take_its_asset_url() -> None:
         "inputs[0].generation_id": "generation_not_completed",
         "inputs[1].generation_id": "generation_not_found",
     }
+
+
+def test_provider_options_are_checked_by_the_providers_adapter() -> None:
+    assert _validate(params={"prompt": "p", "provider_options": {"motion": 3}}).canonical_params[
+        "provider_options"
+    ] == {"motion": 3}
+    assert _errors(params={"prompt": "p", "provider_options": {"motion": 11, "fps": 2}}) == {
+        "params.provider_options.motion": "out_of_range",
+        "params.provider_options.fps": "unknown_field",
+    }
+
+
+def test_provider_options_must_be_an_object() -> None:
+    assert _errors(params={"prompt": "p", "provider_options": [1]}) == {
+        "params.provider_options": "invalid_type"
+    }
+
+
+def test_the_prompt_version_id_is_kept() -> None:
+    assert _validate(prompt_version_id="v-7").draft.prompt_version_id == "v-7"

@@ -11,13 +11,18 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
 from genbus.devstack.processes import tail
 from genbus.devstack.stack import LocalInfra, Stack
-from genbus.devstack.system import GenbusSystem, SystemConfig, new_credentials_key
+from genbus.devstack.system import (
+    GenbusSystem,
+    SystemConfig,
+    new_admin_token,
+    new_credentials_key,
+)
 
 _SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -99,10 +104,14 @@ def cmd_infra(args: argparse.Namespace) -> int:
 
 def _credentials_key(base_dir: Path) -> str:
     """The local credentials key, made once and kept, so stored account secrets stay readable."""
-    path = base_dir / "credentials.key"
+    return _kept_secret(base_dir / "credentials.key", new_credentials_key)
+
+
+def _kept_secret(path: Path, make: Callable[[], str]) -> str:
+    """A secret made on first use and kept in `path` (mode 600), read back afterwards."""
     if not path.exists():
-        base_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(new_credentials_key())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -118,12 +127,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                 api_port=args.api_port,
                 sim_port=args.sim_port,
                 credentials_key=_credentials_key(infra.base_dir),
+                admin_token=_kept_secret(infra.base_dir / "admin.token", new_admin_token),
+                dispatcher_port=args.admin_port,
                 log_format="console",
+                # Local only: calls without an API key act as the local user, so the old
+                # system's curl line works unchanged. Production keeps this off.
+                extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true"},
             )
             with GenbusSystem(config) as system:
                 api = system.api_url.replace("127.0.0.1", "localhost")
                 body = (
-                    '{"operation_type": "text_to_video", "provider_id": "sim", '
+                    '{"operation_type": "text_to_video", "provider_id": "pixverse", '
                     '"params": {"prompt": "test video", "quality": "720p"}}'
                 )
                 _say(f"NATS {infra.nats_url}  Postgres {infra.database_url}")
@@ -136,7 +150,24 @@ def cmd_run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
+                key = system.create_api_key("local", "make-run")
+                _say("with an API key (created now, stored hashed; shown only here):")
+                print(
+                    f'curl -X POST {api}/api/v1/generations -H "Authorization: Bearer {key}" '
+                    f"-H \"Content-Type: application/json\" -d '{body}'",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 _say(f"then: curl {api}/api/v1/jobs/<id>      Ctrl-C stops everything")
+                token_file = infra.base_dir / "admin.token"
+                admin = system.admin_url.replace("127.0.0.1", "localhost")
+                _say("accounts (`pixverse` and `sim` ones are simulated):")
+                print(
+                    f"GENBUS_ADMIN_URL={admin} GENBUS_ADMIN_TOKEN=$(cat {token_file}) "
+                    "genbus accounts list",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 return supervise(system)
     except Interrupted as exc:
         _say(f"{exc}: stopped")
@@ -167,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dir", type=Path, default=None, help="base dir (default <repo>/.local)")
     run.add_argument("--api-port", type=int, default=8000)
     run.add_argument("--sim-port", type=int, default=9100)
+    run.add_argument(
+        "--admin-port", type=int, default=8001, help="dispatcher probes, metrics and admin API"
+    )
     run.set_defaults(func=cmd_run)
     return parser
 

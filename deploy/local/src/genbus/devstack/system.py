@@ -7,10 +7,12 @@ prove is what a developer runs.
 from __future__ import annotations
 
 import base64
+import json
 import os
+import secrets
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,12 +35,21 @@ class AccountSeed:
 DEFAULT_ACCOUNTS = (
     AccountSeed("sim-1", "sim-key-1", max_concurrent=4),
     AccountSeed("sim-2", "sim-key-2", max_concurrent=4),
+    # The sim also speaks Pixverse's API at the same base URL, so the real Pixverse adapter
+    # runs end to end locally: `provider_id: "pixverse"` is served by these (simulated) accounts.
+    AccountSeed("pixverse-sim-1", "sim-key-3", max_concurrent=4, provider_id="pixverse"),
+    AccountSeed("pixverse-sim-2", "sim-key-4", max_concurrent=4, provider_id="pixverse"),
 )
 
 
 def new_credentials_key() -> str:
     """A random Fernet key (32 url-safe base64 bytes)."""
     return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
+
+
+def new_admin_token() -> str:
+    """A random token for the dispatcher's admin API."""
+    return secrets.token_urlsafe(32)
 
 
 @dataclass
@@ -57,6 +68,10 @@ class SystemConfig:
         default_factory=lambda: {"api": 1, "dispatcher": 1, "poller": 1}
     )
     credentials_key: str = field(default_factory=new_credentials_key)
+    #: Bearer token of the dispatcher's admin API (`genbus` CLI: GENBUS_ADMIN_TOKEN).
+    admin_token: str = field(default_factory=new_admin_token)
+    #: Port of the first dispatcher's probes, metrics and admin API; None: a free port.
+    dispatcher_port: int | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -76,7 +91,12 @@ class GenbusSystem(Stack):
             for index in range(config.replicas.get(service, 1)):
                 name = service if index == 0 else f"{service}-{index + 1}"
                 port = self.api_port if index == 0 and service == "api" else free_port()
-                self._add(name, [sys.executable, "-m", f"genbus.{service}"], self._env(port))
+                if index == 0 and service == "dispatcher" and config.dispatcher_port:
+                    port = config.dispatcher_port
+                env = self._env(port)
+                if service == "dispatcher":
+                    env["GENBUS_DISPATCHER_ADMIN_TOKEN"] = config.admin_token
+                self._add(name, [sys.executable, "-m", f"genbus.{service}"], env)
 
     @property
     def api_url(self) -> str:
@@ -85,6 +105,11 @@ class GenbusSystem(Stack):
     @property
     def sim_url(self) -> str:
         return f"http://127.0.0.1:{self.sim_port}"
+
+    @property
+    def admin_url(self) -> str:
+        """The dispatcher's admin API (`genbus` CLI: GENBUS_ADMIN_URL)."""
+        return self.http_url("dispatcher")
 
     def service_env(self) -> dict[str, str]:
         """What every genbus process needs to find NATS, Postgres and its secrets."""
@@ -146,8 +171,21 @@ class GenbusSystem(Stack):
 
     def dispatcher_cli(self, *args: str, env: Mapping[str, str] | None = None) -> str:
         """Run `genbus-dispatcher <args>` against this system; returns its stdout."""
+        return self._service_cli("dispatcher", args, env)
+
+    def api_cli(self, *args: str) -> str:
+        """Run `genbus-api <args>` (e.g. `keys create`) against this system; returns its stdout."""
+        return self._service_cli("api", args, None)
+
+    def create_api_key(self, user_id: str, name: str) -> str:
+        """A new API key for `user_id` (shown once; stored hashed)."""
+        created = json.loads(self.api_cli("keys", "create", "--user", user_id, "--name", name))
+        key: str = created["key"]
+        return key
+
+    def _service_cli(self, service: str, args: Sequence[str], env: Mapping[str, str] | None) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "genbus.dispatcher", *args],
+            [sys.executable, "-m", f"genbus.{service}", *args],
             env={**os.environ, **self.service_env(), **(env or {})},
             capture_output=True,
             text=True,
@@ -155,7 +193,7 @@ class GenbusSystem(Stack):
             check=False,
         )
         if result.returncode != 0:
-            raise StartupError(f"genbus-dispatcher {' '.join(args)} failed:\n{result.stderr}")
+            raise StartupError(f"genbus-{service} {' '.join(args)} failed:\n{result.stderr}")
         return result.stdout
 
     def seed_accounts(self) -> None:

@@ -10,6 +10,10 @@ returned, i.e. after its effect is durable. Outcomes:
   deliveries the message goes to the dead-letter stream instead of being redelivered.
 An undecodable or schema-invalid message goes to the dead-letter stream at once.
 FastStream's own ack logic is switched off (AckPolicy.MANUAL): nothing is ever dropped by default.
+
+While a handler runs, every log line carries the event's generation_id, event_id and consumer
+(structlog contextvars), and the message's span (FastStream's telemetry middleware, which
+continued the publisher's trace) carries them as attributes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import structlog
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from nats.aio.msg import Msg
@@ -27,6 +32,8 @@ from genbus.contracts import GENERATIONS_STREAM, ConsumerSpec, Event
 from genbus.runtime.deadletter import dead_letter
 from genbus.runtime.jetstream import consumer_config
 from genbus.runtime.logging import get_logger
+from genbus.runtime.metrics import METRICS
+from genbus.runtime.tracing import annotate_span
 
 E = TypeVar("E", bound=Event)
 log = get_logger(__name__)
@@ -77,19 +84,29 @@ def register_consumer(
         msg: Msg = message.raw_message
         deliveries = msg.metadata.num_delivered if msg.reply else 1
         js = broker.connection.jetstream()
+        annotate_span(service=spec.service, consumer=spec.durable, deliveries=deliveries)
         try:
             event = model.model_validate_json(msg.data)
         except ValidationError as exc:
-            await _dead_letter(
-                js, spec, msg, f"invalid {model.__name__}: {_errors(exc)}", deliveries
-            )
+            reason = f"invalid {model.__name__}: {_errors(exc)}"
+            await _dead_letter(js, spec, msg, reason, deliveries, "invalid")
             return
         if (
             not spec.binding.matches(msg.subject)
             or event.provider_id != msg.subject.rsplit(".")[-1]
         ):
-            await _dead_letter(js, spec, msg, "subject does not match the event", deliveries)
+            reason = "subject does not match the event"
+            await _dead_letter(js, spec, msg, reason, deliveries, "subject_mismatch")
             return
+        generation_id, event_id = str(event.generation_id), str(event.event_id)
+        annotate_span(generation_id=generation_id, event_id=event_id)
+        with structlog.contextvars.bound_contextvars(
+            generation_id=generation_id, event_id=event_id, consumer=spec.durable
+        ):
+            await _handle(message, js, event, deliveries)
+
+    async def _handle(message: NatsMessage, js: Any, event: Event, deliveries: int) -> None:
+        msg: Msg = message.raw_message
         delivery = Delivery(event, msg.subject, deliveries, dict(msg.headers or {}), msg)
         try:
             await handler(delivery)
@@ -97,19 +114,16 @@ def register_consumer(
             await message.nack(delay=later.delay_s)
             return
         except Unprocessable as exc:
-            await _dead_letter(js, spec, msg, str(exc), deliveries)
+            await _dead_letter(js, spec, msg, str(exc), deliveries, "unprocessable")
             return
         except Exception as exc:
             if 0 < spec.max_deliver <= deliveries:
                 reason = f"max deliveries ({deliveries}) reached; last error: {exc!r}"
-                await _dead_letter(js, spec, msg, reason, deliveries)
+                await _dead_letter(js, spec, msg, reason, deliveries, "max_deliveries")
                 return
             delay = spec.retry_delay(deliveries)
             log.warning(
                 "handler failed, will redeliver",
-                consumer=spec.durable,
-                generation_id=str(event.generation_id),
-                event_id=str(event.event_id),
                 deliveries=deliveries,
                 retry_in_s=delay,
                 error=repr(exc),
@@ -133,17 +147,21 @@ def register_consumer(
     )(on_message)
 
 
-async def _dead_letter(js: Any, spec: ConsumerSpec, msg: Msg, reason: str, deliveries: int) -> None:
+async def _dead_letter(
+    js: Any, spec: ConsumerSpec, msg: Msg, reason: str, deliveries: int, reason_class: str
+) -> None:
     log.error(
         "dead-lettering message",
         consumer=spec.durable,
         subject=msg.subject,
         reason=reason,
+        reason_class=reason_class,
         deliveries=deliveries,
     )
     # If this publish fails the exception propagates and the message is redelivered: never lost.
     await dead_letter(js, spec.durable, msg, reason, deliveries)
     await msg.term()
+    METRICS.dead_letters.labels(spec.durable, reason_class).inc()
 
 
 def _errors(exc: ValidationError) -> str:

@@ -11,12 +11,13 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from genbus.runtime.instrumentation import HttpMetricsMiddleware, ScrapeHook, metrics_endpoint
 from genbus.runtime.logging import get_logger
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -27,8 +28,12 @@ def service_app(
     readiness: Mapping[str, ReadinessCheck],
     routes: Sequence[BaseRoute] = (),
     registry: CollectorRegistry = REGISTRY,
+    on_scrape: Sequence[ScrapeHook] = (),
 ) -> Starlette:
-    """Probes and metrics, plus `routes`. A readiness check passes by returning."""
+    """Probes and metrics, plus `routes`. A readiness check passes by returning.
+
+    `on_scrape` hooks refresh gauges just before `/metrics` renders them.
+    """
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -44,17 +49,16 @@ def service_app(
             return JSONResponse({"status": "unavailable", "failing": failures}, status_code=503)
         return JSONResponse({"status": "ready", "checks": sorted(readiness)})
 
-    async def metrics(_: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/metrics", metrics),
+            Route("/metrics", metrics_endpoint(registry, on_scrape)),
             *routes,
         ]
     )
+    app.add_middleware(HttpMetricsMiddleware)
+    return app
 
 
 class _InLoopServer(uvicorn.Server):

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 
 def configure_logging(service: str, log_format: str = "json", level: str = "INFO") -> None:
@@ -17,6 +18,7 @@ def configure_logging(service: str, log_format: str = "json", level: str = "INFO
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_service(service),
+        _add_trace_ids,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -54,7 +56,17 @@ def _add_service(service: str) -> Any:
     return processor
 
 
+def _add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """With tracing on, every line logged inside a span names its trace (log ↔ trace)."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
+
+
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    """A structlog logger; bind generation_id / event_id to it where they are known."""
+    """A structlog logger. Inside an event handler every line carries the event's
+    generation_id and event_id (bound by `genbus.runtime.consumer`)."""
     logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
     return logger

@@ -1,12 +1,19 @@
-"""Publishing contract events to JetStream, each with `Nats-Msg-Id` = its `event_id`."""
+"""Publishing contract events to JetStream, each with `Nats-Msg-Id` = its `event_id`.
+
+Each publish is a PRODUCER span; its context goes out in the `traceparent` header. A message that
+already carries a context (an outbox row written inside a traced transaction) continues that
+trace; otherwise the current one.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
+from opentelemetry.trace import SpanKind
 
 from genbus.contracts import GENERATIONS_STREAM, Event, EventBinding, ServiceTopology
+from genbus.runtime.tracing import continue_trace, with_trace_headers
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 EVENT_TYPE_HEADER = "Genbus-Event-Type"
@@ -44,6 +51,11 @@ class EventPublisher:
         self._allowed = {b.name for b in topology.publishes}
         self._service = topology.name
 
+    @property
+    def service(self) -> str:
+        """The service this publisher publishes for."""
+        return self._service
+
     def encode(self, binding: EventBinding[Event], event: Event) -> OutgoingMessage:
         if binding.name not in self._allowed:
             raise PermissionError(f"{self._service} does not publish {binding.subject_prefix}")
@@ -54,9 +66,21 @@ class EventPublisher:
         await self.send(self.encode(binding, event))
 
     async def send(self, message: OutgoingMessage) -> None:
-        await self._js.publish(
-            message.subject,
-            message.payload,
-            stream=GENERATIONS_STREAM.name,
-            headers=message.headers,
-        )
+        """Publish an encoded message (e.g. an outbox row) and wait for JetStream's ack."""
+        with continue_trace(
+            f"{message.subject} publish",
+            message.headers,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": message.subject,
+                "messaging.message.id": message.headers.get(MSG_ID_HEADER, ""),
+                "genbus.service": self._service,
+            },
+        ):
+            await self._js.publish(
+                message.subject,
+                message.payload,
+                stream=GENERATIONS_STREAM.name,
+                headers=with_trace_headers(message.headers),
+            )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -11,12 +12,15 @@ from faststream.nats import NatsBroker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from genbus.api.adapters.notifications import ChangeNotifier
 from genbus.api.adapters.providers import CapabilitiesCatalog
 from genbus.api.adapters.tables import outbox
 from genbus.api.config import ApiSettings
+from genbus.api.domain.rate_limit import TokenBuckets
 from genbus.api.domain.requests import ProviderCatalog, RequestLimits
 from genbus.api.entrypoints.consumers import register_consumers
-from genbus.api.entrypoints.reconciler import run_reconciler
+from genbus.api.entrypoints.reconciler import run_purger, run_reconciler
+from genbus.api.service_layer.live import Wakeups
 from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.contracts import SERVICES
 from genbus.runtime.db import create_engine
@@ -52,21 +56,32 @@ class ApiRuntime:
         self.broker = broker
         self.catalog = catalog
         self.clock = clock
-        self.limits = RequestLimits(default_deadline=timedelta(seconds=settings.default_deadline_s))
+        self.limits = RequestLimits(
+            default_deadline=timedelta(seconds=settings.default_deadline_s),
+            idempotency_ttl=timedelta(hours=settings.idempotency_ttl_h),
+        )
+        self.rate_limits = TokenBuckets(
+            settings.rate_limit_per_s, settings.rate_limit_burst, time.monotonic
+        )
+        self.wakeups = Wakeups()
+        self.notifier = ChangeNotifier(self.wakeups.wake)
         self.relay: OutboxRelay | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     def uow(self) -> SqlUnitOfWork:
         """A fresh unit of work (one per request or message)."""
-        return SqlUnitOfWork(self.engine, outbox, TOPOLOGY, self._wake_relay)
+        return SqlUnitOfWork(
+            self.engine, outbox, TOPOLOGY, self._wake_relay, after_commit=self.notifier.publish
+        )
 
     async def start(self) -> None:
-        """Provision JetStream, subscribe, then start the relay and the reconciler."""
-        js = await connect_and_provision(self.broker, TOPOLOGY)
+        """Provision JetStream, subscribe, then start the relay, the reconciler and the purger."""
+        js = await connect_and_provision(self.broker, TOPOLOGY, self.settings.stream_replicas)
         self.relay = OutboxRelay(self.engine, outbox, EventPublisher(js, TOPOLOGY))
         register_consumers(self.broker, self)
         await self.broker.start()
+        await self.notifier.start(self.broker.connection)
         self._stop.clear()
         self._tasks = [
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
@@ -80,6 +95,17 @@ class ApiRuntime:
                 ),
                 name="deadline-reconciler",
             ),
+            asyncio.create_task(
+                run_purger(
+                    self.uow,
+                    self.clock,
+                    interval_s=self.settings.purge_interval_s,
+                    idempotency_ttl=self.limits.idempotency_ttl,
+                    change_log_ttl=timedelta(hours=self.settings.change_log_retention_h),
+                    stop=self._stop,
+                ),
+                name="purger",
+            ),
         ]
         log.info("api started")
 
@@ -90,6 +116,8 @@ class ApiRuntime:
         Unpublished rows stay in the outbox for the next start.
         """
         self._stop.set()
+        self.wakeups.close()
+        await self.notifier.stop()
         if self.relay is not None:
             self.relay.stop()
         if self._tasks:

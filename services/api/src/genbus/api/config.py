@@ -25,5 +25,24 @@ class ApiSettings(RuntimeSettings):
     deadline_grace_s: Annotated[float, Field(ge=0)] = 60.0
     reconcile_interval_s: Seconds = 5.0
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
-    #: The user every request acts as until API keys exist (see `entrypoints/http/deps.py`).
+    #: Local development only: a request without `Authorization` acts as `default_user_id`.
+    allow_anonymous: bool = False
+    #: The user anonymous requests act as (when `allow_anonymous`).
     default_user_id: Annotated[str, Field(min_length=1, max_length=128)] = "local"
+    #: Per API key and per replica: sustained requests per second, and the burst allowed.
+    rate_limit_per_s: Annotated[float, Field(gt=0)] = 20.0
+    rate_limit_burst: Annotated[int, Field(ge=1)] = 40
+    #: How long an Idempotency-Key is remembered (never less than 24 hours).
+    idempotency_ttl_h: Annotated[float, Field(ge=24)] = 24.0
+    #: How long the change log keeps a row; longer than the longest deadline (7 days), so
+    #: that a live-status stream of any open generation can replay its whole history.
+    change_log_retention_h: Annotated[float, Field(ge=24 * 7 + 1)] = 24 * 8
+    #: Live-status streams: keep-alive comment interval, and the periodic catch-up read that
+    #: covers a lost change notification.
+    sse_ping_s: Seconds = 15.0
+    sse_catch_up_s: Seconds = 3.0
+    #: A stream is closed after this long (clients reconnect with Last-Event-ID, losing
+    #: nothing): bounds connection lifetimes, and spreads clients over replicas again.
+    sse_max_stream_s: Seconds = 900.0
+    #: How often expired idempotency keys and change-log rows are deleted.
+    purge_interval_s: Seconds = 600.0

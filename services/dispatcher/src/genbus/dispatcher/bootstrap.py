@@ -14,8 +14,10 @@ from genbus.contracts import ACCOUNT_DIRECTORY, SERVICES
 from genbus.dispatcher.adapters.account_directory import sync_account_directory
 from genbus.dispatcher.adapters.tables import OUTBOX
 from genbus.dispatcher.config import DispatcherSettings
+from genbus.dispatcher.entrypoints.admin_http import admin_routes
 from genbus.dispatcher.entrypoints.consumers import register_consumers
 from genbus.dispatcher.service_layer.deps import Deps
+from genbus.dispatcher.service_layer.observability import DispatchGauges
 from genbus.dispatcher.service_layer.reconciler import run_reconciler
 from genbus.dispatcher.service_layer.scheduler import Scheduler
 from genbus.providers import AdapterRegistry, CredentialCipher
@@ -31,23 +33,24 @@ from genbus.runtime.service import (
     make_broker,
     nats_readiness,
 )
+from genbus.runtime.tracing import configure_tracing
 
 log = get_logger(__name__)
 
 
 def cipher_from(settings: DispatcherSettings) -> CredentialCipher:
-    keys = settings.credentials_keys.get_secret_value()
-    if not keys:
-        raise SystemExit("GENBUS_CREDENTIALS_KEYS is required (comma-separated Fernet keys)")
-    return CredentialCipher.from_key_list(keys)
+    return settings.credentials_cipher()
 
 
 async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
     """Run the dispatcher until `stop`: consumers, scheduler, outbox relay, reconciler."""
     topology = SERVICES["dispatcher"]
     owner = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+    configure_tracing("dispatcher")
     engine = create_engine(settings.database_url, pool_size=10, max_overflow=20)
-    broker = make_broker(settings.nats_url, f"genbus-dispatcher-{owner}")
+    broker = make_broker(
+        settings.nats_url, f"genbus-dispatcher-{owner}", app_name="genbus-dispatcher"
+    )
     js = await connect_and_provision(broker, topology, settings.stream_replicas)
     kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]
     publisher = EventPublisher(js, topology)
@@ -65,7 +68,11 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
     register_consumers(broker, deps)
     scheduler = Scheduler(deps)
     http = service_app(
-        {"nats": nats_readiness(broker, topology), "database": database_readiness(engine)}
+        {"nats": nats_readiness(broker, topology), "database": database_readiness(engine)},
+        routes=admin_routes(
+            engine, deps.cipher, settings.admin_token.get_secret_value(), deps.wake.set
+        ),
+        on_scrape=(DispatchGauges(engine).refresh, relay.refresh_backlog),
     )
     background = [
         asyncio.create_task(

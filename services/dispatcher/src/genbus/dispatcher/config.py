@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from genbus.providers.credentials import CredentialCipher
 from genbus.runtime.settings import RuntimeSettings
 
 
@@ -18,6 +19,8 @@ class DispatcherSettings(RuntimeSettings):
             "GENBUS_CREDENTIALS_KEYS", "GENBUS_DISPATCHER_CREDENTIALS_KEYS"
         ),
     )
+    #: Bearer token of the admin HTTP API (`/admin/...`); empty disables those routes (404).
+    admin_token: SecretStr = SecretStr("")
     replica_id: str = ""
     #: How long a claim is held before another replica may recover it.
     lease_s: float = 30.0
@@ -34,3 +37,10 @@ class DispatcherSettings(RuntimeSettings):
     idle_tick_s: float = 0.5
     reconcile_interval_s: float = 5.0
     account_directory_sync_s: float = 5.0
+
+    def credentials_cipher(self) -> CredentialCipher:
+        """The cipher of account credentials; exits when no key is configured."""
+        keys = self.credentials_keys.get_secret_value()
+        if not keys:
+            raise SystemExit("GENBUS_CREDENTIALS_KEYS is required (comma-separated Fernet keys)")
+        return CredentialCipher.from_key_list(keys)

@@ -15,6 +15,7 @@ from genbus.runtime.jetstream import provision_kv
 from genbus.runtime.logging import get_logger
 from genbus.runtime.publisher import EventPublisher
 from genbus.runtime.service import connect_and_provision, make_broker, nats_readiness
+from genbus.runtime.tracing import configure_tracing
 
 log = get_logger(__name__)
 
@@ -24,6 +25,7 @@ async def serve(settings: PollerSettings, stop: asyncio.Event) -> None:
     if not keys:
         raise SystemExit("GENBUS_CREDENTIALS_KEYS is required (comma-separated Fernet keys)")
     topology = SERVICES["poller"]
+    configure_tracing("poller")
     broker = make_broker(settings.nats_url, "genbus-poller")
     js = await connect_and_provision(broker, topology, settings.stream_replicas)
     kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]

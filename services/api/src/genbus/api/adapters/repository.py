@@ -3,20 +3,22 @@ status IN (…)`, where the allowed statuses come from the domain's state machin
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, RowMapping, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.api.adapters.tables import generations
+from genbus.api.domain.listing import Cursor, GenerationFilter, Page
 from genbus.api.domain.model import Generation
 from genbus.api.domain.status import (
     CANCELLABLE_AT_ONCE,
     NON_TERMINAL,
     RESUBMITTABLE,
+    TERMINAL,
     GenerationStatus,
     sources_of,
 )
@@ -40,6 +42,46 @@ class GenerationRepository:
         if user_id is not None:
             query = query.where(_t.c.user_id == user_id)
         row = (await self._conn.execute(query)).mappings().first()
+        return _to_domain(row) if row is not None else None
+
+    async def list_page(
+        self, user_id: str, where: GenerationFilter, *, after: Cursor | None, limit: int
+    ) -> Page:
+        """Up to `limit` of `user_id`'s generations matching `where`, newest first, strictly
+        after `after`; `next_cursor` is set when more may follow."""
+        query = select(_t).where(_t.c.user_id == user_id)
+        if where.statuses:
+            query = query.where(_t.c.status.in_(sorted(where.statuses)))
+        if where.operation_types:
+            query = query.where(_t.c.operation_type.in_(sorted(where.operation_types)))
+        if where.provider_ids:
+            query = query.where(_t.c.provider_id.in_(sorted(where.provider_ids)))
+        if where.created_after is not None:
+            query = query.where(_t.c.created_at >= where.created_after)
+        if where.created_before is not None:
+            query = query.where(_t.c.created_at < where.created_before)
+        if after is not None:
+            query = query.where(tuple_(_t.c.created_at, _t.c.id) < (after.created_at, after.id))
+        query = query.order_by(_t.c.created_at.desc(), _t.c.id.desc()).limit(limit + 1)
+        rows = (await self._conn.execute(query)).mappings().all()
+        items = [_to_domain(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        last = items[-1] if items else None
+        cursor = Cursor(last.created_at, last.id) if more and last is not None else None
+        return Page(items=items, next_cursor=cursor)
+
+    async def delete_terminal(self, generation_id: UUID, *, user_id: str) -> Generation | None:
+        """Delete `user_id`'s generation if it is terminal; None when it was not deleted."""
+        result = await self._conn.execute(
+            delete(_t)
+            .where(
+                _t.c.id == generation_id,
+                _t.c.user_id == user_id,
+                _t.c.status.in_(sorted(TERMINAL)),
+            )
+            .returning(*_t.c)
+        )
+        row = result.mappings().first()
         return _to_domain(row) if row is not None else None
 
     async def get_many(self, ids: Iterable[UUID], *, user_id: str) -> dict[UUID, Generation]:
@@ -183,10 +225,12 @@ def _to_row(g: Generation) -> dict[str, Any]:
         "updated_at": g.updated_at,
         "submitted_at": g.submitted_at,
         "completed_at": g.completed_at,
+        "parent_generation_id": g.parent_generation_id,
+        "prompt_version_id": g.prompt_version_id,
     }
 
 
-def _to_domain(row: RowMapping) -> Generation:
+def _to_domain(row: Mapping[Any, Any]) -> Generation:
     return Generation(
         id=row["id"],
         user_id=row["user_id"],
@@ -212,4 +256,37 @@ def _to_domain(row: RowMapping) -> Generation:
         updated_at=row["updated_at"],
         submitted_at=row["submitted_at"],
         completed_at=row["completed_at"],
+        parent_generation_id=row["parent_generation_id"],
+        prompt_version_id=row["prompt_version_id"],
     )
+
+
+_UUID_FIELDS = ("id", "parent_generation_id")
+_TIME_FIELDS = (
+    "scheduled_at",
+    "deadline_at",
+    "created_at",
+    "updated_at",
+    "submitted_at",
+    "completed_at",
+)
+
+
+def generation_snapshot(g: Generation) -> dict[str, Any]:
+    """The generation as a JSON object (what a change-log row keeps); see `from_snapshot`."""
+    row = _to_row(g)
+    for name in _UUID_FIELDS:
+        row[name] = str(row[name]) if row[name] is not None else None
+    for name in _TIME_FIELDS:
+        row[name] = row[name].isoformat() if row[name] is not None else None
+    row["status"] = str(row["status"])
+    return row
+
+
+def generation_from_snapshot(snapshot: Mapping[str, Any]) -> Generation:
+    row = dict(snapshot)
+    for name in _UUID_FIELDS:
+        row[name] = UUID(row[name]) if row.get(name) is not None else None
+    for name in _TIME_FIELDS:
+        row[name] = datetime.fromisoformat(row[name]) if row.get(name) is not None else None
+    return _to_domain(row)

@@ -1,4 +1,5 @@
-"""The api's tables, in Postgres schema `api`: generations and the outbox."""
+"""The api's tables, in Postgres schema `api`: generations, their change log (what live-status
+streams read), idempotency keys, API keys, and the outbox."""
 
 from __future__ import annotations
 
@@ -7,7 +8,22 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Index, MetaData, SmallInteger, Table, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -66,22 +82,76 @@ class GenerationRow(SQLModel, table=True):
     updated_at: datetime = _timestamp(nullable=False)
     submitted_at: datetime | None = _timestamp(nullable=True)
     completed_at: datetime | None = _timestamp(nullable=True)
+    #: The generation this one retries. No foreign key: deleting a parent keeps its retries.
+    parent_generation_id: UUID | None = Field(default=None)
+    prompt_version_id: str | None = Field(default=None, max_length=128)
 
 
 generations: Table = GenerationRow.__table__  # type: ignore[attr-defined]
 
-# A user's generations, newest first, with the id as a stable tie-breaker for pagination.
+# A user's generations, newest first, with the id as a stable tie-breaker: the keyset of pages.
 Index(
     "ix_generations_user_recent",
     generations.c.user_id,
     generations.c.created_at.desc(),
-    generations.c.id,
+    generations.c.id.desc(),
 )
 # What the deadline reconciler scans: only generations that can still change.
 Index(
     "ix_generations_open_deadline",
     generations.c.deadline_at,
     postgresql_where=text(f"status IN ({_sql_list(NON_TERMINAL)})"),
+)
+
+#: One row per change of a generation (creation included), written in the transaction that made
+#: the change. `id` is the SSE event id; per user it grows in commit order (writers serialise on
+#: a per-user advisory lock), so "every row after id N" never misses a later commit.
+generation_events = Table(
+    "generation_events",
+    SQLModel.metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("generation_id", Uuid, nullable=False),
+    Column("user_id", String(128), nullable=False),
+    #: `generation` (a new state; payload: the generation) or `generation.deleted`.
+    Column("event_type", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_generation_events_user", "user_id", "id"),
+    Index("ix_generation_events_generation", "generation_id", "id"),
+    Index("ix_generation_events_created", "created_at"),
+    schema=SCHEMA,
+)
+
+#: A user's idempotency key and the fingerprint of the request that first used it.
+idempotency_keys = Table(
+    "idempotency_keys",
+    SQLModel.metadata,
+    Column("user_id", String(128), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("generation_id", Uuid, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("user_id", "key", name="pk_idempotency_keys"),
+    Index("ix_idempotency_keys_generation", "generation_id"),
+    Index("ix_idempotency_keys_created", "created_at"),
+    schema=SCHEMA,
+)
+
+#: API keys by SHA-256 digest; the key itself is never stored.
+api_keys = Table(
+    "api_keys",
+    SQLModel.metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("admin", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Index("ix_api_keys_user", "user_id"),
+    schema=SCHEMA,
 )
 
 outbox: Table = outbox_table(SQLModel.metadata, SCHEMA)

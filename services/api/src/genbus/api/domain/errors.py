@@ -52,6 +52,42 @@ class GenerationTerminal(DomainError):
     code: ClassVar[str] = "generation_terminal"
 
 
+class GenerationNotTerminal(DomainError):
+    """Only a finished generation can be deleted."""
+
+    code: ClassVar[str] = "generation_not_terminal"
+
+
+class GenerationNotRetryable(DomainError):
+    """Only a failed or cancelled generation can be retried."""
+
+    code: ClassVar[str] = "generation_not_retryable"
+
+
+class IdempotencyKeyReused(DomainError):
+    """The key was already used by this user for a different request."""
+
+    code: ClassVar[str] = "idempotency_key_reused"
+
+
+class Unauthenticated(DomainError):
+    """No valid API key (missing, malformed, unknown or revoked: the caller is not told which)."""
+
+    code: ClassVar[str] = "unauthorized"
+
+
+class RateLimited(DomainError):
+    code: ClassVar[str] = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ApiKeyNotFound(DomainError):
+    code: ClassVar[str] = "api_key_not_found"
+
+
 # pydantic error type → our stable field error code
 _PYDANTIC_CODES: dict[str, str] = {
     "missing": "required",

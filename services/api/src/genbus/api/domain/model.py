@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -41,10 +42,34 @@ class Generation:
     updated_at: datetime
     submitted_at: datetime | None
     completed_at: datetime | None
+    #: The generation this one retries, if it is a retry.
+    parent_generation_id: UUID | None = None
+    #: The caller's own reference to the prompt version it used (opaque to genbus).
+    prompt_version_id: str | None = None
 
     @property
     def terminal(self) -> bool:
         return self.status.terminal
+
+    def wait_reason(self, now: datetime) -> WaitReason | None:
+        """Why a pending generation is not running yet; None once it left `pending`."""
+        if self.status is not GenerationStatus.PENDING:
+            return None
+        if self.scheduled_at is not None and self.scheduled_at > now:
+            return WaitReason.SCHEDULED
+        return WaitReason.WAITING_FOR_ACCOUNT
+
+
+class WaitReason(StrEnum):
+    """Why a generation is still `pending`.
+
+    `retrying` is reserved: the dispatcher retries a failed submission without telling the api,
+    so today a generation between two attempts shows `waiting_for_account`.
+    """
+
+    SCHEDULED = "scheduled"
+    WAITING_FOR_ACCOUNT = "waiting_for_account"
+    RETRYING = "retrying"
 
 
 #: The error a generation fails with when nothing reported an outcome before its deadline.

@@ -35,12 +35,23 @@ class ProviderCatalog(Protocol):
 
     def supports(self, provider_id: str, operation_type: str) -> bool: ...
 
+    def provider_options_problems(
+        self, provider_id: str, operation_type: str, options: Mapping[str, Any]
+    ) -> list[FieldError]:
+        """What the provider's adapter finds wrong with `params.provider_options` (empty: ok).
+
+        Fields are named relative to `provider_options` (`""` for the object itself).
+        """
+        ...
+
 
 @dataclass(frozen=True)
 class RequestLimits:
     default_deadline: timedelta
     #: No deadline (nor schedule) further ahead than this: events outlive it in the stream.
     max_deadline: timedelta = timedelta(days=7)
+    #: How long an idempotency key is remembered (at least 24 hours).
+    idempotency_ttl: timedelta = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,7 @@ class GenerationDraft:
     deadline: datetime | None = None
     name: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    prompt_version_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,10 @@ def validate_request(
     else:
         params_ok = True
         canonical_params = valid.canonical
+        options = canonical_params.get("provider_options", {})
+        for issue in catalog.provider_options_problems(draft.provider_id, operation, options):
+            where = f"params.provider_options.{issue.field}".rstrip(".").replace(".[", "[")
+            errors.append(FieldError(where, issue.code, issue.message))
         for role, url in valid.url_inputs.items():
             if any(i.role == role for i in inputs):
                 errors.append(

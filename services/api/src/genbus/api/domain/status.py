@@ -33,6 +33,8 @@ _ALLOWED: dict[GenerationStatus, frozenset[GenerationStatus]] = {
 
 #: Statuses the user can cancel at once, without asking the provider.
 CANCELLABLE_AT_ONCE = frozenset({GenerationStatus.PENDING})
+#: Statuses from which the user may ask for a retry (a new generation with the same request).
+RETRYABLE = frozenset({GenerationStatus.FAILED, GenerationStatus.CANCELLED})
 #: Statuses in which a later submission attempt replaces the earlier one's details.
 RESUBMITTABLE = frozenset({GenerationStatus.PROCESSING})
 

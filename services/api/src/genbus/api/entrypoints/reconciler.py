@@ -1,4 +1,5 @@
-"""The deadline reconciler: a loop that fails generations nobody finished in time."""
+"""Background loops: the deadline reconciler (fails generations nobody finished in time) and
+the purger (forgets expired idempotency keys and change-log rows)."""
 
 from __future__ import annotations
 
@@ -37,5 +38,28 @@ async def run_reconciler(
             log.warning("deadline reconciler failed, retrying", error=repr(exc))
         if failed >= BATCH:
             continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+
+
+async def run_purger(
+    uow: Callable[[], UnitOfWork],
+    clock: Callable[[], datetime],
+    *,
+    interval_s: float,
+    idempotency_ttl: timedelta,
+    change_log_ttl: timedelta,
+    stop: asyncio.Event,
+) -> None:
+    """Every `interval_s` until `stop` is set; errors are logged and retried, never fatal."""
+    while not stop.is_set():
+        try:
+            keys, changes = await handlers.purge_expired(
+                uow(), now=clock(), idempotency_ttl=idempotency_ttl, change_log_ttl=change_log_ttl
+            )
+            if keys or changes:
+                log.info("purged expired rows", idempotency_keys=keys, change_log=changes)
+        except Exception as exc:
+            log.warning("purge failed, retrying", error=repr(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)

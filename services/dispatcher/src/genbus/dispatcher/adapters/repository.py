@@ -27,6 +27,18 @@ from genbus.dispatcher.domain.model import (
 
 _SLOT_STATES = "('claimed', 'submitted')"
 
+#: An account's busy slots (alias `a` for the account row): its jobs holding a slot.
+BUSY_SQL = f"""(SELECT count(*) FROM dispatcher.dispatch_jobs j
+                 WHERE j.account_id = a.id AND j.state IN {_SLOT_STATES})"""
+
+#: What counts against an account's daily cap: jobs submitted since UTC midnight, plus the
+#: ones claimed now (about to be submitted). A job requeued before submission does not count.
+USED_TODAY_SQL = """(SELECT count(*) FROM dispatcher.dispatch_jobs j
+                      WHERE j.account_id = a.id
+                        AND (j.state = 'claimed'
+                             OR j.submitted_at >= date_trunc('day', now() AT TIME ZONE 'UTC')
+                                                  AT TIME ZONE 'UTC'))"""
+
 _CLAIM_COLUMNS = """
     j.generation_id, j.provider_id, j.operation_type, j.account_id, j.attempt, j.submit_tries,
     j.request, j.cancel_requested, a.base_url, a.credentials_ciphertext
@@ -89,14 +101,13 @@ async def ingest(conn: AsyncConnection, event: GenerationRequested) -> bool:
 
 
 async def available_accounts(conn: AsyncConnection) -> list[AccountCandidate]:
-    """Active accounts out of cooldown, with their busy slots derived from job states."""
+    """Active accounts out of cooldown, with busy slots and today's use derived from jobs."""
     rows = await conn.execute(
         text(
             f"""
             SELECT a.id, a.provider_id, a.operations, a.max_concurrent, a.priority,
-                   a.last_used_at,
-                   (SELECT count(*) FROM dispatcher.dispatch_jobs j
-                     WHERE j.account_id = a.id AND j.state IN {_SLOT_STATES}) AS busy
+                   a.last_used_at, a.daily_cap, {BUSY_SQL} AS busy,
+                   CASE WHEN a.daily_cap IS NULL THEN 0 ELSE {USED_TODAY_SQL} END AS used_today
               FROM dispatcher.provider_accounts a
              WHERE a.status = 'active'
                AND (a.cooldown_until IS NULL OR a.cooldown_until <= now())
@@ -112,6 +123,8 @@ async def available_accounts(conn: AsyncConnection) -> list[AccountCandidate]:
             priority=r.priority,
             busy=r.busy,
             last_used_at=r.last_used_at,
+            daily_cap=r.daily_cap,
+            used_today=r.used_today,
         )
         for r in rows
     ]
@@ -180,24 +193,44 @@ async def claim_next(conn: AsyncConnection, owner: str, lease_s: float) -> Claim
 
 
 async def _reserve_slot(conn: AsyncConnection, account_id: str) -> bool:
-    """Lock the account row and check, under the lock, that it still has a free slot."""
-    row = (
+    """Lock the account row, then count its busy slots (and today's use) under the lock.
+
+    The count is a separate statement on purpose: in READ COMMITTED each statement takes a fresh
+    snapshot, so it sees every claim committed by whoever held the lock before us. Claims on this
+    account cannot commit while we hold it, and releases only lower the count.
+    """
+    account = (
         await conn.execute(
             text(
-                f"""
-                SELECT a.max_concurrent,
-                       (SELECT count(*) FROM dispatcher.dispatch_jobs j
-                         WHERE j.account_id = a.id AND j.state IN {_SLOT_STATES}) AS busy
-                  FROM dispatcher.provider_accounts a
-                 WHERE a.id = :a AND a.status = 'active'
-                   AND (a.cooldown_until IS NULL OR a.cooldown_until <= now())
-                   FOR UPDATE OF a SKIP LOCKED
+                """
+                SELECT max_concurrent, daily_cap FROM dispatcher.provider_accounts
+                 WHERE id = :a AND status = 'active'
+                   AND (cooldown_until IS NULL OR cooldown_until <= now())
+                   FOR UPDATE SKIP LOCKED
                 """
             ),
             {"a": account_id},
         )
     ).first()
-    return row is not None and row.busy < row.max_concurrent
+    if account is None:
+        return False
+    counts = (
+        await conn.execute(
+            text(
+                f"""
+                SELECT {BUSY_SQL} AS busy,
+                       CASE WHEN a.daily_cap IS NULL THEN 0 ELSE {USED_TODAY_SQL} END
+                           AS used_today
+                  FROM dispatcher.provider_accounts a
+                 WHERE a.id = :a
+                """
+            ),
+            {"a": account_id},
+        )
+    ).one()
+    if counts.busy >= account.max_concurrent:
+        return False
+    return account.daily_cap is None or counts.used_today < account.daily_cap
 
 
 async def recover_expired_lease(
@@ -436,6 +469,17 @@ async def set_account_status(
             "updated_at = now() WHERE id = :a"
         ),
         {"a": account_id, "st": status, "reason": reason[:500]},
+    )
+
+
+async def mark_exhausted(conn: AsyncConnection, account_id: str, reason: str) -> None:
+    """The provider says the account's credits are spent: record 0 credits, stop using it."""
+    await conn.execute(
+        text(
+            "UPDATE dispatcher.provider_accounts SET status = 'exhausted', credits = 0, "
+            "status_reason = :reason, updated_at = now() WHERE id = :a"
+        ),
+        {"a": account_id, "reason": reason[:500]},
     )
 
 

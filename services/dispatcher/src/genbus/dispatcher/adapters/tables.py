@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, func, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Identity, Index, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -27,16 +27,31 @@ def _ts(nullable: bool = True, default_now: bool = False) -> Any:
 
 
 class ProviderAccount(SQLModel, table=True):
-    """A paid provider account: its capacity and standing. Credentials are encrypted."""
+    """A paid provider account: its capacity and standing. Credentials are encrypted.
+
+    `cooling_down` is not a stored status: it is an active account whose `cooldown_until` is in
+    the future. Submissions per UTC day (for `daily_cap`) are counted from `dispatch_jobs`.
+    """
 
     __tablename__ = "provider_accounts"
-    __table_args__ = {"schema": SCHEMA}
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('active', 'exhausted', 'disabled')", name="ck_provider_accounts_status"
+        ),
+        CheckConstraint("max_concurrent >= 1", name="ck_provider_accounts_max_concurrent"),
+        CheckConstraint(
+            "daily_cap IS NULL OR daily_cap >= 1", name="ck_provider_accounts_daily_cap"
+        ),
+        {"schema": SCHEMA},
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     provider_id: str = Field(max_length=32, index=True)
     label: str = Field(max_length=100, unique=True)
     base_url: str | None = Field(default=None, max_length=500)
     credentials_ciphertext: str
+    #: The names (never the values) of the encrypted credentials, for operators.
+    credential_names: list[str] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
     max_concurrent: int = Field(ge=1)
     priority: int = 0
     status: str = Field(default="active", max_length=16)
@@ -67,6 +82,12 @@ class DispatchJob(SQLModel, table=True):
             "ix_dispatch_jobs_slots",
             "account_id",
             postgresql_where=text("state IN ('claimed', 'submitted')"),
+        ),
+        Index(
+            "ix_dispatch_jobs_account_day",
+            "account_id",
+            "submitted_at",
+            postgresql_where=text("submitted_at IS NOT NULL"),
         ),
         Index(
             "ix_dispatch_jobs_leases",

@@ -25,9 +25,21 @@ TERMINAL = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 
 class AccountStatus(StrEnum):
     ACTIVE = "active"
-    COOLING_DOWN = "cooling_down"
+    COOLING_DOWN = "cooling_down"  # never stored: active with `cooldown_until` in the future
     EXHAUSTED = "exhausted"
     DISABLED = "disabled"
+
+
+#: The statuses an account row can hold; `cooling_down` is derived from `cooldown_until`.
+STORED_STATUSES = (AccountStatus.ACTIVE, AccountStatus.EXHAUSTED, AccountStatus.DISABLED)
+
+
+def account_status(stored: str, cooldown_until: datetime | None, now: datetime) -> AccountStatus:
+    """The status shown to operators: an active account in cooldown is `cooling_down`."""
+    status = AccountStatus(stored)
+    if status is AccountStatus.ACTIVE and cooldown_until is not None and cooldown_until > now:
+        return AccountStatus.COOLING_DOWN
+    return status
 
 
 @dataclass(frozen=True)
@@ -41,10 +53,16 @@ class AccountCandidate:
     priority: int  # higher is preferred
     busy: int
     last_used_at: datetime | None
+    daily_cap: int | None = None  # submissions per UTC day; None: no cap
+    used_today: int = 0  # submitted today (UTC) or claimed now
 
     @property
     def free_slots(self) -> int:
-        return max(self.max_concurrent - self.busy, 0)
+        """Jobs it can take now: free concurrency, bounded by what is left of its daily cap."""
+        free = self.max_concurrent - self.busy
+        if self.daily_cap is not None:
+            free = min(free, self.daily_cap - self.used_today)
+        return max(free, 0)
 
     def serves(self, provider_id: str, operation_type: str) -> bool:
         return self.provider_id == provider_id and (

@@ -1,4 +1,8 @@
-"""`genbus-dispatcher`: serve, migrate, and manage provider accounts. Never prints a secret."""
+"""`genbus-dispatcher`: serve, migrate, and manage provider accounts. Never prints a secret.
+
+The `accounts` commands work on the database directly (for bootstrap, before the HTTP server
+is up); with the dispatcher running, `genbus accounts ...` does the same through its admin API.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,27 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from genbus.dispatcher.adapters.accounts_store import list_accounts, upsert_account
-from genbus.dispatcher.bootstrap import cipher_from, serve
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from genbus.dispatcher.config import DispatcherSettings
+from genbus.dispatcher.service_layer import accounts
+from genbus.providers import Credentials
 from genbus.runtime.db import create_engine
 from genbus.runtime.logging import configure_logging
-from genbus.runtime.migrations import upgrade_to_head
-from genbus.runtime.service import run_service
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
+#: Fields `accounts update --clear` can reset to "not set".
+CLEARABLE = ("base_url", "operations", "daily_cap", "credits")
+
 
 def migrate(settings: DispatcherSettings) -> None:
+    from genbus.runtime.migrations import upgrade_to_head
+
     upgrade_to_head(MIGRATIONS, settings.database_url, "dispatcher")
 
 
@@ -29,77 +40,187 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="migrate, then run the dispatcher (default)")
     sub.add_parser("migrate", help="migrate the dispatcher schema and exit")
-    accounts = sub.add_parser("accounts", help="manage provider accounts").add_subparsers(
-        dest="action", required=True
-    )
-    add = accounts.add_parser("add", help="create an account, or update the one with this label")
+    sub.add_parser("error-table", help="print README's table of provider errors and reactions")
+    accounts_cmd = sub.add_parser("accounts", help="manage provider accounts (database)")
+    actions = accounts_cmd.add_subparsers(dest="action", required=True)
+
+    add = actions.add_parser("add", help="create an account, or update the one with this label")
     add.add_argument("--provider", required=True)
     add.add_argument("--label", required=True)
     add.add_argument("--max-concurrent", type=int, required=True)
     add.add_argument("--priority", type=int, default=0)
     add.add_argument("--base-url")
     add.add_argument("--operations", help="comma-separated; default: all of the provider's")
-    add.add_argument(
+    add.add_argument("--daily-cap", type=int, help="submissions per UTC day")
+    _credential_option(add, required=True)
+
+    actions.add_parser("list", help="list accounts, one JSON object a line (no credentials)")
+
+    update = actions.add_parser("update", help="change an account's settings or credentials")
+    update.add_argument("account_id")
+    update.add_argument("--label")
+    update.add_argument("--max-concurrent", type=int)
+    update.add_argument("--priority", type=int)
+    update.add_argument("--base-url")
+    update.add_argument("--operations", help="comma-separated")
+    update.add_argument("--daily-cap", type=int)
+    update.add_argument("--credits", type=int)
+    update.add_argument("--clear", action="append", default=[], choices=CLEARABLE)
+    _credential_option(update, required=False)
+
+    disable = actions.add_parser("disable", help="stop using an account")
+    disable.add_argument("account_id")
+    disable.add_argument("--reason", required=True)
+    enable = actions.add_parser("enable", help="use an account again (clears its cooldown)")
+    enable.add_argument("account_id")
+    actions.add_parser(
+        "rotate-keys", help="re-encrypt every account's credentials with the first key"
+    )
+    return parser
+
+
+def _credential_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
         "--credential",
         action="append",
         default=[],
+        required=required,
         metavar="NAME=ENV_VAR",
         help="read credential NAME from environment variable ENV_VAR (never from argv)",
     )
-    accounts.add_parser("list", help="list accounts (no credentials)")
-    return parser
+
+
+def credentials_from_env(specs: Sequence[str]) -> Credentials:
+    """`NAME=ENV_VAR` specs → credentials read from the environment (NAME alone: ENV NAME)."""
+    values: dict[str, str] = {}
+    for spec in specs:
+        name, _, env_var = spec.partition("=")
+        env_var = env_var or name.upper()
+        value = os.environ.get(env_var)
+        if not value:
+            sys.exit(f"credential {name!r}: environment variable {env_var!r} is empty")
+        values[name] = value
+    return Credentials(values)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    # Heavy imports (broker, migrations, submission path) happen only in the commands that need
+    # them, so account commands start quickly.
+    if args.command == "error-table":
+        from genbus.dispatcher.service_layer.error_table import error_table
+
+        print(error_table(), end="")
+        return
     settings = DispatcherSettings()
-    configure_logging("dispatcher", settings.log_format, settings.log_level)
+    # Logs share stdout with the commands' JSON output: only warnings for the account commands.
+    level = "WARNING" if args.command == "accounts" else settings.log_level
+    configure_logging("dispatcher", settings.log_format, level)
     if args.command in (None, "serve"):
+        from genbus.dispatcher.bootstrap import serve
+        from genbus.runtime.service import run_service
+
         migrate(settings)
         run_service(lambda stop: serve(settings, stop))
     elif args.command == "migrate":
         migrate(settings)
-    elif args.command == "accounts" and args.action == "add":
-        asyncio.run(_add_account(settings, args))
-    elif args.command == "accounts" and args.action == "list":
-        asyncio.run(_list_accounts(settings))
+    elif args.command == "accounts":
+        try:
+            result = asyncio.run(_with_engine(settings, _ACTIONS[args.action](settings, args)))
+        except accounts.AccountError as exc:
+            sys.exit(f"{exc.code}: {exc}")
+        for line in result:
+            print(json.dumps(line))
 
 
-async def _add_account(settings: DispatcherSettings, args: argparse.Namespace) -> None:
+def _split(value: str | None) -> list[str] | None:
+    return [item.strip() for item in value.split(",") if item.strip()] if value else None
 
-    credentials: dict[str, str] = {}
-    for spec in args.credential:
-        name, _, env_var = spec.partition("=")
-        value = os.environ.get(env_var or name.upper())
-        if not value:
-            sys.exit(f"credential {name!r}: environment variable {env_var!r} is empty")
-        credentials[name] = value
-    ciphertext = cipher_from(settings).encrypt(credentials)
-    operations = [o.strip() for o in args.operations.split(",")] if args.operations else None
+
+Action = Callable[[AsyncEngine], Awaitable[list[dict[str, Any]]]]
+
+
+def _add(settings: DispatcherSettings, args: argparse.Namespace) -> Action:
+    new = accounts.NewAccount(
+        provider_id=args.provider,
+        label=args.label,
+        credentials=credentials_from_env(args.credential),
+        max_concurrent=args.max_concurrent,
+        priority=args.priority,
+        base_url=args.base_url,
+        operations=_split(args.operations),
+        daily_cap=args.daily_cap,
+    )
+
+    async def run(engine: AsyncEngine) -> list[dict[str, Any]]:
+        view = await accounts.seed_account(engine, settings.credentials_cipher(), new)
+        return [view.as_dict()]
+
+    return run
+
+
+def _list(_: DispatcherSettings, __: argparse.Namespace) -> Action:
+    async def run(engine: AsyncEngine) -> list[dict[str, Any]]:
+        return [view.as_dict() for view in await accounts.list_accounts(engine)]
+
+    return run
+
+
+def _update(settings: DispatcherSettings, args: argparse.Namespace) -> Action:
+    values: dict[str, Any] = {name: None for name in args.clear}
+    for name in ("label", "max_concurrent", "priority", "base_url", "daily_cap", "credits"):
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    if args.operations is not None:
+        values["operations"] = _split(args.operations)
+    changes = accounts.AccountChanges(
+        values=values,
+        credentials=credentials_from_env(args.credential) if args.credential else None,
+    )
+
+    async def run(engine: AsyncEngine) -> list[dict[str, Any]]:
+        cipher = settings.credentials_cipher()
+        view = await accounts.update_account(engine, cipher, args.account_id, changes)
+        return [view.as_dict()]
+
+    return run
+
+
+def _disable(_: DispatcherSettings, args: argparse.Namespace) -> Action:
+    async def run(engine: AsyncEngine) -> list[dict[str, Any]]:
+        return [(await accounts.disable_account(engine, args.account_id, args.reason)).as_dict()]
+
+    return run
+
+
+def _enable(_: DispatcherSettings, args: argparse.Namespace) -> Action:
+    async def run(engine: AsyncEngine) -> list[dict[str, Any]]:
+        return [(await accounts.enable_account(engine, args.account_id)).as_dict()]
+
+    return run
+
+
+def _rotate(settings: DispatcherSettings, _: argparse.Namespace) -> Action:
+    async def run(engine: AsyncEngine) -> list[dict[str, Any]]:
+        report = await accounts.rotate_credentials(engine, settings.credentials_cipher())
+        return [report.as_dict()]
+
+    return run
+
+
+_ACTIONS: dict[str, Callable[[DispatcherSettings, argparse.Namespace], Action]] = {
+    "add": _add,
+    "list": _list,
+    "update": _update,
+    "disable": _disable,
+    "enable": _enable,
+    "rotate-keys": _rotate,
+}
+
+
+async def _with_engine(settings: DispatcherSettings, action: Action) -> list[dict[str, Any]]:
     engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
     try:
-        async with engine.begin() as conn:
-            account_id = await upsert_account(
-                conn,
-                provider_id=args.provider,
-                label=args.label,
-                credentials_ciphertext=ciphertext,
-                max_concurrent=args.max_concurrent,
-                priority=args.priority,
-                base_url=args.base_url,
-                operations=operations,
-            )
+        return await action(engine)
     finally:
         await engine.dispose()
-    print(json.dumps({"id": account_id, "label": args.label, "provider_id": args.provider}))
-
-
-async def _list_accounts(settings: DispatcherSettings) -> None:
-    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            accounts = await list_accounts(conn)
-    finally:
-        await engine.dispose()
-    for account in accounts:
-        print(json.dumps(account.as_dict()))

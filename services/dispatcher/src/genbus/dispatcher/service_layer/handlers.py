@@ -13,6 +13,7 @@ from genbus.dispatcher.adapters import repository as repo
 from genbus.dispatcher.domain.model import JobState
 from genbus.dispatcher.service_layer import events
 from genbus.dispatcher.service_layer.deps import Deps
+from genbus.dispatcher.service_layer.observability import with_trace_context
 from genbus.dispatcher.service_layer.submission import cancel_at_provider
 from genbus.providers import ProviderJobRef
 from genbus.runtime.logging import get_logger
@@ -29,7 +30,7 @@ _END_STATE = {
 async def on_generation_requested(deps: Deps, event: GenerationRequested) -> None:
     """Queue the generation (a redelivery is a no-op) and let the scheduler look at once."""
     async with deps.uow() as uow:
-        queued = await repo.ingest(uow.conn, event)
+        queued = await repo.ingest(uow.conn, with_trace_context(event))
     if queued:
         deps.wake.set()
 
@@ -52,7 +53,9 @@ async def on_cancel_requested(deps: Deps, event: GenerationCancelRequested) -> N
         if job is None:
             tombstone = event.model_dump(mode="json")
             if await repo.insert_cancelled_tombstone(uow.conn, event.generation_id, tombstone):
-                await uow.stage(COMPLETED, _cancelled_from(event))
+                await uow.stage(
+                    COMPLETED, events.ended(event, CompletionStatus.CANCELLED, attempt=0)
+                )
             return
         if job.state is JobState.QUEUED:
             await repo.finish(uow.conn, event.generation_id, JobState.CANCELLED)
@@ -75,23 +78,6 @@ async def on_cancel_requested(deps: Deps, event: GenerationCancelRequested) -> N
     if cancel_ref is not None:
         await cancel_at_provider(deps.adapters.get(event.provider_id), cancel_ref)
     deps.wake.set()
-
-
-def _cancelled_from(event: GenerationCancelRequested) -> GenerationCompleted:
-    from datetime import UTC, datetime
-
-    from genbus.contracts import derive_event_id
-
-    return GenerationCompleted(
-        event_id=derive_event_id(event.generation_id, "generation.completed", 0),
-        occurred_at=datetime.now(UTC),
-        generation_id=event.generation_id,
-        user_id=event.user_id,
-        provider_id=event.provider_id,
-        operation_type=event.operation_type,
-        status=CompletionStatus.CANCELLED,
-        attempt=0,
-    )
 
 
 def _error(event: GenerationCompleted) -> dict[str, object] | None:

@@ -1,9 +1,16 @@
-"""Submitting one claimed job to its provider, and acting on the one behaviour of each error."""
+"""Submitting one claimed job to its provider, and acting on the one behaviour of each error.
+
+The behaviour of each error class is `genbus.providers.errors.BEHAVIOURS`; what the dispatcher
+does for each is `_act_on_refusal` here, described in `reaction_of` (rendered into README's
+table by `genbus-dispatcher error-table`, and checked against it by a test).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+
+import structlog
 
 from genbus.contracts import (
     COMPLETED,
@@ -18,6 +25,7 @@ from genbus.dispatcher.domain.backoff import backoff_delay
 from genbus.dispatcher.domain.model import AccountStatus, ClaimedJob, JobState
 from genbus.dispatcher.service_layer import events
 from genbus.dispatcher.service_layer.deps import Deps
+from genbus.dispatcher.service_layer.observability import trace_context_of
 from genbus.providers import (
     Behaviour,
     CredentialDecryptError,
@@ -31,12 +39,34 @@ from genbus.providers import (
     behaviour_of,
 )
 from genbus.runtime.logging import get_logger
+from genbus.runtime.metrics import METRICS, observe_since, provider_call
+from genbus.runtime.tracing import annotate_span, continue_trace
 
 log = get_logger(__name__)
 
 
 async def submit_claimed(deps: Deps, claim: ClaimedJob) -> None:
-    """Submit `claim` (retrying transient errors on the same account with the same key)."""
+    """Submit `claim` (retrying transient errors on the same account with the same key).
+
+    It continues the trace the request was queued with.
+    """
+    with (
+        structlog.contextvars.bound_contextvars(generation_id=str(claim.generation_id)),
+        continue_trace(
+            "dispatch submit",
+            trace_context_of(claim.request),
+            attributes={
+                "genbus.service": "dispatcher",
+                "genbus.generation_id": str(claim.generation_id),
+                "genbus.account_id": claim.account_id,
+                "genbus.attempt": claim.attempt,
+            },
+        ),
+    ):
+        await _submit_claimed(deps, claim)
+
+
+async def _submit_claimed(deps: Deps, claim: ClaimedJob) -> None:
     request = GenerationRequested.model_validate(claim.request)
     bound = log.bind(generation_id=str(claim.generation_id), account_id=claim.account_id)
     try:
@@ -59,7 +89,8 @@ async def submit_claimed(deps: Deps, claim: ClaimedJob) -> None:
     )
     while True:
         try:
-            result = await adapter.submit(submit)
+            with provider_call(claim.provider_id, "submit"):
+                result = await adapter.submit(submit)
         except Exception as exc:
             behaviour = behaviour_of(exc)
             error = _error_info(exc)
@@ -96,6 +127,9 @@ async def submit_claimed(deps: Deps, claim: ClaimedJob) -> None:
                 SUBMITTED,
                 events.submitted(request, claim.account_id, result.provider_job_id, claim.attempt),
             )
+    if cancel_requested is not None:
+        observe_since(METRICS.requested_to_submitted, request.occurred_at, claim.provider_id)
+    annotate_span(provider_job_id=result.provider_job_id)
     bound.info("submitted", provider_job_id=result.provider_job_id, replayed=result.replayed)
     if cancel_requested:
         # The user cancelled while we were submitting: cancel at the provider; the poller
@@ -129,9 +163,7 @@ async def _act_on_refusal(
             cooldown = retry_after if retry_after is not None else settings.rate_limit_cooldown_s
             await repo.cool_down(uow.conn, claim.account_id, cooldown, error.code)
         elif behaviour is Behaviour.ROTATE and isinstance(exc, QuotaExhausted):
-            await repo.set_account_status(
-                uow.conn, claim.account_id, AccountStatus.EXHAUSTED, error.message or error.code
-            )
+            await repo.mark_exhausted(uow.conn, claim.account_id, error.message or error.code)
         elif behaviour is Behaviour.ROTATE:
             cooldown = retry_after if retry_after is not None else settings.concurrency_cooldown_s
             await repo.cool_down(uow.conn, claim.account_id, cooldown, error.code)
@@ -142,6 +174,31 @@ async def _act_on_refusal(
         # The provider refused before creating anything: requeue without spending an attempt.
         await repo.requeue(uow.conn, claim, 0.0, error.model_dump())
     deps.wake.set()
+
+
+def reaction_of(error_class: type[BaseException], behaviour: Behaviour) -> str:
+    """What `submit_claimed` does when the provider refuses a submission with `error_class`."""
+    no_attempt = "requeue at once without spending an attempt"
+    if behaviour is Behaviour.BACK_OFF:
+        return (
+            "cool the account down for `Retry-After` (default `rate_limit_cooldown_s`); "
+            f"{no_attempt}"
+        )
+    if behaviour is Behaviour.ROTATE and issubclass(error_class, QuotaExhausted):
+        return f"mark the account `exhausted` (credits 0); {no_attempt}: another account takes it"
+    if behaviour is Behaviour.ROTATE:
+        return (
+            "cool the account down for `Retry-After` (default `concurrency_cooldown_s`); "
+            f"{no_attempt}"
+        )
+    if behaviour is Behaviour.DISABLE_ACCOUNT:
+        return f"disable the account with the provider's message as reason; {no_attempt}"
+    if behaviour is Behaviour.FAIL:
+        return "fail the generation with this code at once; no retry"
+    return (
+        "retry on the same account and idempotency key, with exponential backoff and jitter; "
+        "after `max_submit_tries` tries fail the generation with `provider_unavailable`"
+    )
 
 
 async def _disable_account(deps: Deps, claim: ClaimedJob, reason: str) -> None:
@@ -179,7 +236,8 @@ async def _fail(
 async def cancel_at_provider(adapter: ProviderAdapter, job: ProviderJobRef) -> None:
     """Best effort: a failed cancel leaves the job running, and the poller still follows it."""
     try:
-        await adapter.cancel(job)
+        with provider_call(adapter.provider_id, "cancel"):
+            await adapter.cancel(job)
     except Exception as exc:
         log.warning(
             "cancel at provider failed", provider_job_id=job.provider_job_id, error=repr(exc)

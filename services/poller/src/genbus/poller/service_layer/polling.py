@@ -6,6 +6,7 @@ no state and any replica can take the next poll.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,6 +32,7 @@ from genbus.providers import (
 )
 from genbus.runtime.consumer import RedeliverLater
 from genbus.runtime.logging import get_logger
+from genbus.runtime.metrics import METRICS, observe_since, provider_call
 from genbus.runtime.publisher import EventPublisher
 
 log = get_logger(__name__)
@@ -75,13 +77,15 @@ async def poll_submitted(deps: PollerDeps, event: GenerationSubmitted, deliverie
     )
     if _past_deadline(event):
         try:
-            await adapter.cancel(ref)
+            with provider_call(event.provider_id, "cancel"):
+                await adapter.cancel(ref)
         except Exception as exc:
             log.warning("cancel of overdue job failed", error=repr(exc))
         await _publish_end(deps, event, CompletionStatus.FAILED, DEADLINE_EXCEEDED)
         return
     try:
-        status = await adapter.status(ref)
+        with provider_call(event.provider_id, "status"):
+            status = await adapter.status(ref)
     except Exception as exc:
         if behaviour_of(exc) is Behaviour.FAIL and hasattr(exc, "to_error_info"):
             await _publish_end(deps, event, CompletionStatus.FAILED, exc.to_error_info())
@@ -90,7 +94,13 @@ async def poll_submitted(deps: PollerDeps, event: GenerationSubmitted, deliverie
         delay = next_poll_delay(deliveries + 2, settings.poll_initial_s, settings.poll_max_s)
         raise RedeliverLater(delay, f"status failed: {exc!r}") from None
     if status.terminal:
-        await _publish_end(deps, event, _END[status.state], status.error, status)
+        done_at = time.perf_counter()
+        end = _END[status.state]
+        observe_since(METRICS.submitted_to_done, event.occurred_at, event.provider_id, end.value)
+        await _publish_end(deps, event, end, status.error, status)
+        METRICS.done_to_completed.labels(event.provider_id, end.value).observe(
+            time.perf_counter() - done_at
+        )
         return
     raise RedeliverLater(
         next_poll_delay(

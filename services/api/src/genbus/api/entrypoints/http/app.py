@@ -5,14 +5,77 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from genbus.api.bootstrap import ApiRuntime, bootstrap
 from genbus.api.config import ApiSettings
 from genbus.api.entrypoints.http.body_limit import BodySizeLimit
-from genbus.api.entrypoints.http.problems import install_problem_handlers
-from genbus.api.entrypoints.http.routes import generations, health, jobs
+from genbus.api.entrypoints.http.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from genbus.api.entrypoints.http.routes import events, generations, health, jobs
+from genbus.api.entrypoints.http.schemas import PRIORITY_DOC
+from genbus.runtime.instrumentation import instrument_fastapi
+
+TITLE = "genbus api"
+VERSION = "0.2.0"
+
+DESCRIPTION = f"""
+Create AI media generations (text-to-video, image-to-video, ...), watch them live, list,
+cancel, retry and delete them.
+
+## Authentication
+Every `/api/v1` route needs an API key: `Authorization: Bearer gbk_...`. Keys are created and
+revoked with the `genbus-api keys` CLI, stored only as a SHA-256 digest, and shown once. Each key
+belongs to one user: every read, list, stream and action sees only that user's generations —
+another user's generation is `404`, never `403`, and never appears in a list or stream.
+**Admin keys** (`keys create --admin`) may also *read* any user's generation
+(`GET /api/v1/generations/{{id}}`, `GET /api/v1/jobs/{{id}}` and its event stream); lists,
+`/api/v1/events` and every action stay scoped to the admin's own user.
+
+## Rate limits
+Per API key, per api replica: by default 20 requests/s sustained with bursts of 40. Over it:
+`429` `rate_limited` with `Retry-After` (seconds).
+
+## Priority
+{PRIORITY_DOC}
+
+## Idempotency
+`POST /api/v1/generations`, `POST /api/v1/jobs` and `POST .../retry` accept an
+`Idempotency-Key` header. The same key with the same body returns the generation the first
+request created — `200` with `Idempotent-Replayed: true` (the first request answered `201`) —
+and creates nothing. The same key with a different body is `409` `idempotency_key_reused`.
+Keys are scoped to your user and remembered for 24 hours (deleting a generation forgets its key).
+
+## Lists
+`GET /api/v1/generations` pages newest first with an opaque `cursor` (pass the previous page's
+`next_cursor`). Pages are keyset-based: creating generations while paging neither skips nor
+repeats any.
+
+## Live status (Server-Sent Events)
+`GET /api/v1/generations/{{id}}/events` streams one generation's status changes (its history
+first) and ends after its terminal state; `GET /api/v1/events` streams every change of all
+your generations. Reconnect with `Last-Event-ID` to resume without loss or repeats (a stream
+is also closed after at most 15 minutes by default: reconnect the same way). Streams need the
+`Authorization` header like every route: in a browser use a fetch-based SSE client, which also
+resends `Last-Event-ID` (the native `EventSource` cannot send headers). While
+`pending`, a generation's `wait_reason` says why: `scheduled` or `waiting_for_account`.
+
+## Errors
+Every error is `application/problem+json` (RFC 9457) with a stable `code`; a `422` lists each
+field at fault in `errors` (unknown fields included: a misspelt option is never ignored).
+Provider-specific options go in `params.provider_options`, checked by that provider's adapter.
+Bodies over the size limit are `413`. If the database is unreachable: `503`
+`service_unavailable` with `Retry-After`.
+"""
+
+TAGS = [
+    {"name": "generations", "description": "Create, list, read, cancel, retry and delete."},
+    {"name": "live status", "description": "Server-Sent Events of status changes."},
+    {"name": "jobs (legacy)", "description": "The old system's routes, aliases of generations."},
+    {"name": "health", "description": "Liveness and readiness probes (no authentication)."},
+]
 
 
 def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> FastAPI:
@@ -27,11 +90,47 @@ def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> Fast
         finally:
             await runtime.stop()
 
-    app = FastAPI(title="genbus api", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
     app.state.runtime = runtime
     app.include_router(generations.router)
+    app.include_router(events.router)
     app.include_router(jobs.router)
     app.include_router(health.router)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    instrument_fastapi(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+            )
+            app.openapi_schema = _problems_as_problem_json(spec)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _problems_as_problem_json(spec: dict[str, Any]) -> dict[str, Any]:
+    """Error responses are documented (by `problem_responses`) as `application/problem+json`;
+    FastAPI also lists the model under `application/json`, which they never are: move it."""
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
+                    schema = content.pop("application/json").get("schema")
+                    if schema is not None:
+                        content[PROBLEM_MEDIA_TYPE]["schema"] = schema
+    return spec

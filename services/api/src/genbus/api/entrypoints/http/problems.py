@@ -1,4 +1,8 @@
-"""Errors as `application/problem+json` (RFC 9457) with a stable `code`: translated here, once."""
+"""Errors as `application/problem+json` (RFC 9457) with a stable `code`: translated here, once.
+
+A database that cannot be reached is a 503 `service_unavailable` with `Retry-After`, never a
+500: the request may simply be sent again later.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +10,45 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from genbus.api.domain.errors import (
     DomainError,
     FieldError,
     GenerationNotFound,
+    GenerationNotRetryable,
+    GenerationNotTerminal,
     GenerationTerminal,
+    IdempotencyKeyReused,
     InvalidRequest,
+    RateLimited,
+    Unauthenticated,
     field_errors_from_details,
 )
+from genbus.api.domain.rate_limit import retry_after_header
 from genbus.runtime.logging import get_logger
 
 log = get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: What a client should wait before retrying when the database is unreachable.
+UNAVAILABLE_RETRY_AFTER_S = 5
 
 _DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidRequest: 422,
     GenerationNotFound: 404,
     GenerationTerminal: 409,
+    GenerationNotTerminal: 409,
+    GenerationNotRetryable: 409,
+    IdempotencyKeyReused: 409,
+    Unauthenticated: 401,
+    RateLimited: 429,
 }
 _HTTP_CODES = {
     404: "not_found",
@@ -40,25 +59,51 @@ _HTTP_CODES = {
 
 
 class FieldProblem(BaseModel):
-    field: str
-    code: str
+    field: str = Field(description="the field at fault, as sent: `params.prompt`, `inputs[0].url`")
+    code: str = Field(description="a stable machine code: `required`, `unknown_field`, ...")
     message: str
 
 
 class Problem(BaseModel):
-    """The body of every error response."""
+    """The body of every error response (RFC 9457), with a stable machine `code`."""
 
-    type: str
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "urn:genbus:problem:generation_not_found",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "generation 3f2b8c1e-0d4a-4c55-9a77-1b2c3d4e5f60 not found",
+                    "code": "generation_not_found",
+                }
+            ]
+        }
+    )
+
+    type: str = Field(description="`urn:genbus:problem:<code>`")
     title: str
     status: int
     detail: str
     code: str
-    errors: list[FieldProblem] | None = None
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="on 422: every field at fault"
+    )
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}} for status in (404, 413, 422)
-}
+def problem_body(
+    status: int, code: str, detail: str, errors: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"urn:genbus:problem:{code}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return body
 
 
 def problem_response(
@@ -69,29 +114,38 @@ def problem_response(
     errors: list[FieldError] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"urn:genbus:problem:{code}",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "code": code,
-    }
-    if errors is not None:
-        body["errors"] = [{"field": e.field, "code": e.code, "message": e.message} for e in errors]
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    listed = (
+        [{"field": e.field, "code": e.code, "message": e.message} for e in errors]
+        if errors is not None
+        else None
+    )
+    return JSONResponse(
+        problem_body(status, code, detail, listed),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    # Registered by class (not via `Exception`) so the answer is final, not re-raised.
+    for infrastructure in (OSError, sqlalchemy.exc.SQLAlchemyError, asyncpg.PostgresError):
+        app.add_exception_handler(infrastructure, _infrastructure_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
 async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
     status = next((s for t, s in _DOMAIN_STATUS.items() if isinstance(exc, t)), 400)
     errors = list(exc.errors) if isinstance(exc, InvalidRequest) else None
-    return problem_response(status, exc.code, exc.message, errors=errors)
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="genbus"'
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = retry_after_header(exc.retry_after_s)
+    return problem_response(status, exc.code, exc.message, errors=errors, headers=headers)
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -115,9 +169,54 @@ async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
     return problem_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
+async def _infrastructure_error(request: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc):
+        log.warning("database unavailable", path=request.url.path, error=repr(exc))
+        return service_unavailable()
+    return await _unexpected_error(request, exc)
+
+
+def service_unavailable() -> JSONResponse:
+    return problem_response(
+        503,
+        "service_unavailable",
+        "the service cannot reach its database; retry later",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error", path=request.url.path, error=repr(exc), exc_info=exc)
     return problem_response(500, "internal_error", "an unexpected error occurred")
+
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable, timed out (TimeoutError is an OSError)
+    sqlalchemy.exc.TimeoutError,  # no pooled connection free in time
+    sqlalchemy.exc.DisconnectionError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.OperationalError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) means the database cannot be reached right now."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _without_source(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
@@ -132,3 +231,83 @@ def _malformed_json() -> JSONResponse:
         "the request body is not valid JSON",
         errors=[FieldError("body", "malformed_json", "not valid JSON")],
     )
+
+
+# -- OpenAPI: the error responses each route documents, with an example each.
+
+_EXAMPLES: dict[int, tuple[str, str]] = {
+    401: ("unauthorized", "a valid API key is required: Authorization: Bearer gbk_..."),
+    404: ("generation_not_found", "generation 3f2b8c1e-0d4a-4c55-9a77-1b2c3d4e5f60 not found"),
+    413: ("request_too_large", "the request body exceeds 65536 bytes"),
+    429: ("rate_limited", "too many requests for this API key; retry after Retry-After"),
+    503: ("service_unavailable", "the service cannot reach its database; retry later"),
+}
+_DESCRIPTIONS: dict[int, str] = {
+    401: "No valid API key (missing, malformed, unknown or revoked)",
+    404: "No such generation, or not yours (never 403: others' generations do not exist for you)",
+    409: "Conflict with the generation's current state",
+    413: "Request body over the size limit",
+    422: "Invalid request: `errors` names each field at fault",
+    429: "Rate limit of this API key exceeded",
+    503: "The database is unreachable: retry after `Retry-After` seconds",
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before retrying",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "the authentication scheme: Bearer",
+            "schema": {"type": "string"},
+        }
+    },
+    429: _RETRY_AFTER,
+    503: _RETRY_AFTER,
+}
+_VALIDATION_EXAMPLE = problem_body(
+    422,
+    "validation_error",
+    "the request is invalid; see errors",
+    [
+        {"field": "params.prompt", "code": "required", "message": "Field required"},
+        {
+            "field": "params.fps",
+            "code": "unknown_field",
+            "message": "Extra inputs are not permitted",
+        },
+    ],
+)
+
+
+def problem_responses(
+    *statuses: int, conflicts: Mapping[str, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses; `conflicts` maps each 409 code to what
+    it means on this route."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        if status == 422:
+            examples = {"validation_error": {"value": _VALIDATION_EXAMPLE}}
+        elif status == 409:
+            examples = {
+                code: {"value": problem_body(409, code, detail)}
+                for code, detail in (conflicts or {}).items()
+            }
+        else:
+            code, detail = _EXAMPLES[status]
+            examples = {code: {"value": problem_body(status, code, detail)}}
+        description = _DESCRIPTIONS[status]
+        if status == 409 and conflicts:
+            description += ": " + "; ".join(f"`{c}`: {d}" for c, d in conflicts.items())
+        response: dict[str, Any] = {
+            "model": Problem,
+            "description": description,
+            "content": {PROBLEM_MEDIA_TYPE: {"examples": examples}},
+        }
+        if status in _HEADERS:
+            response["headers"] = _HEADERS[status]
+        responses[status] = response
+    return responses

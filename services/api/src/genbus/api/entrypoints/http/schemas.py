@@ -16,7 +16,8 @@ from pydantic import (
     model_validator,
 )
 
-from genbus.api.domain.model import Generation
+from genbus.api.domain.listing import Page
+from genbus.api.domain.model import Generation, WaitReason
 from genbus.api.domain.params import MediaUrl, OperationType
 from genbus.api.domain.requests import DEFAULT_PRIORITY, GenerationDraft, InputSpec
 from genbus.api.domain.status import GenerationStatus
@@ -25,7 +26,20 @@ MAX_INPUTS = 8
 
 Role = Annotated[str, Strict(), StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 ProviderIdIn = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=64)]
-Priority = Annotated[int, Strict(), Field(ge=0, le=10, description="0..10, higher first")]
+#: The one definition of priority's direction; every other mention refers to this one.
+PRIORITY_DOC = (
+    "Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the "
+    "generations that are due, the dispatcher takes the highest priority first, then the one "
+    "due earliest; a generation with `scheduled_at` in the future is not dispatched before "
+    "that time, whatever its priority."
+)
+Priority = Annotated[int, Strict(), Field(ge=0, le=10, description=PRIORITY_DOC)]
+PromptVersionId = Annotated[
+    str,
+    Strict(),
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"),
+    Field(description="Your own reference to the prompt version used; stored and returned."),
+]
 Params = Annotated[
     dict[str, Any],
     Strict(),
@@ -60,7 +74,42 @@ class InputIn(_Body):
         return InputSpec(role=self.role, url=url, generation_id=self.generation_id)
 
 
+_T2V_EXAMPLE: dict[str, Any] = {
+    "operation_type": "text_to_video",
+    "provider_id": "sim",
+    "params": {
+        "prompt": "a lighthouse at dusk, waves crashing",
+        "negative_prompt": "blurry",
+        "duration": 5,
+        "quality": "720p",
+        "aspect_ratio": "16:9",
+        "seed": 42,
+    },
+    "priority": 7,
+    "name": "lighthouse",
+    "metadata": {"campaign": "spring"},
+}
+
+
 class GenerationCreate(_Body):
+    """A generation request. Unknown fields, at any level, are refused (422 naming them)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                _T2V_EXAMPLE,
+                {
+                    "operation_type": "image_to_video",
+                    "provider_id": "sim",
+                    "params": {"prompt": "the cat turns its head", "duration": 5},
+                    "inputs": [{"role": "image", "url": "https://example.com/cat.png"}],
+                    "prompt_version_id": "cat-v3",
+                },
+            ]
+        },
+    )
+
     operation_type: OperationType
     provider_id: ProviderIdIn
     params: Params = Field(default_factory=dict)
@@ -71,7 +120,10 @@ class GenerationCreate(_Body):
         default=None, description="terminal by this time; default: now + the configured default"
     )
     name: Name | None = None
-    metadata: Annotated[dict[str, Any], Strict()] = Field(default_factory=dict)
+    metadata: Annotated[dict[str, Any], Strict()] = Field(
+        default_factory=dict, description="yours, stored and returned (at most 4 KiB as JSON)"
+    )
+    prompt_version_id: PromptVersionId | None = None
 
     def to_draft(self) -> GenerationDraft:
         return GenerationDraft(
@@ -84,11 +136,25 @@ class GenerationCreate(_Body):
             deadline=self.deadline,
             name=self.name,
             metadata=self.metadata,
+            prompt_version_id=self.prompt_version_id,
         )
 
 
 class JobCreate(_Body):
     """The legacy job request: a generation without inputs, schedule, deadline or name."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "operation_type": "text_to_video",
+                    "provider_id": "sim",
+                    "params": {"prompt": "test video", "quality": "720p"},
+                }
+            ]
+        },
+    )
 
     operation_type: OperationType
     provider_id: ProviderIdIn
@@ -102,6 +168,49 @@ class JobCreate(_Body):
             params=self.params,
             priority=self.priority,
         )
+
+
+_PUBLIC_EXAMPLE: dict[str, Any] = {
+    "id": "3f2b8c1e-0d4a-4c55-9a77-1b2c3d4e5f60",
+    "user_id": "alice",
+    "status": "completed",
+    "wait_reason": None,
+    "operation_type": "text_to_video",
+    "provider_id": "sim",
+    "params": {"prompt": "a lighthouse at dusk", "seed": 42},
+    "canonical_params": {
+        "prompt": "a lighthouse at dusk",
+        "seed": 42,
+        "quality": "720p",
+        "duration": 5,
+        "aspect_ratio": "16:9",
+    },
+    "inputs": [],
+    "canonical_inputs": [],
+    "priority": 5,
+    "scheduled_at": None,
+    "deadline_at": "2025-06-01T13:00:00Z",
+    "name": "lighthouse",
+    "metadata": {},
+    "reproducible_hash": "9f2c" + "0" * 60,
+    "attempt": 1,
+    "account_id": "sim-1",
+    "provider_job_id": "job-8c1e",
+    "asset": {
+        "url": "https://cdn.example.com/out.mp4",
+        "media_type": "video/mp4",
+        "width": 1280,
+        "height": 720,
+        "duration_s": 5.0,
+    },
+    "error": None,
+    "created_at": "2025-06-01T12:00:00Z",
+    "updated_at": "2025-06-01T12:00:09Z",
+    "submitted_at": "2025-06-01T12:00:01Z",
+    "completed_at": "2025-06-01T12:00:09Z",
+    "parent_generation_id": None,
+    "prompt_version_id": None,
+}
 
 
 class AssetOut(BaseModel):
@@ -121,15 +230,25 @@ class ErrorOut(BaseModel):
 class GenerationPublic(BaseModel):
     """A generation as its owner sees it."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_PUBLIC_EXAMPLE]})
+
     id: UUID
-    status: GenerationStatus
+    user_id: str = Field(description="the owner")
+    status: GenerationStatus = Field(
+        description="pending → processing → completed | failed | cancelled (terminal)"
+    )
+    wait_reason: WaitReason | None = Field(
+        description="while pending: `scheduled` (scheduled_at is in the future), "
+        "`waiting_for_account` (due, waiting for a free provider account slot); "
+        "`retrying` is reserved (retries are not visible to the api yet); null otherwise"
+    )
     operation_type: str
     provider_id: str
     params: dict[str, Any] = Field(description="as sent")
     canonical_params: dict[str, Any] = Field(description="validated, defaults filled")
     inputs: list[dict[str, Any]] = Field(description="as sent")
     canonical_inputs: list[dict[str, Any]] = Field(description="every input as a URL")
-    priority: int
+    priority: int = Field(description=PRIORITY_DOC)
     scheduled_at: datetime | None
     deadline_at: datetime
     name: str | None
@@ -144,9 +263,11 @@ class GenerationPublic(BaseModel):
     updated_at: datetime
     submitted_at: datetime | None
     completed_at: datetime | None
+    parent_generation_id: UUID | None = Field(description="the generation this one retries")
+    prompt_version_id: str | None
 
     @classmethod
-    def from_domain(cls, g: Generation) -> GenerationPublic:
+    def from_domain(cls, g: Generation, now: datetime) -> GenerationPublic:
         asset = None
         if g.asset is not None:
             asset = AssetOut(
@@ -163,7 +284,9 @@ class GenerationPublic(BaseModel):
             )
         return cls(
             id=g.id,
+            user_id=g.user_id,
             status=g.status,
+            wait_reason=g.wait_reason(now),
             operation_type=g.operation_type,
             provider_id=g.provider_id,
             params=g.params,
@@ -185,4 +308,34 @@ class GenerationPublic(BaseModel):
             updated_at=g.updated_at,
             submitted_at=g.submitted_at,
             completed_at=g.completed_at,
+            parent_generation_id=g.parent_generation_id,
+            prompt_version_id=g.prompt_version_id,
         )
+
+
+class GenerationPage(BaseModel):
+    """One page of generations, newest first. Pass `next_cursor` as `cursor` for the next page;
+    null means this is the last page."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [_PUBLIC_EXAMPLE], "next_cursor": "eyJ0IjogIjIw..."}]
+        }
+    )
+
+    items: list[GenerationPublic]
+    next_cursor: str | None
+
+    @classmethod
+    def from_domain(cls, page: Page, now: datetime) -> GenerationPage:
+        return cls(
+            items=[GenerationPublic.from_domain(g, now) for g in page.items],
+            next_cursor=page.next_cursor.encode() if page.next_cursor is not None else None,
+        )
+
+
+class GenerationDeleted(BaseModel):
+    """The data of a `generation.deleted` live-status event."""
+
+    id: UUID
+    deleted_at: datetime

@@ -1,61 +1,168 @@
-"""`/api/v1/generations`: create, read and cancel generations."""
+"""`/api/v1/generations`: create, list, read, cancel, retry and delete generations."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 
-from genbus.api.entrypoints.http.deps import CurrentUser, GenerationId, RuntimeDep
-from genbus.api.entrypoints.http.problems import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem
-from genbus.api.entrypoints.http.schemas import GenerationCreate, GenerationPublic
+from genbus.api.entrypoints.http import views
+from genbus.api.entrypoints.http.auth import CurrentPrincipal
+from genbus.api.entrypoints.http.deps import (
+    GenerationId,
+    IdempotencyKeyHeader,
+    KnownQueryOnly,
+    RuntimeDep,
+)
+from genbus.api.entrypoints.http.problems import problem_responses
+from genbus.api.entrypoints.http.queries import ListQueryDep
+from genbus.api.entrypoints.http.schemas import GenerationCreate, GenerationPage, GenerationPublic
 from genbus.api.service_layer import handlers
 
 PREFIX = "/api/v1/generations"
 
-router = APIRouter(prefix=PREFIX, tags=["generations"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix=PREFIX,
+    tags=["generations"],
+    responses=problem_responses(401, 422, 429, 503),
+    dependencies=[KnownQueryOnly],
+)
+
+_CREATED: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": "Created; `Location` names it",
+        "headers": {
+            "Location": {"description": "the generation's URL", "schema": {"type": "string"}}
+        },
+    },
+    200: {
+        "model": GenerationPublic,
+        "description": "An idempotent replay: the generation an earlier request with this "
+        "`Idempotency-Key` created, as it is now (header `Idempotent-Replayed: true`)",
+        "headers": {
+            "Idempotent-Replayed": {"description": "`true`", "schema": {"type": "string"}},
+            "Location": {"description": "the generation's URL", "schema": {"type": "string"}},
+        },
+    },
+}
+_KEY_REUSED = {"idempotency_key_reused": "this Idempotency-Key was used for a different request"}
 
 
-@router.post("", status_code=201, operation_id="create_generation")
+@router.post(
+    "",
+    status_code=201,
+    operation_id="create_generation",
+    responses={**_CREATED, **problem_responses(409, 413, conflicts=_KEY_REUSED)},
+)
 async def create_generation(
-    body: GenerationCreate, runtime: RuntimeDep, user: CurrentUser, response: Response
+    body: GenerationCreate,
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerationPublic:
-    """Create a generation; it is dispatched as soon as a provider slot is free."""
-    generation = await handlers.create_generation(
-        body.to_draft(),
-        user,
-        runtime.uow(),
-        catalog=runtime.catalog,
-        limits=runtime.limits,
-        now=runtime.clock(),
+    """Create a generation. It is dispatched when due (`scheduled_at`), by priority (higher
+    first), as soon as a provider account has a free slot."""
+    claim = views.idempotency_claim(
+        idempotency_key, "create_generation", body.model_dump(mode="json")
     )
-    response.headers["Location"] = f"{PREFIX}/{generation.id}"
-    return GenerationPublic.from_domain(generation)
+    return await views.create(runtime, principal, body.to_draft(), claim, response, PREFIX)
 
 
-@router.get("/{generation_id}", operation_id="get_generation")
+@router.get("", operation_id="list_generations")
+async def list_generations(
+    runtime: RuntimeDep, principal: CurrentPrincipal, query: ListQueryDep
+) -> GenerationPage:
+    """Your generations, newest first, a page at a time (keyset pagination: stable while new
+    generations are created). Filters combine with AND; repeated values of one filter with OR."""
+    return await views.list_page(runtime, principal, query)
+
+
+@router.get("/{generation_id}", operation_id="get_generation", responses=problem_responses(404))
 async def get_generation(
-    generation_id: GenerationId, runtime: RuntimeDep, user: CurrentUser
+    generation_id: GenerationId, runtime: RuntimeDep, principal: CurrentPrincipal
 ) -> GenerationPublic:
-    """One of your generations (another user's, or a malformed id, is 404)."""
-    generation = await handlers.get_generation(generation_id, user, runtime.uow())
-    return GenerationPublic.from_domain(generation)
+    """One of your generations (another user's, or a malformed id, is 404). Admin keys may read
+    any user's generation."""
+    return await views.get(runtime, principal, generation_id)
 
 
 @router.post(
     "/{generation_id}/cancel",
     operation_id="cancel_generation",
     responses={
-        200: {"description": "Cancelled (it was still pending)"},
-        202: {"model": GenerationPublic, "description": "Cancel requested from the provider"},
-        409: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}},
+        200: {"description": "Cancelled at once (it was still pending)"},
+        202: {
+            "model": GenerationPublic,
+            "description": "Cancel requested from the provider; the final status arrives by "
+            "event (watch `/events`)",
+        },
+        **problem_responses(
+            404, 409, conflicts={"generation_terminal": "the generation already ended"}
+        ),
     },
 )
 async def cancel_generation(
-    generation_id: GenerationId, runtime: RuntimeDep, user: CurrentUser, response: Response
+    generation_id: GenerationId,
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+    response: Response,
 ) -> GenerationPublic:
     """Pending: cancelled now (200). Processing: the provider is asked to stop; the final
     status arrives later (202). Already terminal: 409 `generation_terminal`."""
-    result = await handlers.cancel_generation(
-        generation_id, user, runtime.uow(), now=runtime.clock()
+    return await views.cancel(runtime, principal, generation_id, response)
+
+
+@router.post(
+    "/{generation_id}/retry",
+    status_code=201,
+    operation_id="retry_generation",
+    responses={
+        **_CREATED,
+        **problem_responses(
+            404,
+            409,
+            conflicts={
+                "generation_not_retryable": "only failed or cancelled generations can be retried",
+                **_KEY_REUSED,
+            },
+        ),
+    },
+)
+async def retry_generation(
+    generation_id: GenerationId,
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> GenerationPublic:
+    """Run a failed or cancelled generation's request again, as a new generation whose
+    `parent_generation_id` names this one. Its schedule and deadline are not carried over: the
+    retry is due now, with the default deadline. Other statuses: 409 `generation_not_retryable`."""
+    claim = views.idempotency_claim(idempotency_key, "retry_generation", str(generation_id))
+    return await views.retry(runtime, principal, generation_id, claim, response, PREFIX)
+
+
+@router.delete(
+    "/{generation_id}",
+    status_code=204,
+    operation_id="delete_generation",
+    response_class=Response,
+    responses={
+        204: {"description": "Deleted, with its idempotency keys and its change history"},
+        **problem_responses(
+            404,
+            409,
+            conflicts={"generation_not_terminal": "the generation has not ended; cancel it first"},
+        ),
+    },
+)
+async def delete_generation(
+    generation_id: GenerationId, runtime: RuntimeDep, principal: CurrentPrincipal
+) -> Response:
+    """Delete a terminal (completed, failed or cancelled) generation of yours. Live-status
+    streams of your generations receive a `generation.deleted` event."""
+    await handlers.delete_generation(
+        generation_id, principal.user_id, runtime.uow(), now=runtime.clock()
     )
-    response.status_code = 200 if result.cancelled_at_once else 202
-    return GenerationPublic.from_domain(result.generation)
+    return Response(status_code=204)

@@ -1,0 +1,129 @@
+"""SQL for `generation_events`, the change log live-status streams read.
+
+Rows are appended in the transaction that changed the generation, after the change itself
+(so the generation's row lock already orders changes of one generation) and under a per-user
+transaction lock: a user's rows therefore get ids in commit order, and a reader that has seen
+id N can never later find a committed row of that user below N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from genbus.api.adapters.tables import generation_events
+
+_t = generation_events
+#: The event types of the log (also the SSE `event:` names).
+CHANGED_EVENT = "generation"
+DELETED_EVENT = "generation.deleted"
+#: The first key of the two-key advisory locks that serialise one user's change-log writes.
+_LOCK_CLASS = 0x6765_6E62  # "genb"
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """One row of the change log."""
+
+    seq: int
+    generation_id: UUID
+    user_id: str
+    event_type: str
+    status: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+class ChangeLogRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._locked: set[str] = set()
+
+    async def lock_users(self, user_ids: Iterable[str]) -> None:
+        """Take the change-log lock of each user, in a fixed order (no deadlock between two
+        transactions that write for several users)."""
+        for user_id in sorted(set(user_ids) - self._locked):
+            await self._conn.execute(
+                text("SELECT pg_advisory_xact_lock(:cls, hashtext(:user))"),
+                {"cls": _LOCK_CLASS, "user": user_id},
+            )
+            self._locked.add(user_id)
+
+    async def append(
+        self,
+        *,
+        generation_id: UUID,
+        user_id: str,
+        event_type: str,
+        status: str,
+        payload: dict[str, Any],
+        at: datetime,
+    ) -> int:
+        """Add a row; returns its id (the SSE event id)."""
+        await self.lock_users([user_id])
+        seq = await self._conn.scalar(
+            _t.insert()
+            .values(
+                generation_id=generation_id,
+                user_id=user_id,
+                event_type=event_type,
+                status=status,
+                payload=payload,
+                created_at=at,
+            )
+            .returning(_t.c.id)
+        )
+        assert seq is not None
+        return int(seq)
+
+    async def read_after(
+        self,
+        after: int,
+        *,
+        user_id: str,
+        generation_id: UUID | None = None,
+        limit: int = 100,
+    ) -> list[ChangeRecord]:
+        """`user_id`'s rows (of one generation, if given) with id > `after`, oldest first."""
+        query = select(_t).where(_t.c.user_id == user_id, _t.c.id > after)
+        if generation_id is not None:
+            query = query.where(_t.c.generation_id == generation_id)
+        rows = (await self._conn.execute(query.order_by(_t.c.id).limit(limit))).mappings()
+        return [
+            ChangeRecord(
+                seq=row["id"],
+                generation_id=row["generation_id"],
+                user_id=row["user_id"],
+                event_type=row["event_type"],
+                status=row["status"],
+                payload=row["payload"],
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ]
+
+    async def last_seq(self, user_id: str) -> int:
+        """The id of `user_id`'s latest row, 0 if none."""
+        seq = await self._conn.scalar(select(func.max(_t.c.id)).where(_t.c.user_id == user_id))
+        return int(seq or 0)
+
+    async def was_deleted(self, generation_id: UUID) -> bool:
+        """Whether the log (within its retention) says this generation was deleted."""
+        query = select(_t.c.id).where(
+            _t.c.generation_id == generation_id, _t.c.event_type == DELETED_EVENT
+        )
+        return (await self._conn.scalar(query.limit(1))) is not None
+
+    async def forget_generation(self, generation_id: UUID) -> None:
+        """Drop every row of a generation (it is being deleted: so is its history)."""
+        await self._conn.execute(delete(_t).where(_t.c.generation_id == generation_id))
+
+    async def purge(self, *, before: datetime) -> int:
+        result = await self._conn.execute(delete(_t).where(_t.c.created_at < before))
+        return result.rowcount or 0

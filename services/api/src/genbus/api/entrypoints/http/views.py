@@ -1,0 +1,98 @@
+"""What the generation routes do, shared by `/api/v1/generations` and the legacy `/api/v1/jobs`
+aliases: parse, call the handler, shape the response."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import Response
+
+from genbus.api.bootstrap import ApiRuntime
+from genbus.api.domain.api_keys import Principal
+from genbus.api.domain.idempotency import IdempotencyClaim, request_fingerprint
+from genbus.api.domain.requests import GenerationDraft
+from genbus.api.entrypoints.http.queries import ListQuery
+from genbus.api.entrypoints.http.schemas import GenerationPage, GenerationPublic
+from genbus.api.service_layer import handlers
+from genbus.api.service_layer.handlers import Created
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def idempotency_claim(key: str | None, operation: str, body: Any) -> IdempotencyClaim | None:
+    if key is None:
+        return None
+    return IdempotencyClaim(key, request_fingerprint(operation, body))
+
+
+async def create(
+    runtime: ApiRuntime,
+    principal: Principal,
+    draft: GenerationDraft,
+    claim: IdempotencyClaim | None,
+    response: Response,
+    location_prefix: str,
+) -> GenerationPublic:
+    created = await handlers.create_generation(
+        draft,
+        principal.user_id,
+        runtime.uow(),
+        catalog=runtime.catalog,
+        limits=runtime.limits,
+        now=runtime.clock(),
+        idempotency=claim,
+    )
+    return _created(runtime, created, response, location_prefix)
+
+
+async def retry(
+    runtime: ApiRuntime,
+    principal: Principal,
+    generation_id: UUID,
+    claim: IdempotencyClaim | None,
+    response: Response,
+    location_prefix: str,
+) -> GenerationPublic:
+    created = await handlers.retry_generation(
+        generation_id,
+        principal.user_id,
+        runtime.uow(),
+        catalog=runtime.catalog,
+        limits=runtime.limits,
+        now=runtime.clock(),
+        idempotency=claim,
+    )
+    return _created(runtime, created, response, location_prefix)
+
+
+def _created(
+    runtime: ApiRuntime, created: Created, response: Response, location_prefix: str
+) -> GenerationPublic:
+    response.status_code = 200 if created.replayed else 201
+    if created.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    response.headers["Location"] = f"{location_prefix}/{created.generation.id}"
+    return GenerationPublic.from_domain(created.generation, runtime.clock())
+
+
+async def get(runtime: ApiRuntime, principal: Principal, generation_id: UUID) -> GenerationPublic:
+    generation = await handlers.get_generation(generation_id, principal.reads_as, runtime.uow())
+    return GenerationPublic.from_domain(generation, runtime.clock())
+
+
+async def list_page(runtime: ApiRuntime, principal: Principal, query: ListQuery) -> GenerationPage:
+    page = await handlers.list_generations(
+        principal.user_id, runtime.uow(), query.where, after=query.after, limit=query.limit
+    )
+    return GenerationPage.from_domain(page, runtime.clock())
+
+
+async def cancel(
+    runtime: ApiRuntime, principal: Principal, generation_id: UUID, response: Response
+) -> GenerationPublic:
+    result = await handlers.cancel_generation(
+        generation_id, principal.user_id, runtime.uow(), now=runtime.clock()
+    )
+    response.status_code = 200 if result.cancelled_at_once else 202
+    return GenerationPublic.from_domain(result.generation, runtime.clock())

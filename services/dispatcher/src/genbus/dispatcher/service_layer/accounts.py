@@ -1,0 +1,356 @@
+"""Managing provider accounts: what the admin API and `genbus-dispatcher accounts` both call.
+
+Credentials come in as `Credentials` (which never show their values), are encrypted here and
+leave only as ciphertext; what goes out is an `AccountView`, which has their names only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from genbus.dispatcher.adapters import accounts_store as store
+from genbus.dispatcher.adapters.accounts_store import AccountView
+from genbus.dispatcher.domain.model import AccountStatus
+from genbus.providers import CredentialCipher, CredentialDecryptError, Credentials
+from genbus.providers.capabilities import PROVIDER_OPERATIONS
+from genbus.runtime.logging import get_logger
+
+log = get_logger(__name__)
+
+_CREDENTIAL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+_MAX_REASON = 500
+
+
+class AccountError(Exception):
+    """A refused account operation; `code` is stable, the message never holds a secret."""
+
+    code: ClassVar[str] = "account_error"
+
+
+class AccountNotFound(AccountError):
+    code = "account_not_found"
+
+
+class AccountConflict(AccountError):
+    code = "account_conflict"
+
+
+class InvalidAccount(AccountError):
+    code = "invalid_account"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewAccount:
+    provider_id: str
+    label: str
+    credentials: Credentials
+    max_concurrent: int
+    priority: int = 0
+    base_url: str | None = None
+    operations: Sequence[str] | None = None  # None: every operation of the provider
+    daily_cap: int | None = None
+    credits: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountChanges:
+    """Only the fields present in `values` change; None clears a nullable one.
+
+    `values` keys: label, base_url, max_concurrent, priority, operations, daily_cap, credits.
+    `credentials`, when given, replace the account's whole set.
+    """
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+    credentials: Credentials | None = None
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    rotated: int
+    #: Accounts whose credentials no configured key can read (left as they are).
+    unreadable: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rotated": self.rotated, "unreadable": self.unreadable}
+
+
+async def list_accounts(engine: AsyncEngine) -> list[AccountView]:
+    async with engine.connect() as conn:
+        return await store.list_accounts(conn)
+
+
+async def get_account(engine: AsyncEngine, account_id: str) -> AccountView:
+    async with engine.connect() as conn:
+        return await _view_or_404(conn, account_id)
+
+
+async def create_account(
+    engine: AsyncEngine, cipher: CredentialCipher, new: NewAccount
+) -> AccountView:
+    """Create an account; AccountConflict when its label is taken."""
+    _check_provider(new.provider_id, new.operations)
+    _check_fields(
+        {
+            "label": new.label,
+            "base_url": new.base_url,
+            "max_concurrent": new.max_concurrent,
+            "daily_cap": new.daily_cap,
+            "credits": new.credits,
+        }
+    )
+    _check_credentials(new.credentials)
+    async with engine.begin() as conn:
+        try:
+            account_id = await store.insert_account(
+                conn,
+                provider_id=new.provider_id,
+                label=new.label,
+                credentials_ciphertext=cipher.encrypt(new.credentials),
+                credential_names=new.credentials.names(),
+                max_concurrent=new.max_concurrent,
+                priority=new.priority,
+                base_url=new.base_url,
+                operations=new.operations,
+                daily_cap=new.daily_cap,
+                credits=new.credits,
+            )
+        except store.AccountExists:
+            raise AccountConflict(f"an account labelled {new.label!r} exists") from None
+        view = await _view_or_404(conn, account_id)
+    log.info(
+        "account created",
+        account_id=account_id,
+        provider_id=new.provider_id,
+        credential_names=list(new.credentials.names()),
+    )
+    return view
+
+
+async def seed_account(
+    engine: AsyncEngine, cipher: CredentialCipher, new: NewAccount
+) -> AccountView:
+    """Create the account, or overwrite the one with this label (bootstrap, idempotent)."""
+    _check_provider(new.provider_id, new.operations)
+    _check_fields(
+        {
+            "label": new.label,
+            "base_url": new.base_url,
+            "max_concurrent": new.max_concurrent,
+            "daily_cap": new.daily_cap,
+        }
+    )
+    _check_credentials(new.credentials)
+    async with engine.begin() as conn:
+        account_id = await store.upsert_account(
+            conn,
+            provider_id=new.provider_id,
+            label=new.label,
+            credentials_ciphertext=cipher.encrypt(new.credentials),
+            credential_names=new.credentials.names(),
+            max_concurrent=new.max_concurrent,
+            priority=new.priority,
+            base_url=new.base_url,
+            operations=new.operations,
+            daily_cap=new.daily_cap,
+        )
+        return await _view_or_404(conn, account_id)
+
+
+async def update_account(
+    engine: AsyncEngine, cipher: CredentialCipher, account_id: str, changes: AccountChanges
+) -> AccountView:
+    """Apply `changes`; AccountNotFound, AccountConflict (label taken) or InvalidAccount."""
+    values = dict(changes.values)
+    _check_fields(values)
+    if changes.credentials is not None:
+        _check_credentials(changes.credentials)
+        values["credentials_ciphertext"] = cipher.encrypt(changes.credentials)
+        values["credential_names"] = list(changes.credentials.names())
+    async with engine.begin() as conn:
+        provider_id = await store.lock_account(conn, account_id)
+        if provider_id is None:
+            raise AccountNotFound(f"no account {account_id!r}")
+        if "operations" in values:
+            _check_provider(provider_id, values["operations"])
+        try:
+            await store.update_account(conn, account_id, values)
+        except store.AccountExists:
+            raise AccountConflict(f"an account labelled {values.get('label')!r} exists") from None
+        view = await _view_or_404(conn, account_id)
+    log.info(
+        "account updated",
+        account_id=account_id,
+        fields=sorted(k for k in values if k != "credentials_ciphertext"),
+    )
+    return view
+
+
+async def disable_account(engine: AsyncEngine, account_id: str, reason: str) -> AccountView:
+    """Stop using the account (its in-flight jobs finish); `reason` is shown to operators."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidAccount("a reason is required to disable an account")
+    async with engine.begin() as conn:
+        if not await store.set_status(
+            conn, account_id, AccountStatus.DISABLED, reason[:_MAX_REASON]
+        ):
+            raise AccountNotFound(f"no account {account_id!r}")
+        view = await _view_or_404(conn, account_id)
+    log.info("account disabled", account_id=account_id, reason=reason[:_MAX_REASON])
+    return view
+
+
+async def enable_account(engine: AsyncEngine, account_id: str) -> AccountView:
+    """Make the account usable again now: active, no cooldown, no reason.
+
+    Credits recorded as spent (0) become unknown: the operator says there are some again.
+    """
+    async with engine.begin() as conn:
+        if not await store.set_status(
+            conn, account_id, AccountStatus.ACTIVE, None, clear_cooldown=True
+        ):
+            raise AccountNotFound(f"no account {account_id!r}")
+        view = await _view_or_404(conn, account_id)
+        if view.credits == 0:
+            await store.update_account(conn, account_id, {"credits": None})
+            view = await _view_or_404(conn, account_id)
+    log.info("account enabled", account_id=account_id)
+    return view
+
+
+async def rotate_credentials(engine: AsyncEngine, cipher: CredentialCipher) -> RotationReport:
+    """Re-encrypt every account's credentials with the cipher's first key.
+
+    Run after putting a new key first in GENBUS_CREDENTIALS_KEYS (old keys still listed), then
+    drop the old keys. Every replica (and the poller) must know the new key before this runs.
+    """
+    rotated = 0
+    unreadable: list[str] = []
+    async with engine.begin() as conn:
+        for account_id, ciphertext in await store.credentials_for_update(conn):
+            try:
+                credentials = cipher.decrypt(ciphertext)
+            except CredentialDecryptError:
+                unreadable.append(account_id)
+                continue
+            await store.update_account(
+                conn,
+                account_id,
+                {
+                    "credentials_ciphertext": cipher.encrypt(credentials),
+                    "credential_names": list(credentials.names()),
+                },
+            )
+            rotated += 1
+    log.info("credentials re-encrypted", rotated=rotated, unreadable=unreadable)
+    return RotationReport(rotated=rotated, unreadable=unreadable)
+
+
+async def dispatch_status(engine: AsyncEngine) -> dict[str, Any]:
+    """Queues per provider, in-flight jobs per account, and a summary of the accounts."""
+    async with engine.connect() as conn:
+        queues = await store.queue_depth(conn)
+        accounts = await store.list_accounts(conn)
+    by_status = {status.value: 0 for status in AccountStatus}
+    providers: dict[str, dict[str, int]] = {}
+    for account in accounts:
+        by_status[account.status.value] += 1
+        summary = providers.setdefault(
+            account.provider_id, {"accounts": 0, "usable": 0, "slots": 0, "busy": 0}
+        )
+        summary["accounts"] += 1
+        summary["busy"] += account.busy
+        if account.status is AccountStatus.ACTIVE:
+            summary["usable"] += 1
+            summary["slots"] += account.max_concurrent
+    return {
+        "queues": queues,
+        "accounts": {"total": len(accounts), "by_status": by_status, "by_provider": providers},
+        "in_flight": [
+            {
+                "account_id": a.id,
+                "provider_id": a.provider_id,
+                "status": a.status.value,
+                "busy": a.busy,
+                "claimed": a.claimed,
+                "submitted": a.submitted,
+                "max_concurrent": a.max_concurrent,
+            }
+            for a in accounts
+        ],
+    }
+
+
+async def _view_or_404(conn: AsyncConnection, account_id: str) -> AccountView:
+    view = await store.get_account(conn, account_id)
+    if view is None:
+        raise AccountNotFound(f"no account {account_id!r}")
+    return view
+
+
+def _check_provider(provider_id: str, operations: Sequence[str] | None) -> None:
+    supported = PROVIDER_OPERATIONS.get(provider_id)
+    if supported is None:
+        raise InvalidAccount(
+            f"unknown provider {provider_id!r}; known: {', '.join(sorted(PROVIDER_OPERATIONS))}"
+        )
+    if operations is None:
+        return
+    if not operations:
+        raise InvalidAccount("operations must name at least one operation (or be null: all)")
+    unsupported = sorted(set(operations) - supported)
+    if unsupported:
+        raise InvalidAccount(f"{provider_id} does not support {', '.join(unsupported)}")
+
+
+def _check_fields(values: Mapping[str, Any]) -> None:
+    unknown = set(values) - {
+        "label",
+        "base_url",
+        "max_concurrent",
+        "priority",
+        "operations",
+        "daily_cap",
+        "credits",
+    }
+    if unknown:
+        raise InvalidAccount(f"cannot change {', '.join(sorted(unknown))}")
+    if "label" in values:
+        label = values["label"]
+        if not isinstance(label, str) or not label.strip() or len(label) > 100:
+            raise InvalidAccount("label must be 1 to 100 characters")
+    if values.get("base_url") is not None:
+        parts = urlsplit(str(values["base_url"]))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidAccount("base_url must be an http(s) URL")
+        if len(str(values["base_url"])) > 500:
+            raise InvalidAccount("base_url must be at most 500 characters")
+    for name, minimum in (("max_concurrent", 1), ("priority", None), ("daily_cap", 1)):
+        if name not in values:
+            continue
+        value = values[name]
+        if value is None and name != "daily_cap":
+            raise InvalidAccount(f"{name} cannot be null")
+        if value is not None and minimum is not None and value < minimum:
+            raise InvalidAccount(f"{name} must be at least {minimum}")
+    if values.get("credits") is not None and values["credits"] < 0:
+        raise InvalidAccount("credits cannot be negative")
+
+
+def _check_credentials(credentials: Credentials) -> None:
+    if not len(credentials):
+        raise InvalidAccount("at least one credential is required")
+    for name in credentials.names():
+        if not _CREDENTIAL_NAME.fullmatch(name):
+            # Not echoed: a secret pasted in the wrong place must not come back in the answer.
+            raise InvalidAccount(
+                "credential names are 1 to 64 letters, digits, '_', '.' or '-', from a letter"
+            )
+        if not credentials.require(name):
+            raise InvalidAccount(f"credential {name!r} is empty")

@@ -1,0 +1,97 @@
+"""What the dispatcher shows SREs: queue and slot gauges, and the trace a queued job keeps.
+
+A job waits in the dispatch queue between the `requested` message and its submission, possibly
+on another replica: the trace context it arrived with is queued with it, so the submission
+continues the generation's trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import Field
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from genbus.contracts import GenerationRequested
+from genbus.runtime.metrics import METRICS
+from genbus.runtime.tracing import current_trace_headers
+
+
+class TracedRequest(GenerationRequested):
+    """A request as the dispatch queue stores it: the event plus its trace context."""
+
+    trace_context: dict[str, str] = Field(default_factory=dict)
+
+
+def with_trace_context(event: GenerationRequested) -> GenerationRequested:
+    """`event` carrying the current trace context, to be queued with it."""
+    headers = current_trace_headers()
+    if not headers:
+        return event
+    return TracedRequest(**event.model_dump(), trace_context=headers)
+
+
+def trace_context_of(request: Mapping[str, object]) -> dict[str, str] | None:
+    """The trace context queued with a request, if any."""
+    value = request.get("trace_context")
+    if not isinstance(value, dict):
+        return None
+    return {str(k): str(v) for k, v in value.items()}
+
+
+# Read-only and cheap: the queue count uses the partial index on queued jobs, the slot count the
+# one on slot-holding jobs.
+_QUEUE_SQL = text(
+    """
+    SELECT provider_id, count(*) AS depth,
+           EXTRACT(EPOCH FROM now() - min(created_at)) AS oldest_s
+      FROM dispatcher.dispatch_jobs
+     WHERE state = 'queued'
+     GROUP BY provider_id
+    """
+)
+_SLOTS_SQL = text(
+    """
+    SELECT a.id, a.provider_id, a.max_concurrent,
+           a.status = 'active' AND (a.cooldown_until IS NULL OR a.cooldown_until <= now())
+               AS usable,
+           (SELECT count(*) FROM dispatcher.dispatch_jobs j
+             WHERE j.account_id = a.id AND j.state IN ('claimed', 'submitted')) AS busy
+      FROM dispatcher.provider_accounts a
+    """
+)
+
+
+class DispatchGauges:
+    """Refreshes queue depth, oldest queued age and slots per account (on each scrape)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._providers: set[str] = set()
+        self._accounts: set[tuple[str, str]] = set()
+
+    async def refresh(self) -> None:
+        async with self._engine.connect() as conn:
+            queues = (await conn.execute(_QUEUE_SQL)).all()
+            accounts = (await conn.execute(_SLOTS_SQL)).all()
+        seen = {r.provider_id for r in queues} | {r.provider_id for r in accounts}
+        for provider in self._providers - seen:
+            METRICS.queue_depth.remove(provider)
+            METRICS.queue_oldest_age.remove(provider)
+        for provider in seen:
+            METRICS.queue_depth.labels(provider).set(0)
+            METRICS.queue_oldest_age.labels(provider).set(0)
+        for row in queues:
+            METRICS.queue_depth.labels(row.provider_id).set(row.depth)
+            METRICS.queue_oldest_age.labels(row.provider_id).set(float(row.oldest_s or 0))
+        self._providers = seen
+        current = {(r.provider_id, r.id) for r in accounts}
+        for provider, account in self._accounts - current:
+            for state in ("busy", "free"):
+                METRICS.account_slots.remove(provider, account, state)
+        for row in accounts:
+            free = max(row.max_concurrent - row.busy, 0) if row.usable else 0
+            METRICS.account_slots.labels(row.provider_id, row.id, "busy").set(row.busy)
+            METRICS.account_slots.labels(row.provider_id, row.id, "free").set(free)
+        self._accounts = current

@@ -1,0 +1,36 @@
+"""README's table of provider errors is the one the code renders: docs and code cannot drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genbus.dispatcher.service_layer.error_table import error_table
+from genbus.providers import BEHAVIOURS, Behaviour
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def test_readme_holds_the_rendered_error_table() -> None:
+    table = error_table()
+    assert table in README.read_text(), (
+        "README's error table is out of date; replace it with the output of "
+        "`genbus-dispatcher error-table`:\n" + table
+    )
+
+
+def test_the_table_has_one_row_per_error_class_with_its_behaviour() -> None:
+    rows = [line for line in error_table().splitlines()[2:]]
+    assert len(rows) == len(BEHAVIOURS)
+    for row, (error_class, behaviour) in zip(rows, BEHAVIOURS.items(), strict=True):
+        assert f"{error_class.__qualname__}`" in row
+        assert f"| `{behaviour.value}` |" in row
+
+
+def test_every_behaviour_has_its_own_reaction() -> None:
+    reactions = {}
+    for line in error_table().splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        reactions.setdefault(cells[2], set()).add(cells[3])
+    assert set(reactions) == {f"`{b.value}`" for b in Behaviour}
+    assert len(reactions["`rotate`"]) == 2  # concurrency limit: cooldown; quota: exhausted
+    assert all(len(texts) == 1 for name, texts in reactions.items() if name != "`rotate`")

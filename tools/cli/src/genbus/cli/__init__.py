@@ -1,0 +1,1 @@
+"""genbus.cli: the `genbus` command, a client of the dispatcher's admin HTTP API."""

@@ -1,0 +1,65 @@
+"""`genbus`: operate a running genbus through the dispatcher's admin API.
+
+Needs GENBUS_ADMIN_TOKEN (and GENBUS_ADMIN_URL unless the default suits). Exit status: 0 done,
+1 refused or unreachable, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TextIO
+
+import httpx
+
+from genbus.cli.client import DEFAULT_URL, URL_ENV, AdminClient, AdminError
+from genbus.cli.commands import COMMAND_GROUPS
+from genbus.cli.context import Context
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genbus", description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--url", help=f"admin API base URL (default ${URL_ENV} or {DEFAULT_URL})")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(groups)
+    return parser
+
+
+def run(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> int:
+    """Run one command; returns its exit status (tests call this with their own env and I/O)."""
+    args = build_parser().parse_args(argv)
+    env = os.environ if env is None else env
+    err = err or sys.stderr
+    ctx = Context(
+        env=env,
+        out=out or sys.stdout,
+        as_json=args.json,
+        connect=lambda: AdminClient.from_env(env, url=args.url, transport=transport),
+    )
+    try:
+        code: int = args.run(ctx, args)
+    except AdminError as exc:
+        err.write(f"genbus: {exc}\n")
+        return 1
+    finally:
+        ctx.close()
+    return code
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

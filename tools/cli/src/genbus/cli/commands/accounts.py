@@ -1,0 +1,171 @@
+"""`genbus accounts add|list|update|disable|enable`: provider accounts, never their secrets.
+
+Credentials are read from environment variables named on the command line
+(`--credential api_key=PIXVERSE_KEY`), never from argv values, and are never shown: the API
+returns only their names.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from genbus.cli.client import AdminError
+from genbus.cli.context import Context
+from genbus.cli.output import Column, print_json, print_table
+
+#: Fields `update --clear` resets to "not set".
+CLEARABLE = ("base_url", "operations", "daily_cap", "credits")
+
+COLUMNS: Sequence[Column] = (
+    ("ID", lambda a: a.get("id")),
+    ("PROVIDER", lambda a: a.get("provider_id")),
+    ("LABEL", lambda a: a.get("label")),
+    ("STATUS", lambda a: a.get("status")),
+    ("BUSY", lambda a: f"{a.get('busy')}/{a.get('max_concurrent')}"),
+    ("PRIO", lambda a: a.get("priority")),
+    ("TODAY", lambda a: f"{a.get('used_today')}/{a.get('daily_cap') or '-'}"),
+    ("CREDITS", lambda a: a.get("credits")),
+    ("COOLDOWN_UNTIL", lambda a: a.get("cooldown_until")),
+    ("CREDENTIALS", lambda a: a.get("credential_names")),
+    ("REASON", lambda a: a.get("status_reason")),
+)
+
+#: Keys never printed, whatever a server sends.
+_SECRET_KEYS = frozenset({"credentials", "credentials_ciphertext"})
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("accounts", help="provider accounts")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    add = actions.add_parser("add", help="create an account")
+    add.add_argument("--provider", required=True, help="e.g. pixverse, replicate, sim")
+    add.add_argument("--label", required=True)
+    add.add_argument("--max-concurrent", type=int, required=True)
+    add.add_argument("--priority", type=int)
+    add.add_argument("--base-url", help="default: the provider's public API")
+    add.add_argument("--operations", help="comma-separated; default: all of the provider's")
+    add.add_argument("--daily-cap", type=int, help="submissions per UTC day")
+    add.add_argument("--credits", type=int, help="credits left, when known")
+    _credential_option(add, required=True)
+    add.set_defaults(run=_add)
+
+    list_ = actions.add_parser("list", help="list accounts")
+    list_.set_defaults(run=_list)
+
+    update = actions.add_parser("update", help="change an account's settings or credentials")
+    update.add_argument("account_id")
+    update.add_argument("--label")
+    update.add_argument("--max-concurrent", type=int)
+    update.add_argument("--priority", type=int)
+    update.add_argument("--base-url")
+    update.add_argument("--operations", help="comma-separated")
+    update.add_argument("--daily-cap", type=int)
+    update.add_argument("--credits", type=int)
+    update.add_argument(
+        "--clear", action="append", default=[], choices=CLEARABLE, help="unset a field"
+    )
+    _credential_option(update, required=False)
+    update.set_defaults(run=_update)
+
+    disable = actions.add_parser("disable", help="stop using an account")
+    disable.add_argument("account_id")
+    disable.add_argument("--reason", required=True)
+    disable.set_defaults(run=_disable)
+
+    enable = actions.add_parser("enable", help="use an account again (clears its cooldown)")
+    enable.add_argument("account_id")
+    enable.set_defaults(run=_enable)
+
+
+def _credential_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--credential",
+        action="append",
+        default=[],
+        required=required,
+        metavar="NAME=ENV_VAR",
+        help="credential NAME, read from environment variable ENV_VAR (repeatable)",
+    )
+
+
+def credentials_from_env(specs: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
+    """`NAME=ENV_VAR` → {NAME: $ENV_VAR}. `NAME` alone reads $NAME in upper case."""
+    values: dict[str, str] = {}
+    for spec in specs:
+        name, _, env_var = spec.partition("=")
+        name, env_var = name.strip(), (env_var.strip() or name.strip().upper())
+        if not name:
+            raise AdminError("invalid_credential", f"{spec!r} is not NAME=ENV_VAR")
+        value = env.get(env_var, "")
+        if not value:
+            message = f"credential {name!r}: environment variable {env_var} is empty"
+            raise AdminError("invalid_credential", message)
+        values[name] = value
+    return values
+
+
+def _add(ctx: Context, args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {
+        "provider_id": args.provider,
+        "label": args.label,
+        "max_concurrent": args.max_concurrent,
+        "credentials": credentials_from_env(args.credential, ctx.env),
+    }
+    for name in ("priority", "base_url", "daily_cap", "credits"):
+        if getattr(args, name) is not None:
+            body[name] = getattr(args, name)
+    if args.operations is not None:
+        body["operations"] = _split(args.operations)
+    _show(ctx, [ctx.client.post("/admin/accounts", body)])
+    return 0
+
+
+def _list(ctx: Context, _: argparse.Namespace) -> int:
+    _show(ctx, ctx.client.get("/admin/accounts")["accounts"], many=True)
+    return 0
+
+
+def _update(ctx: Context, args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {name: None for name in args.clear}
+    for name in ("label", "max_concurrent", "priority", "base_url", "daily_cap", "credits"):
+        if getattr(args, name) is not None:
+            body[name] = getattr(args, name)
+    if args.operations is not None:
+        body["operations"] = _split(args.operations)
+    if args.credential:
+        body["credentials"] = credentials_from_env(args.credential, ctx.env)
+    if not body:
+        raise AdminError("nothing_to_update", "give at least one field to change")
+    _show(ctx, [ctx.client.patch(_path(args.account_id), body)])
+    return 0
+
+
+def _disable(ctx: Context, args: argparse.Namespace) -> int:
+    account = ctx.client.post(f"{_path(args.account_id)}/disable", {"reason": args.reason})
+    _show(ctx, [account])
+    return 0
+
+
+def _enable(ctx: Context, args: argparse.Namespace) -> int:
+    _show(ctx, [ctx.client.post(f"{_path(args.account_id)}/enable")])
+    return 0
+
+
+def _path(account_id: str) -> str:
+    return f"/admin/accounts/{quote(account_id, safe='')}"
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _show(ctx: Context, accounts: list[dict[str, Any]], *, many: bool = False) -> None:
+    public = [{k: v for k, v in a.items() if k not in _SECRET_KEYS} for a in accounts]
+    if ctx.as_json:
+        print_json(public if many else public[0], ctx.out)
+    else:
+        print_table(public, COLUMNS, ctx.out)

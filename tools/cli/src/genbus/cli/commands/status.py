@@ -1,0 +1,90 @@
+"""`genbus status`: what the live system is doing, at a glance.
+
+Queue depth and oldest waiting job per provider and in-flight per account come from the
+dispatcher's admin API; consumer lag and dead letters from JetStream (NATS_URL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from genbus.cli.context import Context
+from genbus.cli.jetstream import with_jetstream
+from genbus.cli.output import print_json, print_table
+from genbus.contracts import CONSUMERS, DEAD_LETTER_STREAM, GENERATIONS_STREAM
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("status", help="queues, slots, consumer lag, dead letters")
+    parser.set_defaults(run=_status)
+
+
+async def _streams(js: JetStreamContext) -> dict[str, Any]:
+    consumers = []
+    for spec in CONSUMERS:
+        try:
+            info = await js.consumer_info(GENERATIONS_STREAM.name, spec.durable)
+        except NotFoundError:
+            consumers.append({"consumer": spec.durable, "missing": True})
+            continue
+        consumers.append(
+            {
+                "consumer": spec.durable,
+                "pending": info.num_pending,
+                "unacked": info.num_ack_pending,
+                "redelivered": info.num_redelivered,
+            }
+        )
+    try:
+        dead = (await js.stream_info(DEAD_LETTER_STREAM.name)).state.messages
+    except NotFoundError:
+        dead = 0
+    return {"consumers": consumers, "dead_letters": dead}
+
+
+def _status(ctx: Context, args: Any) -> int:
+    dispatch = ctx.client.get("/admin/status")
+    streams = with_jetstream(ctx.env, _streams)
+    report = {"dispatch": dispatch, **streams}
+    if ctx.as_json:
+        print_json(report, ctx.out)
+        return 0
+    out = ctx.out
+    out.write("QUEUES\n")
+    print_table(
+        dispatch.get("queues", []),
+        (
+            ("PROVIDER", lambda q: q.get("provider_id")),
+            ("QUEUED", lambda q: q.get("queued")),
+            ("DUE", lambda q: q.get("due")),
+            ("OLDEST_WAIT_S", lambda q: q.get("oldest_waiting_s")),
+        ),
+        out,
+    )
+    out.write("\nIN FLIGHT\n")
+    print_table(
+        dispatch.get("in_flight", []),
+        (
+            ("ACCOUNT", lambda a: a.get("account_id")),
+            ("PROVIDER", lambda a: a.get("provider_id")),
+            ("STATUS", lambda a: a.get("status")),
+            ("IN_FLIGHT", lambda a: f"{a.get('busy')}/{a.get('max_concurrent')}"),
+        ),
+        out,
+    )
+    out.write("\nCONSUMERS\n")
+    print_table(
+        streams["consumers"],
+        (
+            ("CONSUMER", lambda c: c.get("consumer")),
+            ("PENDING", lambda c: c.get("pending")),
+            ("UNACKED", lambda c: c.get("unacked")),
+            ("REDELIVERED", lambda c: c.get("redelivered")),
+        ),
+        out,
+    )
+    out.write(f"\nDEAD LETTERS  {streams['dead_letters']}\n")
+    return 0
