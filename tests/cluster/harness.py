@@ -19,7 +19,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from genbus.contracts import COMPLETED, GENERATIONS_STREAM
 from genbus.devstack.nats import NatsCluster, NatsServer
 from genbus.devstack.postgres import PostgresServer
-from genbus.devstack.system import GenbusSystem, SystemConfig
+from genbus.devstack.system import GenbusSystem
 from tests.faults.harness import FaultRun
 
 REPLICAS = {"api": 2, "dispatcher": 2, "poller": 2}
@@ -40,29 +40,8 @@ class ClusterRun(FaultRun):
         self.postgres = PostgresServer(self.base / "pg", log_path=self.base / "pg.log", fast=True)
         self.postgres.start()
         self.postgres.create_database("genbus")
-        cap = max(a.max_concurrent for a in self.accounts)
         self.system = GenbusSystem(
-            SystemConfig(
-                base_dir=self.base / "run",
-                nats_url=self.cluster.url,
-                database_url=self.postgres.dsn_for("genbus"),
-                accounts=self.accounts,
-                replicas=self.replicas,
-                log_to_files=True,
-                log_format="json",
-                sim_env={
-                    "SIM_DURATION_S": "0.3",
-                    "SIM_DURATION_JITTER_S": "0.4",
-                    "SIM_ENFORCE_CONCURRENCY": "false",
-                    "SIM_PER_KEY_CONCURRENCY": str(cap),
-                },
-                extra_env={
-                    "GENBUS_STREAM_REPLICAS": str(STREAM_REPLICAS),
-                    "GENBUS_DISPATCHER_LEASE_S": "3",
-                    "GENBUS_API_RECONCILE_INTERVAL_S": "2",
-                    "GENBUS_API_ALLOW_ANONYMOUS": "true",
-                },
-            )
+            self.system_config(self.cluster.url, GENBUS_STREAM_REPLICAS=str(STREAM_REPLICAS))
         )
         self.system.start()
 

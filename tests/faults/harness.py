@@ -51,31 +51,34 @@ class FaultRun:
         self.postgres = PostgresServer(self.base / "pg", log_path=self.base / "pg.log")
         self.postgres.start()
         self.postgres.create_database("genbus")
-        cap = max(a.max_concurrent for a in self.accounts)
-        self.system = GenbusSystem(
-            SystemConfig(
-                base_dir=self.base / "run",
-                nats_url=self.nats.url,
-                database_url=self.postgres.dsn_for("genbus"),
-                accounts=self.accounts,
-                replicas=self.replicas,
-                log_to_files=True,
-                log_format="json",
-                sim_env={
-                    "SIM_DURATION_S": "0.3",
-                    "SIM_DURATION_JITTER_S": "0.4",
-                    # Accept overflow and count it, so the audit sees any slot overflow.
-                    "SIM_ENFORCE_CONCURRENCY": "false",
-                    "SIM_PER_KEY_CONCURRENCY": str(cap),
-                },
-                extra_env={
-                    "GENBUS_API_ALLOW_ANONYMOUS": "true",
-                    "GENBUS_DISPATCHER_LEASE_S": "3",
-                    "GENBUS_API_RECONCILE_INTERVAL_S": "2",
-                },
-            )
-        )
+        self.system = GenbusSystem(self.system_config(self.nats.url))
         self.system.start()
+
+    def system_config(self, nats_url: str, **extra_env: str) -> SystemConfig:
+        """The system under test: short leases, quick reconciling, a sim that counts overflow."""
+        cap = max(a.max_concurrent for a in self.accounts)
+        return SystemConfig(
+            base_dir=self.base / "run",
+            nats_url=nats_url,
+            database_url=self.postgres.dsn_for("genbus"),
+            accounts=self.accounts,
+            replicas=self.replicas,
+            log_to_files=True,
+            log_format="json",
+            sim_env={
+                "SIM_DURATION_S": "0.3",
+                "SIM_DURATION_JITTER_S": "0.4",
+                # Accept overflow and count it, so the audit sees any slot overflow.
+                "SIM_ENFORCE_CONCURRENCY": "false",
+                "SIM_PER_KEY_CONCURRENCY": str(cap),
+            },
+            extra_env={
+                "GENBUS_API_ALLOW_ANONYMOUS": "true",
+                "GENBUS_DISPATCHER_LEASE_S": "3",
+                "GENBUS_API_RECONCILE_INTERVAL_S": "2",
+                **extra_env,
+            },
+        )
 
     def stop(self) -> None:
         for part in (self.system, self.nats, self.postgres):
