@@ -19,6 +19,7 @@ from genbus.contracts import DEAD_LETTER_STREAM, GENERATIONS_STREAM
 from genbus.devstack.system import AccountSeed
 from tests.cluster.harness import REPLICAS, STREAM_REPLICAS, ClusterRun
 from tests.faults.harness import TERMINAL, wait_until
+from tests.figures import report
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
@@ -66,7 +67,7 @@ async def test_cluster_survives_losing_a_nats_node_and_a_replica_of_each_service
         dead = await run.dead_letters()
         new_leader = await run.stream_leader()
         work = run.work_per_replica()
-        print(
+        report(
             "\nCLUSTER RUN: "
             f"nats_nodes=3 stream_replicas={STREAM_REPLICAS} replicas={REPLICAS} "
             f"generations={len(rows)} accepted={len(run.accepted)} kills={run.kills} "

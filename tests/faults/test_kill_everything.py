@@ -12,6 +12,7 @@ import pytest
 
 from genbus.devstack.system import AccountSeed
 from tests.faults.harness import GENERATIONS, TERMINAL, FaultRun, p99, wait_until
+from tests.figures import report
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
@@ -36,7 +37,7 @@ async def _audit(run: FaultRun) -> None:
     stats = await run.sim_stats()
     slots = await run.slots_in_use()
     dead = await run.dead_letters()
-    print(
+    report(
         "\nFAULT RUN: "
         f"generations={len(rows)} accepted={len(run.accepted)} kills={len(run.kills)} "
         f"({', '.join(run.kills)}) lost={len(lost)} stuck={sum(stuck.values())} "
@@ -94,7 +95,7 @@ async def test_two_dispatchers_and_two_pollers_share_the_work(tmp_path: Path) ->
             name: (run.base / "run" / "logs" / f"{name}.log").read_text().count('"submitted"')
             for name in ("dispatcher", "dispatcher-2")
         }
-        print(f"submissions per dispatcher replica: {submitted_by}")
+        report(f"submissions per dispatcher replica: {submitted_by}")
         assert all(n > 0 for n in submitted_by.values()), submitted_by
     finally:
         await asyncio.to_thread(run.stop)
@@ -115,7 +116,7 @@ async def test_sigterm_is_a_graceful_shutdown(tmp_path: Path) -> None:
             exit_codes[name] = process.returncode
             await asyncio.to_thread(process.start)
         await load
-        print(f"exit codes after SIGTERM: {exit_codes}")
+        report(f"exit codes after SIGTERM: {exit_codes}")
         # uvicorn re-raises the SIGTERM it handled once shutdown is complete.
         assert exit_codes == {"dispatcher": 0, "poller": 0, "api": exit_codes["api"]}
         assert exit_codes["api"] in (0, -15)
