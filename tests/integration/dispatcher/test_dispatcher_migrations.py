@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData
 from sqlmodel import SQLModel
 
@@ -48,4 +49,6 @@ async def test_migrations_match_the_tables(database_url: str) -> None:
             ).scalar()
     finally:
         await engine.dispose()
-    assert version == "0002"
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None
+    assert version == head

@@ -15,9 +15,9 @@ class PollerSettings(RuntimeSettings):
         default=SecretStr(""),
         validation_alias=AliasChoices("GENBUS_CREDENTIALS_KEYS", "GENBUS_POLLER_CREDENTIALS_KEYS"),
     )
-    #: Delay before the second poll; each later one doubles, up to `poll_max_s`.
+    #: Bounds of the delay between polls of one job (a tenth of the job's age in between).
     poll_initial_s: float = 0.05
-    poll_max_s: float = 5.0
+    poll_max_s: float = 2.0
     #: Messages fetched per pull; each is one provider job polled concurrently.
     batch_size: int = 256
     directory_ttl_s: float = 10.0

@@ -70,9 +70,10 @@ class DispatchJob(SQLModel, table=True):
 
     __tablename__ = "dispatch_jobs"
     __table_args__ = (
+        # Claim order itself, across providers: the claim walks it and stops at the first job
+        # a free account can serve, so its cost does not grow with the queue's length.
         Index(
-            "ix_dispatch_jobs_queue",
-            "provider_id",
+            "ix_dispatch_jobs_queue_order",
             text("priority DESC"),
             "due_at",
             "seq",

@@ -12,6 +12,6 @@ from genbus.runtime.consumer import Delivery, register_consumer
 
 def register_consumers(broker: NatsBroker, deps: PollerDeps, batch_size: int = 256) -> None:
     async def submitted(delivery: Delivery[GenerationSubmitted]) -> None:
-        await poll_submitted(deps, delivery.event, delivery.num_delivered)
+        await poll_submitted(deps, delivery.event)
 
     register_consumer(broker, POLLER_SUBMITTED, submitted, batch_size=batch_size)

@@ -53,7 +53,7 @@ class PollerDeps:
     publisher: EventPublisher
 
 
-async def poll_submitted(deps: PollerDeps, event: GenerationSubmitted, deliveries: int) -> None:
+async def poll_submitted(deps: PollerDeps, event: GenerationSubmitted) -> None:
     """Poll once. Returns when the job's end was published; raises RedeliverLater otherwise."""
     settings = deps.settings
     try:
@@ -91,7 +91,9 @@ async def poll_submitted(deps: PollerDeps, event: GenerationSubmitted, deliverie
             await _publish_end(deps, event, CompletionStatus.FAILED, exc.to_error_info())
             return
         # Provider trouble while polling is never fatal: the deadline bounds the retries.
-        delay = next_poll_delay(deliveries + 2, settings.poll_initial_s, settings.poll_max_s)
+        delay = next_poll_delay(
+            max(_age_s(event), 1.0), settings.poll_initial_s, settings.poll_max_s
+        )
         raise RedeliverLater(delay, f"status failed: {exc!r}") from None
     if status.terminal:
         done_at = time.perf_counter()
@@ -104,9 +106,14 @@ async def poll_submitted(deps: PollerDeps, event: GenerationSubmitted, deliverie
         return
     raise RedeliverLater(
         next_poll_delay(
-            deliveries, settings.poll_initial_s, settings.poll_max_s, status.retry_after_s
+            _age_s(event), settings.poll_initial_s, settings.poll_max_s, status.retry_after_s
         )
     )
+
+
+def _age_s(event: GenerationSubmitted) -> float:
+    """Seconds since the provider accepted the job."""
+    return max((datetime.now(UTC) - event.occurred_at).total_seconds(), 0.0)
 
 
 def _past_deadline(event: GenerationSubmitted) -> bool:
