@@ -35,8 +35,9 @@ sync: $(UV_BOOTSTRAP)
 run: sync
 	$(UV) run --frozen genbus-dev run
 
+# Temp dirs under .local/: another pytest run on the machine cannot prune them mid-run.
 test: sync
-	$(UV) run --frozen pytest $(PYTEST_ARGS)
+	$(UV) run --frozen pytest --basetemp=$(CURDIR)/.local/pytest $(PYTEST_ARGS)
 
 test-unit: sync
 	$(UV) run --frozen pytest tests/unit $(PYTEST_ARGS)
