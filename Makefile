@@ -37,6 +37,7 @@ run: sync
 
 # Temp dirs under .local/: another pytest run on the machine cannot prune them mid-run.
 test: sync
+	mkdir -p $(CURDIR)/.local
 	$(UV) run --frozen pytest --basetemp=$(CURDIR)/.local/pytest $(PYTEST_ARGS)
 
 test-unit: sync
