@@ -1,0 +1,1 @@
+"""The benchmark scenarios; each `run(ctx)` returns a `ScenarioResult` and writes its plot."""
