@@ -19,9 +19,11 @@ DEFAULT_LIMITS = httpx.Limits(
 
 
 class HttpAdapter:
-    """Base of adapters that speak HTTP. Subclasses set `provider_id` and add the API calls."""
+    """Base of adapters that speak HTTP. Subclasses set `provider_id` and `operations` and add
+    the API calls."""
 
     provider_id: ClassVar[str]
+    operations: ClassVar[frozenset[str]]
 
     def __init__(
         self,
@@ -39,6 +41,10 @@ class HttpAdapter:
             follow_redirects=False,
             headers={"User-Agent": "genbus-providers"},
         )
+
+    def supports(self, operation_type: str) -> bool:
+        """Whether this provider runs `operation_type`."""
+        return operation_type in self.operations
 
     @property
     def closed(self) -> bool:

@@ -130,10 +130,6 @@ class PixverseAdapter(HttpAdapter):
     ) -> None:
         super().__init__(base_url=base_url, timeout=timeout, transport=transport, limits=limits)
 
-    def supports(self, operation_type: str) -> bool:
-        """Whether Pixverse runs `operation_type`."""
-        return operation_type in self.operations
-
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         """Upload the input image if any, then POST the generate call; returns the video id.
 

@@ -119,10 +119,6 @@ class ReplicateAdapter(HttpAdapter):
         super().__init__(base_url=base_url, timeout=timeout, transport=transport, limits=limits)
         self._models = {**DEFAULT_MODELS, **(default_models or {})}
 
-    def supports(self, operation_type: str) -> bool:
-        """Whether this adapter runs `operation_type` on Replicate."""
-        return operation_type in self.operations
-
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         """Create a prediction of `params.model` (or the operation's default model)."""
         if not self.supports(request.operation_type):

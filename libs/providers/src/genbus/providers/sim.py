@@ -76,10 +76,6 @@ class SimAdapter(HttpAdapter):
     ) -> None:
         super().__init__(base_url=base_url, timeout=timeout, transport=transport, limits=limits)
 
-    def supports(self, operation_type: str) -> bool:
-        """Whether the sim runs `operation_type`."""
-        return operation_type in self.operations
-
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         """POST /v1/jobs with the request's `Idempotency-Key`; 201 is new, 200 is a replay."""
         if not self.supports(request.operation_type):
