@@ -166,28 +166,29 @@ async def claim_next(conn: AsyncConnection, owner: str, lease_s: float) -> Claim
     preferred = job.request.get("preferred_account_id")
     for account in rank_accounts(candidates, job.provider_id, job.operation_type, preferred):
         if await _reserve_slot(conn, account.id):
+            # One statement for both rows: the account's last use (for LRU) and the job.
             row = (
                 await conn.execute(
                     text(
                         f"""
+                        WITH a AS (
+                            UPDATE dispatcher.provider_accounts SET last_used_at = now()
+                             WHERE id = :a
+                            RETURNING id, base_url, credentials_ciphertext)
                         UPDATE dispatcher.dispatch_jobs j
                            SET state = 'claimed', account_id = :a,
                                attempt = GREATEST(j.attempt, 1),
                                lease_owner = :owner,
                                lease_until = now() + make_interval(secs => :lease),
                                updated_at = now()
-                          FROM dispatcher.provider_accounts a
-                         WHERE j.generation_id = :g AND a.id = :a
+                          FROM a
+                         WHERE j.generation_id = :g
                         RETURNING {_CLAIM_COLUMNS}
                         """
                     ),
                     {"a": account.id, "g": job.generation_id, "owner": owner, "lease": lease_s},
                 )
             ).one()
-            await conn.execute(
-                text("UPDATE dispatcher.provider_accounts SET last_used_at = now() WHERE id = :a"),
-                {"a": account.id},
-            )
             return _claimed(row)
     raise Contended()
 

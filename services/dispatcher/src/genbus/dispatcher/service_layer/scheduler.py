@@ -56,12 +56,20 @@ class Scheduler:
     async def _claim_round(self) -> int:
         deps = self._deps
         claimed = 0
+        # Expired leases (a crashed replica's claims) are looked for until none is left, once
+        # per round: not before every claim, where it would cost a statement each time.
+        recovering = True
         while len(self._inflight) < deps.settings.max_inflight_submissions:
             try:
                 async with deps.uow() as uow:
-                    claim = await repo.recover_expired_lease(
-                        uow.conn, deps.owner, deps.settings.lease_s
-                    ) or await repo.claim_next(uow.conn, deps.owner, deps.settings.lease_s)
+                    claim = None
+                    if recovering:
+                        claim = await repo.recover_expired_lease(
+                            uow.conn, deps.owner, deps.settings.lease_s
+                        )
+                        recovering = claim is not None
+                    if claim is None:
+                        claim = await repo.claim_next(uow.conn, deps.owner, deps.settings.lease_s)
             except repo.Contended:
                 await asyncio.sleep(0.005)
                 continue

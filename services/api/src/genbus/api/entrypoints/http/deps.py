@@ -13,7 +13,9 @@ from genbus.api.domain.errors import FieldError, GenerationNotFound, InvalidRequ
 from genbus.api.domain.idempotency import KEY_PATTERN
 
 
-def get_runtime(request: Request) -> ApiRuntime:
+# Dependencies are `async def` although they never await: FastAPI runs a plain `def` one in
+# its thread pool, a thread hand-off per request for a few attribute reads.
+async def get_runtime(request: Request) -> ApiRuntime:
     runtime: ApiRuntime = request.app.state.runtime
     return runtime
 
@@ -21,7 +23,7 @@ def get_runtime(request: Request) -> ApiRuntime:
 RuntimeDep = Annotated[ApiRuntime, Depends(get_runtime)]
 
 
-def parse_generation_id(generation_id: str) -> UUID:
+async def parse_generation_id(generation_id: str) -> UUID:
     """A path id that is not a UUID names no generation: 404, like a missing one."""
     try:
         return UUID(generation_id)
@@ -45,7 +47,7 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-def reject_unknown_query_parameters(request: Request) -> None:
+async def reject_unknown_query_parameters(request: Request) -> None:
     """A query parameter the route does not document is a 422 naming it: a misspelt filter
     (`?stauts=failed`) must not silently list everything."""
     route = request.scope.get("route")

@@ -37,7 +37,7 @@ class ListQuery:
     limit: int
 
 
-def list_query(
+async def list_query(
     status: Annotated[
         list[GenerationStatus] | None,
         Query(description="only these statuses (repeat the parameter for several)"),
