@@ -11,6 +11,12 @@ returned, i.e. after its effect is durable. Outcomes:
 An undecodable or schema-invalid message goes to the dead-letter stream at once.
 FastStream's own ack logic is switched off (AckPolicy.MANUAL): nothing is ever dropped by default.
 
+Group commit: a consumer may also have a `batch_handler` that applies several events in one
+transaction. The messages JetStream hands over together (one pull) are then applied by it at
+once, all or nothing; if it raises, each message of that group runs through `handler` on its
+own, so one bad message costs its neighbours a retry, never their outcome. Each message is
+still acked, nak'ed or dead-lettered on its own.
+
 While a handler runs, every log line carries the event's generation_id, event_id and consumer
 (structlog contextvars), and the message's span (FastStream's telemetry middleware, which
 continued the publisher's trace) carries them as attributes.
@@ -18,8 +24,10 @@ continued the publisher's trace) carries them as attributes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -33,7 +41,7 @@ from genbus.runtime.deadletter import dead_letter
 from genbus.runtime.jetstream import consumer_config
 from genbus.runtime.logging import get_logger
 from genbus.runtime.metrics import METRICS
-from genbus.runtime.tracing import annotate_span
+from genbus.runtime.tracing import annotate_span, current_trace_headers
 
 E = TypeVar("E", bound=Event)
 log = get_logger(__name__)
@@ -60,6 +68,9 @@ class Delivery(Generic[E]):
     num_delivered: int
     headers: dict[str, str]
     raw: Msg
+    #: The trace context this message is handled in (empty when tracing is off), for work
+    #: that outlives the handler or runs outside its context (a group commit).
+    trace_context: dict[str, str] = field(default_factory=dict)
 
     async def in_progress(self) -> None:
         """Tell JetStream we are still working, so it does not redeliver meanwhile."""
@@ -67,6 +78,79 @@ class Delivery(Generic[E]):
 
 
 Handler = Callable[[Delivery[E]], Awaitable[None]]
+#: Applies every delivery in one transaction, all or nothing.
+BatchHandler = Callable[[Sequence[Delivery[E]]], Awaitable[None]]
+
+
+@dataclass
+class GroupCommit(Generic[E]):
+    """Collects the deliveries that arrive together and applies them with one `batch_handler`
+    call; falls back to `handler` per delivery when that raises. `run` returns or raises what
+    the delivery's own handling did."""
+
+    consumer: str
+    handler: Handler[E]
+    batch_handler: BatchHandler[E]
+    _waiting: list[tuple[Delivery[E], asyncio.Future[None]]] = field(default_factory=list)
+    _flushing: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def run(self, delivery: Delivery[E]) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._waiting.append((delivery, future))
+        if len(self._waiting) == 1:
+            # The other messages of the same pull start in this loop iteration: they join
+            # before the group is taken. The group runs in a context of its own, not in the
+            # first message's (its log fields and span belong to that message only).
+            loop.call_soon(self._start_flush, context=contextvars.Context())
+        await future
+
+    def _start_flush(self) -> None:
+        group, self._waiting = self._waiting, []
+        task = asyncio.create_task(self._flush(group))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(self, group: list[tuple[Delivery[E], asyncio.Future[None]]]) -> None:
+        try:
+            if len(group) > 1 and await self._apply_together(group):
+                return
+            for delivery, future in group:
+                with structlog.contextvars.bound_contextvars(
+                    generation_id=str(delivery.event.generation_id),
+                    event_id=str(delivery.event.event_id),
+                    consumer=self.consumer,
+                ):
+                    try:
+                        await self.handler(delivery)
+                    except Exception as exc:
+                        _settle(future, exc)
+                    else:
+                        _settle(future, None)
+        except BaseException as exc:  # cancelled (shutdown): nobody may wait forever
+            for _, future in group:
+                _settle(future, exc)
+            raise
+
+    async def _apply_together(self, group: list[tuple[Delivery[E], asyncio.Future[None]]]) -> bool:
+        try:
+            with structlog.contextvars.bound_contextvars(consumer=self.consumer):
+                await self.batch_handler([delivery for delivery, _ in group])
+        except Exception as exc:
+            log.info("group commit failed, applying one by one", size=len(group), error=repr(exc))
+            return False
+        for _, future in group:
+            _settle(future, None)
+        return True
+
+
+def _settle(future: asyncio.Future[None], outcome: BaseException | None) -> None:
+    if future.done():  # its message's task was cancelled meanwhile
+        return
+    if outcome is None:
+        future.set_result(None)
+    else:
+        future.set_exception(outcome)
 
 
 def register_consumer(
@@ -76,9 +160,16 @@ def register_consumer(
     *,
     batch_size: int = 32,
     max_workers: int | None = None,
+    batch_handler: BatchHandler[Any] | None = None,
 ) -> None:
-    """Subscribe `handler` to the durable consumer `spec` (already provisioned)."""
+    """Subscribe `handler` to the durable consumer `spec` (already provisioned); with a
+    `batch_handler`, messages pulled together are applied together (see the module doc)."""
     model: type[Event] = spec.binding.model
+    apply: Handler[Any] = (
+        GroupCommit(spec.durable, handler, batch_handler).run
+        if batch_handler is not None
+        else handler
+    )
 
     async def on_message(message: NatsMessage) -> None:
         msg: Msg = message.raw_message
@@ -107,9 +198,11 @@ def register_consumer(
 
     async def _handle(message: NatsMessage, js: Any, event: Event, deliveries: int) -> None:
         msg: Msg = message.raw_message
-        delivery = Delivery(event, msg.subject, deliveries, dict(msg.headers or {}), msg)
+        delivery = Delivery(
+            event, msg.subject, deliveries, dict(msg.headers or {}), msg, current_trace_headers()
+        )
         try:
-            await handler(delivery)
+            await apply(delivery)
         except RedeliverLater as later:
             await message.nack(delay=later.delay_s)
             return

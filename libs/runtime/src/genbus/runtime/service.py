@@ -29,7 +29,11 @@ ServiceMain = Callable[[asyncio.Event], Awaitable[None]]
 
 
 def run_service(main: ServiceMain) -> None:
-    """Run `main(stop)` until it returns; SIGTERM/SIGINT set `stop` for a graceful shutdown."""
+    """Run `main(stop)` until it returns; SIGTERM/SIGINT set `stop` for a graceful shutdown.
+
+    The loop is uvloop's where it exists (as uvicorn picks for the api): the services spend most
+    of their time in socket I/O, which asyncio's pure-Python transports make costly.
+    """
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -38,7 +42,12 @@ def run_service(main: ServiceMain) -> None:
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    asyncio.run(runner())
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows, PyPy
+        asyncio.run(runner())
+    else:
+        uvloop.run(runner())
 
 
 def nats_servers(nats_url: str) -> list[str]:

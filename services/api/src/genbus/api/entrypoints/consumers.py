@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -13,13 +13,25 @@ from genbus.api.service_layer import handlers
 from genbus.api.service_layer.unit_of_work import UnitOfWork
 from genbus.contracts import ConsumerSpec, Event
 from genbus.contracts.topology import API_COMPLETED, API_SUBMITTED
-from genbus.runtime.consumer import Delivery, Handler, Unprocessable, register_consumer
+from genbus.runtime.consumer import (
+    BatchHandler,
+    Delivery,
+    Handler,
+    Unprocessable,
+    register_consumer,
+)
 
 E_contra = TypeVar("E_contra", bound=Event, contravariant=True)
 
 
 class EventHandler(Protocol[E_contra]):
     async def __call__(self, event: E_contra, uow: UnitOfWork, *, now: datetime) -> object: ...
+
+
+class BatchEventHandler(Protocol[E_contra]):
+    async def __call__(
+        self, events: Sequence[E_contra], uow: UnitOfWork, *, now: datetime
+    ) -> object: ...
 
 
 class ConsumerDeps(Protocol):
@@ -30,16 +42,22 @@ class ConsumerDeps(Protocol):
     def clock(self) -> datetime: ...
 
 
-EVENT_HANDLERS: Mapping[ConsumerSpec, EventHandler[Any]] = {
-    API_SUBMITTED: handlers.on_generation_submitted,
-    API_COMPLETED: handlers.on_generation_completed,
+#: Each consumer's handler for one event, and for the events pulled together (one transaction).
+EVENT_HANDLERS: Mapping[ConsumerSpec, tuple[EventHandler[Any], BatchEventHandler[Any]]] = {
+    API_SUBMITTED: (handlers.on_generation_submitted, handlers.on_generations_submitted),
+    API_COMPLETED: (handlers.on_generation_completed, handlers.on_generations_completed),
 }
 
 
 def register_consumers(broker: NatsBroker, deps: ConsumerDeps) -> None:
     """Subscribe every api consumer; call before `broker.start()`."""
-    for spec, handler in EVENT_HANDLERS.items():
-        register_consumer(broker, spec, _consume_with(handler, deps))
+    for spec, (handler, batch_handler) in EVENT_HANDLERS.items():
+        register_consumer(
+            broker,
+            spec,
+            _consume_with(handler, deps),
+            batch_handler=_consume_together_with(batch_handler, deps),
+        )
 
 
 def _consume_with(handler: EventHandler[Any], deps: ConsumerDeps) -> Handler[Any]:
@@ -50,5 +68,15 @@ def _consume_with(handler: EventHandler[Any], deps: ConsumerDeps) -> Handler[Any
             # Generations are committed before their first event is published, so an event
             # for an unknown one will never become processable: keep it for inspection.
             raise Unprocessable(f"unknown generation: {exc}") from exc
+
+    return consume
+
+
+def _consume_together_with(
+    handler: BatchEventHandler[Any], deps: ConsumerDeps
+) -> BatchHandler[Any]:
+    async def consume(deliveries: Sequence[Delivery[Any]]) -> None:
+        # Any failure (an unknown generation included) makes the runtime apply them one by one.
+        await handler([d.event for d in deliveries], deps.uow(), now=deps.clock())
 
     return consume

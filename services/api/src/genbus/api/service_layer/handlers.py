@@ -6,8 +6,10 @@ same transaction: that log is what live-status streams read.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 from uuid import UUID, uuid4
 
 from genbus.api.domain.errors import (
@@ -36,12 +38,14 @@ from genbus.api.service_layer.unit_of_work import UnitOfWork
 from genbus.contracts import (
     CANCEL_REQUESTED,
     REQUESTED,
+    Event,
     GenerationCompleted,
     GenerationSubmitted,
 )
 from genbus.runtime.logging import get_logger
 
 log = get_logger(__name__)
+E = TypeVar("E", bound=Event)
 
 USER_CANCEL_REASON = "cancelled by user"
 DEADLINE_CANCEL_REASON = "deadline exceeded"
@@ -299,8 +303,17 @@ async def on_generation_submitted(
     event: GenerationSubmitted, uow: UnitOfWork, *, now: datetime
 ) -> Generation | None:
     """pending → processing. A redelivered, stale or late event changes nothing."""
-    async with uow:
-        updated = await uow.generations.record_submission(
+    changed = await on_generations_submitted([event], uow, now=now)
+    return changed[0] if changed else None
+
+
+async def on_generations_submitted(
+    events: Sequence[GenerationSubmitted], uow: UnitOfWork, *, now: datetime
+) -> list[Generation]:
+    """`on_generation_submitted` for several events in one transaction; returns the changed."""
+
+    async def apply(event: GenerationSubmitted) -> Generation | None:
+        return await uow.generations.record_submission(
             event.generation_id,
             attempt=event.attempt,
             account_id=event.account_id,
@@ -308,20 +321,25 @@ async def on_generation_submitted(
             submitted_at=event.occurred_at,
             now=now,
         )
-        if updated is None:
-            await _ignore_stale(uow, event.generation_id, event.event_type)
-        else:
-            await uow.record_changes([updated])
-        await uow.commit()
-    return updated
+
+    return await _apply_in_one_transaction(events, apply, uow)
 
 
 async def on_generation_completed(
     event: GenerationCompleted, uow: UnitOfWork, *, now: datetime
 ) -> Generation | None:
     """→ completed | failed | cancelled, unless already terminal: the first terminal wins."""
-    async with uow:
-        updated = await uow.generations.record_outcome(
+    changed = await on_generations_completed([event], uow, now=now)
+    return changed[0] if changed else None
+
+
+async def on_generations_completed(
+    events: Sequence[GenerationCompleted], uow: UnitOfWork, *, now: datetime
+) -> list[Generation]:
+    """`on_generation_completed` for several events in one transaction; returns the changed."""
+
+    async def apply(event: GenerationCompleted) -> Generation | None:
+        return await uow.generations.record_outcome(
             event.generation_id,
             GenerationStatus(event.status.value),
             asset=event.asset,
@@ -332,12 +350,29 @@ async def on_generation_completed(
             account_id=event.account_id,
             provider_job_id=event.provider_job_id,
         )
-        if updated is None:
-            await _ignore_stale(uow, event.generation_id, event.event_type)
-        else:
-            await uow.record_changes([updated])
+
+    return await _apply_in_one_transaction(events, apply, uow)
+
+
+async def _apply_in_one_transaction(
+    events: Sequence[E],
+    apply: Callable[[E], Awaitable[Generation | None]],
+    uow: UnitOfWork,
+) -> list[Generation]:
+    """Apply each event, log the changes, commit once. Generations are updated in id order, so
+    two such transactions never wait for each other's rows in a cycle."""
+    changed: list[Generation] = []
+    async with uow:
+        for event in sorted(events, key=lambda e: e.generation_id):
+            updated = await apply(event)
+            if updated is None:
+                await _ignore_stale(uow, event.generation_id, event.event_type)
+            else:
+                changed.append(updated)
+        if changed:
+            await uow.record_changes(changed)
         await uow.commit()
-    return updated
+    return changed
 
 
 async def fail_overdue_generations(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from faststream.nats import NatsBroker
 
 from genbus.contracts import GenerationCancelRequested, GenerationCompleted, GenerationRequested
@@ -17,14 +19,26 @@ from genbus.runtime.consumer import Delivery, register_consumer
 
 def register_consumers(broker: NatsBroker, deps: Deps) -> None:
     async def requested(delivery: Delivery[GenerationRequested]) -> None:
-        await handlers.on_generation_requested(deps, delivery.event)
+        await handlers.on_generation_requested(deps, delivery.event, delivery.trace_context)
+
+    async def requested_together(deliveries: Sequence[Delivery[GenerationRequested]]) -> None:
+        await handlers.on_generations_requested(
+            deps, [(d.event, d.trace_context) for d in deliveries]
+        )
 
     async def completed(delivery: Delivery[GenerationCompleted]) -> None:
         await handlers.on_generation_completed(deps, delivery.event)
 
+    async def completed_together(deliveries: Sequence[Delivery[GenerationCompleted]]) -> None:
+        await handlers.on_generations_completed(deps, [d.event for d in deliveries])
+
     async def cancel_requested(delivery: Delivery[GenerationCancelRequested]) -> None:
         await handlers.on_cancel_requested(deps, delivery.event)
 
-    register_consumer(broker, DISPATCHER_REQUESTED, requested, batch_size=64)
-    register_consumer(broker, DISPATCHER_COMPLETED, completed, batch_size=64)
+    register_consumer(
+        broker, DISPATCHER_REQUESTED, requested, batch_size=64, batch_handler=requested_together
+    )
+    register_consumer(
+        broker, DISPATCHER_COMPLETED, completed, batch_size=64, batch_handler=completed_together
+    )
     register_consumer(broker, DISPATCHER_CANCEL, cancel_requested, batch_size=16)

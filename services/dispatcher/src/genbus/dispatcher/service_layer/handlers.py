@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from genbus.contracts import (
     COMPLETED,
     CompletionStatus,
@@ -27,21 +29,42 @@ _END_STATE = {
 }
 
 
-async def on_generation_requested(deps: Deps, event: GenerationRequested) -> None:
+async def on_generation_requested(
+    deps: Deps, event: GenerationRequested, trace_context: Mapping[str, str] | None = None
+) -> None:
     """Queue the generation (a redelivery is a no-op) and let the scheduler look at once."""
+    await on_generations_requested(deps, [(event, trace_context)])
+
+
+async def on_generations_requested(
+    deps: Deps, events: Sequence[tuple[GenerationRequested, Mapping[str, str] | None]]
+) -> None:
+    """Queue several generations in one transaction, each with the trace context it came in.
+
+    Rows are written in generation id order, so two such transactions never deadlock."""
+    queued = False
     async with deps.uow() as uow:
-        queued = await repo.ingest(uow.conn, with_trace_context(event))
+        for event, trace_context in sorted(events, key=lambda e: e[0].generation_id):
+            queued |= await repo.ingest(uow.conn, with_trace_context(event, trace_context))
     if queued:
         deps.wake.set()
 
 
 async def on_generation_completed(deps: Deps, event: GenerationCompleted) -> None:
     """The job ended: its slot is released (once, whatever the deliveries) and reused now."""
+    await on_generations_completed(deps, [event])
+
+
+async def on_generations_completed(deps: Deps, events: Sequence[GenerationCompleted]) -> None:
+    """Several jobs ended, released in one transaction (in generation id order)."""
+    released = False
     async with deps.uow() as uow:
-        done = await repo.finish(
-            uow.conn, event.generation_id, _END_STATE[event.status], _error(event)
-        )
-    if done is not None:
+        for event in sorted(events, key=lambda e: e.generation_id):
+            done = await repo.finish(
+                uow.conn, event.generation_id, _END_STATE[event.status], _error(event)
+            )
+            released |= done is not None
+    if released:
         deps.wake.set()
 
 

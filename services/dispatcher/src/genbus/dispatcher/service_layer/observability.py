@@ -24,9 +24,11 @@ class TracedRequest(GenerationRequested):
     trace_context: dict[str, str] = Field(default_factory=dict)
 
 
-def with_trace_context(event: GenerationRequested) -> GenerationRequested:
-    """`event` carrying the current trace context, to be queued with it."""
-    headers = current_trace_headers()
+def with_trace_context(
+    event: GenerationRequested, trace_context: Mapping[str, str] | None = None
+) -> GenerationRequested:
+    """`event` carrying `trace_context` (default: the current one), to be queued with it."""
+    headers = dict(trace_context) if trace_context is not None else current_trace_headers()
     if not headers:
         return event
     return TracedRequest(**event.model_dump(), trace_context=headers)
