@@ -25,14 +25,19 @@ from bench.report import (
     write_result,
 )
 from bench.scale import scale_from_env
-from bench.scenarios import data_scale, latency, memory, throughput, utilisation
+from bench.scenarios import data_scale, latency, memory, throughput, unit_costs, utilisation
 from bench.scenarios.common import Context
 from bench.stack import BenchStack
 
 REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
+README = REPO / "README.md"
+README_START = "<!-- bench-summary:start -->"
+README_END = "<!-- bench-summary:end -->"
 Scenario = Callable[[Context], Awaitable[ScenarioResult]]
 
-#: Table order (the issue's). Run order: latency before throughput pushes the stack to
+#: Table order (the issue's, then the unit costs). Run order: unit costs first, on the bare
+#: infrastructure; latency before throughput pushes the stack to
 #: saturation; utilisation on its own accounts; then memory on a fresh pipeline system, and data
 #: scale last on that one (it stops the dispatcher and fills the tables).
 SCENARIOS: dict[str, Scenario] = {
@@ -41,8 +46,16 @@ SCENARIOS: dict[str, Scenario] = {
     utilisation.NAME: utilisation.run,
     memory.NAME: memory.run,
     data_scale.NAME: data_scale.run,
+    unit_costs.NAME: unit_costs.run,
 }
-RUN_ORDER = (latency.NAME, throughput.NAME, utilisation.NAME, memory.NAME, data_scale.NAME)
+RUN_ORDER = (
+    unit_costs.NAME,
+    latency.NAME,
+    throughput.NAME,
+    utilisation.NAME,
+    memory.NAME,
+    data_scale.NAME,
+)
 
 
 def _say(message: str) -> None:
@@ -82,7 +95,7 @@ async def run_all(
     ordered = [results[n] for n in SCENARIOS if n in results]
     # The summary covers every result in the folder, also those of earlier runs.
     stored, latest_machine = load_results(ctx.out_dir, list(SCENARIOS))
-    (ctx.out_dir / "summary.md").write_text(
+    summary = (
         "Each scenario's JSON names the machine and the time it was measured; latest: "
         f"{latest_machine.get('cpu')}, {latest_machine.get('usable_cpus')} CPUs, "
         f"{latest_machine.get('memory_gb')} GB, Python {latest_machine.get('python')}, "
@@ -90,7 +103,20 @@ async def run_all(
         + "\n".join(f"- {r.name}: {r.started_at} ({r.description})" for r in stored)
         + f"\n\n{summary_table(stored)}\n"
     )
+    (ctx.out_dir / "summary.md").write_text(summary)
+    if ctx.out_dir == RESULTS_DIR:
+        update_readme(README, summary)
     return ordered, ok
+
+
+def update_readme(readme: Path, summary: str) -> None:
+    """Put `summary` between the README's bench markers (the committed results' table)."""
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        _say(f"{readme.name} has no {README_START} ... {README_END} block; not updated")
+        return
+    readme.write_text(text[: start + len(README_START)] + "\n" + summary + text[end:])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,9 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(names) - set(SCENARIOS))
     if unknown:
         parser.error(f"unknown scenarios {unknown}; known: {list(SCENARIOS)}")
-    default_out = (
-        REPO / "bench" / "results" if scale.name == "full" else REPO / ".local" / "bench-smoke"
-    )
+    default_out = RESULTS_DIR if scale.name == "full" else REPO / ".local" / "bench-smoke"
     out_dir = (args.out or default_out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     base_dir = (args.base_dir or REPO / ".local" / f"bench-{scale.name}-stack").resolve()

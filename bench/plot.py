@@ -40,7 +40,16 @@ class Boxes:
     hlines: Mapping[str, float] = field(default_factory=dict)
 
 
-Panel = Lines | Boxes
+@dataclass
+class Bars:
+    """One value per label, as horizontal bars."""
+
+    xlabel: str
+    values: Mapping[str, float]
+    logx: bool = False
+
+
+Panel = Lines | Boxes | Bars
 
 
 def plot(path: Path, title: str, panels: Sequence[Panel]) -> Path:
@@ -49,6 +58,8 @@ def plot(path: Path, title: str, panels: Sequence[Panel]) -> Path:
     for ax, panel in zip(axes[:, 0], panels, strict=True):
         if isinstance(panel, Lines):
             _lines(ax, panel)
+        elif isinstance(panel, Bars):
+            _bars(ax, panel)
         else:
             _boxes(ax, panel)
     fig.suptitle(title)
@@ -85,6 +96,17 @@ def _boxes(ax: Axes, panel: Boxes) -> None:
     ax.tick_params(axis="x", labelsize=7)
     if panel.hlines:
         ax.legend(fontsize=7, loc="upper left")
+
+
+def _bars(ax: Axes, panel: Bars) -> None:
+    labels = list(panel.values)
+    ax.barh(labels, [panel.values[label] for label in labels], color="tab:blue")
+    ax.invert_yaxis()
+    ax.set_xlabel(panel.xlabel)
+    if panel.logx:
+        ax.set_xscale("log")
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(alpha=0.3, axis="x")
 
 
 def _decorate(ax: Axes, ylabel: str, logy: bool, hlines: Mapping[str, float]) -> None:

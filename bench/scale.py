@@ -38,6 +38,8 @@ class Scale:
     queued_small: int
     queued_large: int
     query_samples: int
+    # unit costs: operations measured per library and operation
+    unit_cost_samples: int
 
 
 FULL = Scale(
@@ -62,6 +64,7 @@ FULL = Scale(
     queued_small=1_000,
     queued_large=100_000,
     query_samples=1_000,
+    unit_cost_samples=5_000,
 )
 
 SMOKE = Scale(
@@ -86,6 +89,7 @@ SMOKE = Scale(
     queued_small=100,
     queued_large=1_000,
     query_samples=40,
+    unit_cost_samples=200,
 )
 
 SCALES = {s.name: s for s in (FULL, SMOKE)}

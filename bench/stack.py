@@ -130,7 +130,7 @@ class BenchStack:
         self._stop_system()
         self._count += 1
         database_url = await self._fresh_database(f"bench_{self._count}_{spec.name}")
-        await self._reset_jetstream()
+        await self.reset_jetstream()
         system = GenbusSystem(
             SystemConfig(
                 base_dir=self.base_dir / f"system-{self._count}-{spec.name}",
@@ -156,6 +156,10 @@ class BenchStack:
             current, self.current = self.current, None
             current.system.stop()
 
+    async def scratch_database(self, name: str) -> str:
+        """A new, empty database of `name` on the bench's Postgres (no system uses it)."""
+        return await self._fresh_database(name)
+
     async def _fresh_database(self, name: str) -> str:
         postgres = self.infra.postgres
         if postgres is None:  # an external DATABASE_URL: every system shares it
@@ -163,7 +167,7 @@ class BenchStack:
         postgres.create_database(name)
         return postgres.dsn_for(name)
 
-    async def _reset_jetstream(self) -> None:
+    async def reset_jetstream(self) -> None:
         """Drop the streams and the account directory, so no earlier system's messages or
         durable consumers reach the next one; each service provisions them again."""
         nc = await nats.connect(self.infra.nats_url)

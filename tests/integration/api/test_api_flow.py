@@ -114,11 +114,15 @@ async def test_completed_before_submitted_ends_completed(api: Api) -> None:
     await api.publish(COMPLETED, completed_event(created))
     await api.wait_status(created["id"], "completed")
 
-    seq = await api.publish(SUBMITTED, submitted_event(created))
+    submitted = submitted_event(created)
+    seq = await api.publish(SUBMITTED, submitted)
     await api.wait_consumed(API_SUBMITTED, seq)
     final = await api.get(created["id"])
     assert final["status"] == "completed"
     assert final["asset"] is not None
+    # The late submission still tells when it was submitted.
+    assert final["submitted_at"] is not None
+    assert final["provider_job_id"] == submitted.provider_job_id
 
 
 async def test_a_redelivered_completed_event_changes_nothing(api: Api) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.api.adapters.tables import generations
@@ -115,6 +115,32 @@ class GenerationRepository:
             account_id=account_id,
             provider_job_id=provider_job_id,
             submitted_at=submitted_at,
+            updated_at=now,
+        )
+
+    async def record_late_submission(
+        self,
+        generation_id: UUID,
+        *,
+        attempt: int,
+        account_id: str,
+        provider_job_id: str,
+        submitted_at: datetime,
+        now: datetime,
+    ) -> Generation | None:
+        """The submission of the attempt that already ended the generation (its completed event
+        arrived first): fill in what only the submission tells, leave the outcome alone."""
+        allowed = and_(
+            _t.c.status.in_(TERMINAL),
+            _t.c.attempt == attempt,
+            _t.c.submitted_at.is_(None),
+        )
+        return await self._compare_and_set(
+            generation_id,
+            allowed,
+            submitted_at=submitted_at,
+            account_id=func.coalesce(_t.c.account_id, account_id),
+            provider_job_id=func.coalesce(_t.c.provider_job_id, provider_job_id),
             updated_at=now,
         )
 

@@ -302,7 +302,8 @@ async def delete_generation(
 async def on_generation_submitted(
     event: GenerationSubmitted, uow: UnitOfWork, *, now: datetime
 ) -> Generation | None:
-    """pending → processing. A redelivered, stale or late event changes nothing."""
+    """pending → processing. After its completed event (the two travel on separate consumers)
+    only the submission time is filled in; a redelivered or stale event changes nothing."""
     changed = await on_generations_submitted([event], uow, now=now)
     return changed[0] if changed else None
 
@@ -313,14 +314,19 @@ async def on_generations_submitted(
     """`on_generation_submitted` for several events in one transaction; returns the changed."""
 
     async def apply(event: GenerationSubmitted) -> Generation | None:
-        return await uow.generations.record_submission(
-            event.generation_id,
-            attempt=event.attempt,
-            account_id=event.account_id,
-            provider_job_id=event.provider_job_id,
-            submitted_at=event.occurred_at,
-            now=now,
-        )
+        generations = uow.generations
+        for record in (generations.record_submission, generations.record_late_submission):
+            updated = await record(
+                event.generation_id,
+                attempt=event.attempt,
+                account_id=event.account_id,
+                provider_job_id=event.provider_job_id,
+                submitted_at=event.occurred_at,
+                now=now,
+            )
+            if updated is not None:
+                return updated
+        return None
 
     return await _apply_in_one_transaction(events, apply, uow)
 
