@@ -106,7 +106,11 @@ async def poll_submitted(deps: PollerDeps, event: GenerationSubmitted) -> None:
         return
     raise RedeliverLater(
         next_poll_delay(
-            _age_s(event), settings.poll_initial_s, settings.poll_max_s, status.retry_after_s
+            _age_s(event),
+            settings.poll_initial_s,
+            settings.poll_max_s,
+            status.retry_after_s,
+            status.progress,
         )
     )
 
