@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,16 +13,24 @@ import pytest
 
 from genbus.devstack.nats import NatsServer
 from genbus.devstack.postgres import PostgresServer
-from genbus.devstack.system import GenbusSystem, SystemConfig
+from genbus.devstack.system import DEFAULT_ACCOUNTS, AccountSeed, GenbusSystem, SystemConfig
 
 TERMINAL = {"completed", "failed", "cancelled"}
 
 
-@pytest.fixture(scope="module")
-def system(
-    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
+#: The api acts as its local user: these tests are about the pipeline, not API keys (the old
+#: system's calls carry no key either).
+ANONYMOUS_API = {"GENBUS_API_ALLOW_ANONYMOUS": "true"}
+
+
+@contextmanager
+def running_system(
+    base: Path,
+    postgres: PostgresServer,
+    sim_env: Mapping[str, str],
+    accounts: tuple[AccountSeed, ...] = DEFAULT_ACCOUNTS,
 ) -> Iterator[GenbusSystem]:
-    base = tmp_path_factory.mktemp("system")
+    """Every service started on a NATS of its own and a fresh database on the shared Postgres."""
     nats = NatsServer(base / "nats", log_path=base / "nats.log")
     nats.start()
     database = f"e2e_{base.name.replace('-', '_')}"
@@ -30,11 +40,11 @@ def system(
             base_dir=base,
             nats_url=nats.url,
             database_url=postgres.dsn_for(database),
-            sim_env={"SIM_DURATION_S": "0.2", "SIM_DURATION_JITTER_S": "0"},
+            sim_env=dict(sim_env),
             log_to_files=True,
             log_format="json",
-            # The old system's calls carry no API key: they act as the local user.
-            extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true"},
+            extra_env=dict(ANONYMOUS_API),
+            accounts=accounts,
         )
     )
     try:
@@ -43,6 +53,29 @@ def system(
     finally:
         genbus.stop()
         nats.stop()
+
+
+@pytest.fixture(scope="module")
+def system(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
+) -> Iterator[GenbusSystem]:
+    sim_env = {"SIM_DURATION_S": "0.2", "SIM_DURATION_JITTER_S": "0"}
+    with running_system(tmp_path_factory.mktemp("system"), postgres, sim_env) as genbus:
+        yield genbus
+
+
+@contextmanager
+def admin_client(system: GenbusSystem) -> Iterator[httpx.Client]:
+    """The dispatcher's admin API, with the system's admin token."""
+    headers = {"Authorization": f"Bearer {system.config.admin_token}"}
+    with httpx.Client(base_url=system.admin_url, headers=headers, timeout=10.0) as client:
+        yield client
+
+
+@pytest.fixture
+def admin(system: GenbusSystem) -> Iterator[httpx.Client]:
+    with admin_client(system) as client:
+        yield client
 
 
 @pytest.fixture

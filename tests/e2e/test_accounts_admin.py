@@ -18,10 +18,9 @@ import asyncpg
 import httpx
 import pytest
 
-from genbus.devstack.nats import NatsServer
 from genbus.devstack.postgres import PostgresServer
-from genbus.devstack.system import DEFAULT_ACCOUNTS, AccountSeed, GenbusSystem, SystemConfig
-from tests.e2e.conftest import wait_for, wait_terminal
+from genbus.devstack.system import DEFAULT_ACCOUNTS, AccountSeed, GenbusSystem
+from tests.e2e.conftest import running_system, wait_for, wait_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -35,42 +34,15 @@ ACCOUNTS = (*DEFAULT_ACCOUNTS, AccountSeed("secret-seed", SEEDED_SECRET, max_con
 def system(
     tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
 ) -> Iterator[GenbusSystem]:
-    base = tmp_path_factory.mktemp("accounts-admin")
-    nats = NatsServer(base / "nats", log_path=base / "nats.log")
-    nats.start()
-    database = f"e2e_{base.name.replace('-', '_')}"
-    postgres.create_database(database)
     sim_keys = sorted({a.api_key for a in ACCOUNTS} | {CLI_SECRET})
-    genbus = GenbusSystem(
-        SystemConfig(
-            base_dir=base,
-            nats_url=nats.url,
-            database_url=postgres.dsn_for(database),
-            accounts=ACCOUNTS,
-            sim_env={
-                "SIM_DURATION_S": "0.2",
-                "SIM_DURATION_JITTER_S": "0",
-                "SIM_KEYS": ",".join(sim_keys),
-            },
-            log_to_files=True,
-            log_format="json",
-            # These tests are about accounts, not API keys: the API acts as its local user.
-            extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true"},
-        )
-    )
-    try:
-        genbus.start()
+    sim_env = {
+        "SIM_DURATION_S": "0.2",
+        "SIM_DURATION_JITTER_S": "0",
+        "SIM_KEYS": ",".join(sim_keys),
+    }
+    base = tmp_path_factory.mktemp("accounts-admin")
+    with running_system(base, postgres, sim_env, ACCOUNTS) as genbus:
         yield genbus
-    finally:
-        genbus.stop()
-        nats.stop()
-
-
-@pytest.fixture
-def admin(system: GenbusSystem) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {system.config.admin_token}"}
-    with httpx.Client(base_url=system.admin_url, headers=headers, timeout=10.0) as client:
-        yield client
 
 
 def genbus_cli(system: GenbusSystem, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from genbus.devstack.nats import NatsServer
 from genbus.devstack.postgres import PostgresServer
-from genbus.devstack.system import AccountSeed, GenbusSystem, SystemConfig
-from tests.e2e.conftest import TERMINAL, wait_for
+from genbus.devstack.system import AccountSeed, GenbusSystem
+from tests.e2e.conftest import TERMINAL, running_system, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -29,44 +28,17 @@ JOB_S = 0.5
 def system(
     tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
 ) -> Iterator[GenbusSystem]:
-    base = tmp_path_factory.mktemp("accounts-concurrency")
-    nats = NatsServer(base / "nats", log_path=base / "nats.log")
-    nats.start()
-    database = f"e2e_{base.name.replace('-', '_')}"
-    postgres.create_database(database)
     cap = max(a.max_concurrent for a in ACCOUNTS)
-    genbus = GenbusSystem(
-        SystemConfig(
-            base_dir=base,
-            nats_url=nats.url,
-            database_url=postgres.dsn_for(database),
-            accounts=ACCOUNTS,
-            sim_env={
-                "SIM_DURATION_S": str(JOB_S),
-                "SIM_DURATION_JITTER_S": "0",
-                # Accept overflow and count it: the sim is the oracle, not a guard.
-                "SIM_ENFORCE_CONCURRENCY": "false",
-                "SIM_PER_KEY_CONCURRENCY": str(cap),
-            },
-            log_to_files=True,
-            log_format="json",
-            # These tests are about accounts, not API keys: the API acts as its local user.
-            extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true"},
-        )
-    )
-    try:
-        genbus.start()
+    sim_env = {
+        "SIM_DURATION_S": str(JOB_S),
+        "SIM_DURATION_JITTER_S": "0",
+        # Accept overflow and count it: the sim is the oracle, not a guard.
+        "SIM_ENFORCE_CONCURRENCY": "false",
+        "SIM_PER_KEY_CONCURRENCY": str(cap),
+    }
+    base = tmp_path_factory.mktemp("accounts-concurrency")
+    with running_system(base, postgres, sim_env, ACCOUNTS) as genbus:
         yield genbus
-    finally:
-        genbus.stop()
-        nats.stop()
-
-
-@pytest.fixture
-def admin(system: GenbusSystem) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {system.config.admin_token}"}
-    with httpx.Client(base_url=system.admin_url, headers=headers, timeout=10.0) as client:
-        yield client
 
 
 def test_each_key_reaches_but_never_exceeds_its_accounts_cap(

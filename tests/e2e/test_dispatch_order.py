@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from genbus.devstack.system import GenbusSystem
-from tests.e2e.conftest import wait_for, wait_terminal
+from tests.e2e.conftest import admin_client, wait_for, wait_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -38,8 +38,7 @@ def _get(api: httpx.Client, gid: str) -> dict[str, Any]:
 @pytest.fixture
 def one_sim_slot(system: GenbusSystem) -> Iterator[None]:
     """Only one sim slot in the whole system, so submission order is dispatch order."""
-    headers = {"Authorization": f"Bearer {system.config.admin_token}"}
-    with httpx.Client(base_url=system.admin_url, headers=headers, timeout=10.0) as admin:
+    with admin_client(system) as admin:
         admin.patch("/admin/accounts/sim-1", json={"max_concurrent": 1}).raise_for_status()
         admin.post(
             "/admin/accounts/sim-2/disable", json={"reason": "order test"}

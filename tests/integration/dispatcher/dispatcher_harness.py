@@ -162,9 +162,12 @@ class Dispatcher:
         prompt: str = "a lighthouse at dusk",
         preferred_account_id: str | None = None,
         provider_id: str = "sim",
+        together: bool = False,
     ) -> list[UUID]:
-        """Queue `count` generations as if their GenerationRequested arrived."""
+        """Queue `count` generations as if their GenerationRequested arrived (one by one, or
+        `together` as one pulled batch, in this order)."""
         ids = []
+        batch: list[tuple[GenerationRequested, None]] = []
         for _ in range(count):
             generation_id = uuid.uuid4()
             event = GenerationRequested(
@@ -179,8 +182,13 @@ class Dispatcher:
                 reproducible_hash="0" * 64,
                 preferred_account_id=preferred_account_id,
             )
-            await handlers.on_generation_requested(self.deps, event)
+            if together:
+                batch.append((event, None))
+            else:
+                await handlers.on_generation_requested(self.deps, event)
             ids.append(generation_id)
+        if batch:
+            await handlers.on_generations_requested(self.deps, batch)
         return ids
 
     async def complete(self, generation_id: UUID) -> None:

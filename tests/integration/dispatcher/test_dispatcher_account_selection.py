@@ -78,3 +78,20 @@ async def test_a_cooling_account_is_skipped_until_its_cooldown_ends(
         )
     assert {j["account_id"] for j in jobs} == {cool.id}
     assert all(j["submitted_at"] >= view.cooldown_until for j in jobs)
+
+
+async def test_generations_queued_together_are_claimed_in_arrival_order(
+    dispatcher: Dispatcher,
+) -> None:
+    await dispatcher.add_account("only", "sim-key-1", max_concurrent=20)
+    for _ in range(3):  # random ids: their order must not decide
+        arrived = await dispatcher.queue(6, together=True)
+        claimed = []
+        for _ in arrived:
+            async with dispatcher.engine.begin() as conn:
+                claim = await repo.claim_next(conn, "tester", 30.0)
+            assert claim is not None
+            claimed.append(claim.generation_id)
+        assert claimed == arrived
+        for generation_id in arrived:
+            await dispatcher.complete(generation_id)

@@ -72,6 +72,11 @@ class Delivery(Generic[E]):
     #: that outlives the handler or runs outside its context (a group commit).
     trace_context: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def stream_sequence(self) -> int:
+        """The message's sequence number in its stream: the order it was published in."""
+        return int(self.raw.metadata.sequence.stream) if self.raw.reply else 0
+
     async def in_progress(self) -> None:
         """Tell JetStream we are still working, so it does not redeliver meanwhile."""
         await self.raw.in_progress()

@@ -505,3 +505,53 @@ async def next_wake_at(conn: AsyncConnection) -> datetime | None:
 def _json(value: Any) -> str:
 
     return json.dumps(value, default=str)
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    provider_id: str
+    depth: int
+    oldest_s: float
+
+
+@dataclass(frozen=True)
+class AccountSlots:
+    id: str
+    provider_id: str
+    max_concurrent: int
+    usable: bool
+    busy: int
+
+
+# The two gauge reads are cheap: the queue count uses the partial index on queued jobs, the
+# slot count the one on slot-holding jobs.
+async def queue_depths(conn: AsyncConnection) -> list[QueueDepth]:
+    """Queued jobs per provider, and how long the oldest has waited."""
+    rows = await conn.execute(
+        text(
+            """
+            SELECT provider_id, count(*) AS depth,
+                   EXTRACT(EPOCH FROM now() - min(created_at)) AS oldest_s
+              FROM dispatcher.dispatch_jobs
+             WHERE state = 'queued'
+             GROUP BY provider_id
+            """
+        )
+    )
+    return [QueueDepth(r.provider_id, r.depth, float(r.oldest_s or 0)) for r in rows]
+
+
+async def account_slots(conn: AsyncConnection) -> list[AccountSlots]:
+    """Every account's cap, whether it may take work now, and its busy slots."""
+    rows = await conn.execute(
+        text(
+            f"""
+            SELECT a.id, a.provider_id, a.max_concurrent,
+                   a.status = 'active' AND (a.cooldown_until IS NULL OR a.cooldown_until <= now())
+                       AS usable,
+                   {BUSY_SQL} AS busy
+              FROM dispatcher.provider_accounts a
+            """
+        )
+    )
+    return [AccountSlots(r.id, r.provider_id, r.max_concurrent, r.usable, r.busy) for r in rows]

@@ -22,8 +22,10 @@ def register_consumers(broker: NatsBroker, deps: Deps) -> None:
         await handlers.on_generation_requested(deps, delivery.event, delivery.trace_context)
 
     async def requested_together(deliveries: Sequence[Delivery[GenerationRequested]]) -> None:
+        # In the order they were published: the queue keeps arrival order among equals.
+        in_order = sorted(deliveries, key=lambda d: d.stream_sequence)
         await handlers.on_generations_requested(
-            deps, [(d.event, d.trace_context) for d in deliveries]
+            deps, [(d.event, d.trace_context) for d in in_order]
         )
 
     async def completed(delivery: Delivery[GenerationCompleted]) -> None:

@@ -41,10 +41,11 @@ async def on_generations_requested(
 ) -> None:
     """Queue several generations in one transaction, each with the trace context it came in.
 
-    Rows are written in generation id order, so two such transactions never deadlock."""
+    Rows are written in the order given, which must be arrival order (the queue's tie-break):
+    the stream's order, the same in every transaction, so two of them never deadlock."""
     queued = False
     async with deps.uow() as uow:
-        for event, trace_context in sorted(events, key=lambda e: e[0].generation_id):
+        for event, trace_context in events:
             queued |= await repo.ingest(uow.conn, with_trace_context(event, trace_context))
     if queued:
         deps.wake.set()

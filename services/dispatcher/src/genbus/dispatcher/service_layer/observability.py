@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pydantic import Field
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from genbus.contracts import GenerationRequested
+from genbus.dispatcher.adapters import repository as repo
 from genbus.runtime.metrics import METRICS
 from genbus.runtime.tracing import current_trace_headers
 
@@ -42,29 +42,6 @@ def trace_context_of(request: Mapping[str, object]) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in value.items()}
 
 
-# Read-only and cheap: the queue count uses the partial index on queued jobs, the slot count the
-# one on slot-holding jobs.
-_QUEUE_SQL = text(
-    """
-    SELECT provider_id, count(*) AS depth,
-           EXTRACT(EPOCH FROM now() - min(created_at)) AS oldest_s
-      FROM dispatcher.dispatch_jobs
-     WHERE state = 'queued'
-     GROUP BY provider_id
-    """
-)
-_SLOTS_SQL = text(
-    """
-    SELECT a.id, a.provider_id, a.max_concurrent,
-           a.status = 'active' AND (a.cooldown_until IS NULL OR a.cooldown_until <= now())
-               AS usable,
-           (SELECT count(*) FROM dispatcher.dispatch_jobs j
-             WHERE j.account_id = a.id AND j.state IN ('claimed', 'submitted')) AS busy
-      FROM dispatcher.provider_accounts a
-    """
-)
-
-
 class DispatchGauges:
     """Refreshes queue depth, oldest queued age and slots per account (on each scrape)."""
 
@@ -75,8 +52,8 @@ class DispatchGauges:
 
     async def refresh(self) -> None:
         async with self._engine.connect() as conn:
-            queues = (await conn.execute(_QUEUE_SQL)).all()
-            accounts = (await conn.execute(_SLOTS_SQL)).all()
+            queues = await repo.queue_depths(conn)
+            accounts = await repo.account_slots(conn)
         seen = {r.provider_id for r in queues} | {r.provider_id for r in accounts}
         for provider in self._providers - seen:
             METRICS.queue_depth.remove(provider)
@@ -84,9 +61,9 @@ class DispatchGauges:
         for provider in seen:
             METRICS.queue_depth.labels(provider).set(0)
             METRICS.queue_oldest_age.labels(provider).set(0)
-        for row in queues:
-            METRICS.queue_depth.labels(row.provider_id).set(row.depth)
-            METRICS.queue_oldest_age.labels(row.provider_id).set(float(row.oldest_s or 0))
+        for queue in queues:
+            METRICS.queue_depth.labels(queue.provider_id).set(queue.depth)
+            METRICS.queue_oldest_age.labels(queue.provider_id).set(queue.oldest_s)
         self._providers = seen
         current = {(r.provider_id, r.id) for r in accounts}
         for provider, account in self._accounts - current:
