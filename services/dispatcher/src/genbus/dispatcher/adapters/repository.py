@@ -81,7 +81,8 @@ async def ingest(conn: AsyncConnection, event: GenerationRequested) -> bool:
                 (generation_id, user_id, provider_id, operation_type, request, priority,
                  scheduled_at, due_at, deadline_at, state, attempt, submit_tries,
                  cancel_requested)
-            VALUES (:g, :u, :p, :o, CAST(:r AS jsonb), :prio, :sched, COALESCE(:sched, now()),
+            VALUES (:g, :u, :p, :o, CAST(:r AS jsonb), :prio, :sched,
+                    COALESCE(:sched, LEAST(:arrived, now())),
                     :deadline, 'queued', 0, 0, false)
             ON CONFLICT (generation_id) DO NOTHING
             """
@@ -94,6 +95,9 @@ async def ingest(conn: AsyncConnection, event: GenerationRequested) -> bool:
             "r": event.model_dump_json(),
             "prio": event.priority,
             "sched": event.scheduled_at,
+            # Due from when the api accepted it (never later than now, whatever the clocks):
+            # arrival order does not depend on when, or in which batch, it was ingested here.
+            "arrived": event.occurred_at,
             "deadline": event.deadline_at,
         },
     )
