@@ -141,6 +141,34 @@ async def get_account(conn: AsyncConnection, account_id: str) -> AccountView | N
     return _view(row) if row else None
 
 
+def _row_params(
+    account_id: str,
+    *,
+    provider_id: str,
+    label: str,
+    credentials_ciphertext: str,
+    credential_names: Sequence[str],
+    max_concurrent: int,
+    priority: int,
+    base_url: str | None,
+    operations: Sequence[str] | None,
+    daily_cap: int | None,
+) -> dict[str, Any]:
+    """The bind parameters of an account row, as `insert_account` and `upsert_account` write it."""
+    return {
+        "id": account_id,
+        "p": provider_id,
+        "label": label,
+        "url": base_url,
+        "cred": credentials_ciphertext,
+        "names": json.dumps(sorted(credential_names)),
+        "maxc": max_concurrent,
+        "prio": priority,
+        "ops": json.dumps(list(operations)) if operations is not None else None,
+        "cap": daily_cap,
+    }
+
+
 async def insert_account(
     conn: AsyncConnection,
     *,
@@ -169,16 +197,18 @@ async def insert_account(
             """
         ),
         {
-            "id": account_id,
-            "p": provider_id,
-            "label": label,
-            "url": base_url,
-            "cred": credentials_ciphertext,
-            "names": json.dumps(sorted(credential_names)),
-            "maxc": max_concurrent,
-            "prio": priority,
-            "ops": json.dumps(list(operations)) if operations is not None else None,
-            "cap": daily_cap,
+            **_row_params(
+                account_id,
+                provider_id=provider_id,
+                label=label,
+                credentials_ciphertext=credentials_ciphertext,
+                credential_names=credential_names,
+                max_concurrent=max_concurrent,
+                priority=priority,
+                base_url=base_url,
+                operations=operations,
+                daily_cap=daily_cap,
+            ),
             "credits": credits,
         },
     )
@@ -219,18 +249,18 @@ async def upsert_account(
                    updated_at = now()
             """
         ),
-        {
-            "id": account_id,
-            "p": provider_id,
-            "label": label,
-            "url": base_url,
-            "cred": credentials_ciphertext,
-            "names": json.dumps(sorted(credential_names)),
-            "maxc": max_concurrent,
-            "prio": priority,
-            "ops": json.dumps(list(operations)) if operations is not None else None,
-            "cap": daily_cap,
-        },
+        _row_params(
+            account_id,
+            provider_id=provider_id,
+            label=label,
+            credentials_ciphertext=credentials_ciphertext,
+            credential_names=credential_names,
+            max_concurrent=max_concurrent,
+            priority=priority,
+            base_url=base_url,
+            operations=operations,
+            daily_cap=daily_cap,
+        ),
     )
     return account_id
 

@@ -94,17 +94,7 @@ async def create_account(
     engine: AsyncEngine, cipher: CredentialCipher, new: NewAccount
 ) -> AccountView:
     """Create an account; AccountConflict when its label is taken."""
-    _check_provider(new.provider_id, new.operations)
-    _check_fields(
-        {
-            "label": new.label,
-            "base_url": new.base_url,
-            "max_concurrent": new.max_concurrent,
-            "daily_cap": new.daily_cap,
-            "credits": new.credits,
-        }
-    )
-    _check_credentials(new.credentials)
+    _check_new_account(new, with_credits=True)
     async with engine.begin() as conn:
         try:
             account_id = await store.insert_account(
@@ -136,16 +126,7 @@ async def seed_account(
     engine: AsyncEngine, cipher: CredentialCipher, new: NewAccount
 ) -> AccountView:
     """Create the account, or overwrite the one with this label (bootstrap, idempotent)."""
-    _check_provider(new.provider_id, new.operations)
-    _check_fields(
-        {
-            "label": new.label,
-            "base_url": new.base_url,
-            "max_concurrent": new.max_concurrent,
-            "daily_cap": new.daily_cap,
-        }
-    )
-    _check_credentials(new.credentials)
+    _check_new_account(new, with_credits=False)
     async with engine.begin() as conn:
         account_id = await store.upsert_account(
             conn,
@@ -307,6 +288,21 @@ def _check_provider(provider_id: str, operations: Sequence[str] | None) -> None:
     unsupported = sorted(set(operations) - supported)
     if unsupported:
         raise InvalidAccount(f"{provider_id} does not support {', '.join(unsupported)}")
+
+
+def _check_new_account(new: NewAccount, *, with_credits: bool) -> None:
+    """What creating or seeding checks (seeding does not write credits, so they are not checked)."""
+    _check_provider(new.provider_id, new.operations)
+    fields: dict[str, Any] = {
+        "label": new.label,
+        "base_url": new.base_url,
+        "max_concurrent": new.max_concurrent,
+        "daily_cap": new.daily_cap,
+    }
+    if with_credits:
+        fields["credits"] = new.credits
+    _check_fields(fields)
+    _check_credentials(new.credentials)
 
 
 def _check_fields(values: Mapping[str, Any]) -> None:
