@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -33,8 +32,8 @@ from genbus.contracts import (
 )
 from genbus.devstack.ports import free_port
 from genbus.runtime.publisher import encode_event
+from tests.waiting import eventually as eventually
 
-T = TypeVar("T")
 USER = "local"
 ASSET = Asset(
     url="https://cdn.example.com/out.mp4",
@@ -43,20 +42,6 @@ ASSET = Asset(
     height=720,
     duration_s=5.0,
 )
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float = 15.0
-) -> T:
-    """Poll `probe` until `done(result)`; fail with the last result after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if done(result):
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last: {result!r}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass

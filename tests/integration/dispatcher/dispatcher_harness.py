@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 from uuid import UUID
 
 import httpx
@@ -42,22 +41,7 @@ from genbus.provider_sim import SimConfig, create_app
 from genbus.providers import AdapterRegistry, CredentialCipher, Credentials
 from genbus.runtime.outbox import OutboxRelay
 from genbus.runtime.publisher import EventPublisher
-
-T = TypeVar("T")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float = 15.0
-) -> T:
-    """Poll `probe` until `done(result)`; fail with the last result after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if done(result):
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last: {result!r:.3000}")
-        await asyncio.sleep(0.02)
+from tests.waiting import eventually as eventually
 
 
 @dataclass
