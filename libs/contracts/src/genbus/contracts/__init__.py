@@ -27,6 +27,15 @@ from genbus.contracts.events import (
     GenerationRequested,
     GenerationSubmitted,
 )
+from genbus.contracts.failures import (
+    ACCOUNT_CREDENTIALS_UNREADABLE,
+    ACCOUNT_ENTRY_INVALID,
+    ACCOUNT_UNKNOWN,
+    DEADLINE_EXCEEDED,
+    FAILURES,
+    SUBMISSION_OUTCOME_UNKNOWN,
+    UNSUPPORTED_PROVIDER,
+)
 from genbus.contracts.ids import derive_event_id, provider_idempotency_key
 from genbus.contracts.notifications import (
     GENERATION_CHANGED,
@@ -43,18 +52,25 @@ from genbus.contracts.streams import (
 from genbus.contracts.topology import CONSUMERS, SERVICES, ServiceTopology
 
 __all__ = [
+    "ACCOUNT_CREDENTIALS_UNREADABLE",
     "ACCOUNT_DIRECTORY",
+    "ACCOUNT_ENTRY_INVALID",
+    "ACCOUNT_UNKNOWN",
     "CANCEL_REQUESTED",
     "COMPLETED",
     "CONSUMERS",
+    "DEADLINE_EXCEEDED",
     "DEAD_LETTER_STREAM",
     "EVENT_BINDINGS",
+    "FAILURES",
     "GENERATIONS_STREAM",
     "GENERATION_CHANGED",
     "PROVIDER_ID_PATTERN",
     "REQUESTED",
     "SERVICES",
+    "SUBMISSION_OUTCOME_UNKNOWN",
     "SUBMITTED",
+    "UNSUPPORTED_PROVIDER",
     "AccountDirectoryEntry",
     "Asset",
     "CompletionStatus",

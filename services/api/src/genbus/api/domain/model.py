@@ -70,11 +70,3 @@ class WaitReason(StrEnum):
     SCHEDULED = "scheduled"
     WAITING_FOR_ACCOUNT = "waiting_for_account"
     RETRYING = "retrying"
-
-
-#: The error a generation fails with when nothing reported an outcome before its deadline.
-DEADLINE_EXCEEDED = ErrorInfo(
-    code="deadline_exceeded",
-    message="the generation did not finish before its deadline",
-    retryable=True,
-)

@@ -23,7 +23,7 @@ from genbus.api.domain.events import cancel_requested, generation_requested
 from genbus.api.domain.hashing import reproducible_hash
 from genbus.api.domain.idempotency import IdempotencyClaim
 from genbus.api.domain.listing import Cursor, GenerationFilter, Page
-from genbus.api.domain.model import DEADLINE_EXCEEDED, Generation
+from genbus.api.domain.model import Generation
 from genbus.api.domain.requests import (
     GenerationDraft,
     InputSpec,
@@ -37,6 +37,7 @@ from genbus.api.domain.status import CANCELLABLE_AT_ONCE, RETRYABLE, GenerationS
 from genbus.api.service_layer.unit_of_work import UnitOfWork
 from genbus.contracts import (
     CANCEL_REQUESTED,
+    DEADLINE_EXCEEDED,
     REQUESTED,
     Event,
     GenerationCompleted,
