@@ -266,13 +266,13 @@ class StatementTimer:
 
 
 async def _claims(engine: AsyncEngine, samples: int) -> list[float]:
-    from genbus.dispatcher.adapters.repository import claim_next
+    from genbus.dispatcher.adapters.repository import JobRepository
 
     async def once() -> None:
         async with engine.connect() as conn:
             transaction = await conn.begin()
             try:
-                claim = await claim_next(conn, "bench", 30.0)
+                claim = await JobRepository(conn).claim_next("bench", 30.0)
                 if claim is None:
                     raise RuntimeError("claim_next found nothing to claim")
             finally:

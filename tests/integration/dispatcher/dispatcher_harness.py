@@ -30,13 +30,13 @@ from genbus.contracts import (
     derive_event_id,
 )
 from genbus.devstack.ports import free_port
-from genbus.dispatcher.adapters import repository as repo
 from genbus.dispatcher.adapters.accounts_store import AccountView
 from genbus.dispatcher.adapters.tables import OUTBOX
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.service_layer import accounts, handlers
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.scheduler import Scheduler
+from genbus.dispatcher.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.provider_sim import SimConfig, create_app
 from genbus.providers import AdapterRegistry, CredentialCipher, Credentials
 from genbus.runtime.outbox import OutboxRelay
@@ -102,11 +102,10 @@ class Dispatcher:
     def __post_init__(self) -> None:
         # The publisher only encodes (into the outbox); the relay that would send is not run.
         publisher = EventPublisher(cast(Any, None), SERVICES["dispatcher"])
+        relay = OutboxRelay(self.engine, OUTBOX, publisher)
         self.deps = Deps(
             settings=self.settings,
-            engine=self.engine,
-            publisher=publisher,
-            relay=OutboxRelay(self.engine, OUTBOX, publisher),
+            uow=lambda: SqlUnitOfWork(self.engine, publisher, relay),
             adapters=AdapterRegistry(),
             cipher=self.cipher,
             owner=f"test-{uuid.uuid4().hex[:8]}",
@@ -123,7 +122,7 @@ class Dispatcher:
         provider_id: str = "sim",
     ) -> AccountView:
         return await accounts.create_account(
-            self.engine,
+            self.deps.uow(),
             self.cipher,
             accounts.NewAccount(
                 provider_id=provider_id,
@@ -137,7 +136,7 @@ class Dispatcher:
         )
 
     async def account(self, account_id: str) -> AccountView:
-        return await accounts.get_account(self.engine, account_id)
+        return await accounts.get_account(self.deps.uow(), account_id)
 
     async def queue(
         self,
@@ -229,6 +228,7 @@ class Dispatcher:
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)
+            await scheduler.drain(self.settings.shutdown_grace_s)
             await self.deps.adapters.aclose()
             self.deps.adapters = AdapterRegistry()
 
@@ -244,5 +244,8 @@ async def cool_down_until(engine: AsyncEngine, account_id: str) -> datetime | No
 
 async def claim_once(engine: AsyncEngine) -> Any:
     """One claim round as the scheduler does it, committed (for ranking tests)."""
-    async with engine.begin() as conn:
-        return await repo.claim_next(conn, "test", 30.0)
+    uow = SqlUnitOfWork(engine)
+    async with uow:
+        claim = await uow.jobs.claim_next("test", 30.0)
+        await uow.commit()
+        return claim

@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 from dispatcher_harness import Dispatcher, eventually
 
-from genbus.dispatcher.adapters import repository as repo
-
 pytestmark = pytest.mark.integration
 
 
@@ -57,8 +55,10 @@ async def test_a_cooling_account_is_skipped_until_its_cooldown_ends(
 ) -> None:
     cool = await dispatcher.add_account("cool", "sim-key-1", priority=9, max_concurrent=10)
     warm = await dispatcher.add_account("warm", "sim-key-2", max_concurrent=10)
-    async with dispatcher.engine.begin() as conn:
-        await repo.cool_down(conn, cool.id, 1.0, "rate_limited")
+    uow = dispatcher.deps.uow()
+    async with uow:
+        await uow.accounts.cool_down(cool.id, 1.0, "rate_limited")
+        await uow.commit()
     view = await dispatcher.account(cool.id)
     assert view.status == "cooling_down"
     assert view.cooldown_until is not None
@@ -88,8 +88,10 @@ async def test_generations_queued_together_are_claimed_in_arrival_order(
         arrived = await dispatcher.queue(6, together=True)
         claimed = []
         for _ in arrived:
-            async with dispatcher.engine.begin() as conn:
-                claim = await repo.claim_next(conn, "tester", 30.0)
+            uow = dispatcher.deps.uow()
+            async with uow:
+                claim = await uow.jobs.claim_next("tester", 30.0)
+                await uow.commit()
             assert claim is not None
             claimed.append(claim.generation_id)
         assert claimed == arrived

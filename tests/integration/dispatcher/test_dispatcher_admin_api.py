@@ -12,7 +12,6 @@ import pytest
 from dispatcher_harness import Dispatcher
 from sqlalchemy import text
 
-from genbus.dispatcher.adapters import repository as repo
 from genbus.dispatcher.domain.model import ClaimedJob
 from genbus.dispatcher.entrypoints.admin_http import admin_routes
 from genbus.providers import CredentialCipher
@@ -42,7 +41,7 @@ def _client(app: object, token: str | None) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def admin(dispatcher: Dispatcher) -> AsyncIterator[Admin]:
-    app = service_app({}, routes=admin_routes(dispatcher.engine, dispatcher.cipher, TOKEN))
+    app = service_app({}, routes=admin_routes(dispatcher.deps.uow, dispatcher.cipher, TOKEN))
     async with _client(app, TOKEN) as client:
         yield Admin(client, [])
 
@@ -62,7 +61,7 @@ def new_account(label: str, key: str, **fields: object) -> dict[str, object]:
 
 
 async def test_admin_routes_need_the_token(dispatcher: Dispatcher) -> None:
-    app = service_app({}, routes=admin_routes(dispatcher.engine, dispatcher.cipher, TOKEN))
+    app = service_app({}, routes=admin_routes(dispatcher.deps.uow, dispatcher.cipher, TOKEN))
     for token in (None, "wrong-token", TOKEN + "x"):
         async with _client(app, token) as client:
             for method, path in [
@@ -83,7 +82,7 @@ async def test_admin_routes_need_the_token(dispatcher: Dispatcher) -> None:
 async def test_admin_routes_do_not_exist_without_a_configured_token(
     dispatcher: Dispatcher,
 ) -> None:
-    app = service_app({}, routes=admin_routes(dispatcher.engine, dispatcher.cipher, ""))
+    app = service_app({}, routes=admin_routes(dispatcher.deps.uow, dispatcher.cipher, ""))
     async with _client(app, "anything") as client:
         assert (await client.get("/admin/accounts")).status_code == 404
         assert (await client.post("/admin/credentials/rotate")).status_code == 404
@@ -136,8 +135,10 @@ async def test_accounts_are_managed_and_their_credentials_never_shown(
     enabled = await admin.call("POST", "/admin/accounts/pix-a/enable")
     assert (enabled.json()["status"], enabled.json()["status_reason"]) == ("active", None)
 
-    async with dispatcher.engine.begin() as conn:
-        await repo.cool_down(conn, "pix-a", 60, "rate_limited")
+    uow = dispatcher.deps.uow()
+    async with uow:
+        await uow.accounts.cool_down("pix-a", 60, "rate_limited")
+        await uow.commit()
     shown = await admin.call("GET", "/admin/accounts/pix-a")
     assert shown.json()["status"] == "cooling_down"
     listed = await admin.call("GET", "/admin/accounts")
@@ -218,7 +219,7 @@ async def test_rotation_re_encrypts_every_account_with_the_first_key(
             )
         )
     rotating = CredentialCipher([new_key, old_key])
-    app = service_app({}, routes=admin_routes(dispatcher.engine, rotating, TOKEN))
+    app = service_app({}, routes=admin_routes(dispatcher.deps.uow, rotating, TOKEN))
 
     async with _client(app, TOKEN) as client:
         response = await client.post("/admin/credentials/rotate")
@@ -242,8 +243,10 @@ async def test_rotation_re_encrypts_every_account_with_the_first_key(
 
 
 async def _claim(dispatcher: Dispatcher) -> ClaimedJob:
-    async with dispatcher.engine.begin() as conn:
-        claim = await repo.claim_next(conn, "test", 30.0)
+    uow = dispatcher.deps.uow()
+    async with uow:
+        claim = await uow.jobs.claim_next("test", 30.0)
+        await uow.commit()
     assert claim is not None
     return claim
 

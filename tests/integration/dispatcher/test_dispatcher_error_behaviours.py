@@ -116,7 +116,7 @@ async def test_auth_failure_disables_the_account_with_the_reason(dispatcher: Dis
 async def test_a_disabled_account_is_not_used_until_enabled(dispatcher: Dispatcher) -> None:
     a = await dispatcher.add_account("a", "sim-key-1", priority=5)
     b = await dispatcher.add_account("b", "sim-key-2", max_concurrent=10)
-    await accounts.disable_account(dispatcher.engine, a.id, "invoice unpaid")
+    await accounts.disable_account(dispatcher.deps.uow(), a.id, "invoice unpaid")
     async with dispatcher.running():
         while_disabled = await dispatcher.queue(4)
         jobs = await eventually(
@@ -126,7 +126,7 @@ async def test_a_disabled_account_is_not_used_until_enabled(dispatcher: Dispatch
         assert {j["account_id"] for j in jobs} == {b.id}
         assert (await dispatcher.sim.key_stats("sim-key-1"))["submissions"] == 0
 
-        await accounts.enable_account(dispatcher.engine, a.id)
+        await accounts.enable_account(dispatcher.deps.uow(), a.id)
         dispatcher.deps.wake.set()
         after = await dispatcher.queue(2)
         jobs = await eventually(

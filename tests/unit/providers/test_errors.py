@@ -16,6 +16,7 @@ from genbus.providers import (
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
+    SubmitOutcomeUnknown,
     UnsupportedOperation,
     behaviour_of,
 )
@@ -97,3 +98,19 @@ def test_long_messages_are_truncated_to_fit_error_info() -> None:
 def test_str_falls_back_to_the_code() -> None:
     assert str(JobNotFound()) == "provider_job_not_found"
     assert str(JobNotFound("gone")) == "gone"
+
+
+def test_submit_outcome_unknown_is_a_retried_unavailability_with_its_own_code() -> None:
+    exc = SubmitOutcomeUnknown("POST timed out", retry_after_s=2.0)
+
+    assert isinstance(exc, ProviderUnavailable)
+    assert exc.code == "submit_outcome_unknown"
+    assert exc.code not in {code for _, code, _ in TAXONOMY}
+    assert behaviour_of(exc) is Behaviour.RETRY
+    assert exc.retryable is True
+    info = exc.to_error_info()
+    assert (info.code, info.message, info.retryable) == (
+        "submit_outcome_unknown",
+        "POST timed out",
+        True,
+    )

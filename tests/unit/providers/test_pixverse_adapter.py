@@ -33,12 +33,15 @@ from genbus.providers import (
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
+    SubmitGuarantees,
+    SubmitOutcomeUnknown,
     SubmitRequest,
     UnsupportedOperation,
     pixverse_trace_id,
     to_pixverse_body,
 )
 from genbus.providers.capabilities import provider_supports
+from genbus.providers.pixverse import IMAGE_TO_VIDEO_PATH, IMAGE_UPLOAD_PATH
 
 from .servers import serve
 
@@ -359,14 +362,17 @@ async def test_an_err_code_wins_over_a_non_200_http_status(
         (httpx.Response(403, json={"detail": "no"}), AuthFailed),
         (httpx.Response(400, text="bad"), InvalidRequest),
         (httpx.Response(404, text="gone"), ProviderUnavailable),
-        (httpx.Response(502, text="bad gateway"), ProviderUnavailable),
         (httpx.Response(503, headers={"Retry-After": "7"}), ProviderUnavailable),
-        (httpx.Response(200, text="<html>"), ProviderUnavailable),
-        (httpx.Response(200, json=[1, 2]), ProviderUnavailable),
-        (httpx.Response(200, json={"Resp": {"video_id": 1}}), ProviderUnavailable),
-        (httpx.Response(200, json=envelope({"video_id": "12"})), ProviderUnavailable),
-        (httpx.Response(200, json=envelope({})), ProviderUnavailable),
-        (httpx.Response(200, json=envelope(None)), ProviderUnavailable),
+        # A gateway lost Pixverse's answer, or Pixverse answered 200 without a usable video id:
+        # the video may exist, and resubmitting would bill a second one.
+        (httpx.Response(502, text="bad gateway"), SubmitOutcomeUnknown),
+        (httpx.Response(504, headers={"Retry-After": "7"}), SubmitOutcomeUnknown),
+        (httpx.Response(200, text="<html>"), SubmitOutcomeUnknown),
+        (httpx.Response(200, json=[1, 2]), SubmitOutcomeUnknown),
+        (httpx.Response(200, json={"Resp": {"video_id": 1}}), SubmitOutcomeUnknown),
+        (httpx.Response(200, json=envelope({"video_id": "12"})), SubmitOutcomeUnknown),
+        (httpx.Response(200, json=envelope({})), SubmitOutcomeUnknown),
+        (httpx.Response(200, json=envelope(None)), SubmitOutcomeUnknown),
     ],
 )
 async def test_http_level_answers(
@@ -392,7 +398,105 @@ async def test_network_failures_are_provider_unavailable(
     with pytest.raises(ProviderUnavailable) as info:
         await make_adapter(handler).submit(submit_request(credentials))
 
+    assert type(info.value) is ProviderUnavailable  # never sent: no video can exist
     assert api_key not in info.value.message
+
+
+@pytest.mark.parametrize(
+    "exc_type", [httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError]
+)
+async def test_a_generate_call_that_may_have_been_sent_leaves_the_outcome_unknown(
+    make_adapter: MakeAdapter, credentials: Credentials, exc_type: type[httpx.RequestError]
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc_type("no answer", request=request)
+
+    with pytest.raises(SubmitOutcomeUnknown) as info:
+        await make_adapter(handler).submit(submit_request(credentials))
+
+    assert type(info.value.__cause__) is exc_type
+
+
+def image_request(credentials: Credentials) -> SubmitRequest:
+    return submit_request(
+        credentials,
+        operation_type="image_to_video",
+        inputs=[InputRef(role="image", url="https://cdn.example.com/cat.png")],
+    )
+
+
+def failing_on(path: str, failure: httpx.Response | type[httpx.RequestError]) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == path:
+            if isinstance(failure, httpx.Response):
+                return failure
+            raise failure("no answer", request=request)
+        if request.url.path == IMAGE_UPLOAD_PATH:
+            return ok({"img_id": 4242})
+        return ok({"video_id": 77})
+
+    return handler
+
+
+UNANSWERED: list[httpx.Response | type[httpx.RequestError]] = [
+    httpx.ReadTimeout,
+    httpx.RemoteProtocolError,
+    httpx.Response(502),
+    httpx.Response(504),
+    httpx.Response(200, text="<html>"),
+]
+
+
+@pytest.mark.parametrize("failure", UNANSWERED)
+async def test_an_unanswered_image_upload_stays_provider_unavailable(
+    make_adapter: MakeAdapter,
+    credentials: Credentials,
+    failure: httpx.Response | type[httpx.RequestError],
+) -> None:
+    seen: list[str] = []
+    handler = failing_on(IMAGE_UPLOAD_PATH, failure)
+
+    def recording_paths(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return handler(request)
+
+    with pytest.raises(ProviderUnavailable) as info:
+        await make_adapter(recording_paths).submit(image_request(credentials))
+
+    # An upload bills nothing, so it is retried as usual; no video was asked for.
+    assert type(info.value) is ProviderUnavailable
+    assert seen == [IMAGE_UPLOAD_PATH]
+
+
+@pytest.mark.parametrize("failure", UNANSWERED)
+async def test_an_unanswered_image_to_video_generate_leaves_the_outcome_unknown(
+    make_adapter: MakeAdapter,
+    credentials: Credentials,
+    failure: httpx.Response | type[httpx.RequestError],
+) -> None:
+    adapter = make_adapter(failing_on(IMAGE_TO_VIDEO_PATH, failure))
+
+    with pytest.raises(SubmitOutcomeUnknown):
+        await adapter.submit(image_request(credentials))
+
+
+def test_submissions_are_neither_idempotent_nor_findable() -> None:
+    assert PixverseAdapter.submit_guarantees == SubmitGuarantees(
+        idempotent=False, findable_by_reference=False
+    )
+
+
+async def test_find_by_reference_is_unsupported_without_a_request(
+    make_adapter: MakeAdapter, credentials: Credentials
+) -> None:
+    seen: list[httpx.Request] = []
+    adapter = make_adapter(recording(seen, ok({"video_id": 1})))
+
+    with pytest.raises(UnsupportedOperation) as info:
+        await adapter.find_by_reference(submit_request(credentials))
+
+    assert info.value.behaviour is Behaviour.FAIL
+    assert seen == []
 
 
 async def test_missing_api_key_is_auth_failed_without_a_request(
@@ -495,6 +599,10 @@ async def test_every_status_call_has_a_fresh_trace_id(
         (httpx.Response(200, json=envelope(None, 10002, "bad key")), AuthFailed),
         (httpx.Response(429, headers={"Retry-After": "3"}), RateLimited),
         (httpx.Response(503), ProviderUnavailable),
+        # Polling creates nothing: a lost answer is plainly transient.
+        (httpx.Response(502), ProviderUnavailable),
+        (httpx.Response(504), ProviderUnavailable),
+        (httpx.Response(200, text="<html>"), ProviderUnavailable),
         (httpx.Response(200, json=envelope({"id": 301})), ProviderUnavailable),
         (httpx.Response(200, json=envelope(video(42))), ProviderUnavailable),
         (httpx.Response(200, json=envelope(video(True))), ProviderUnavailable),

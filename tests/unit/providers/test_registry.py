@@ -10,9 +10,13 @@ from genbus.providers import (
     SIM_DEFAULT_BASE_URL,
     AdapterRegistry,
     Credentials,
+    HttpAdapter,
     ProviderJobRef,
     SimAdapter,
+    SubmitGuarantees,
+    SubmitRequest,
     UnknownProvider,
+    UnsupportedOperation,
 )
 
 
@@ -85,3 +89,34 @@ async def test_custom_factories_replace_the_table() -> None:
             registry.get("sim")
     finally:
         await registry.aclose()
+
+
+@pytest.mark.parametrize("provider_id", sorted(ADAPTER_FACTORIES))
+async def test_every_adapter_keeps_the_submit_guarantees_it_states(provider_id: str) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(500)
+
+    adapter = ADAPTER_FACTORIES[provider_id](transport=httpx.MockTransport(handler))
+    request = SubmitRequest(
+        generation_id=uuid4(),
+        operation_type="text_to_video",
+        params={"prompt": "a cat"},
+        idempotency_key="k",
+        credentials=Credentials(api_key="k"),
+    )
+    try:
+        guarantees = adapter.submit_guarantees
+        assert isinstance(guarantees, SubmitGuarantees)
+        if guarantees.findable_by_reference:
+            # It must override HttpAdapter's "unsupported" default.
+            assert isinstance(adapter, HttpAdapter)
+            assert type(adapter).find_by_reference is not HttpAdapter.find_by_reference
+        else:
+            with pytest.raises(UnsupportedOperation):
+                await adapter.find_by_reference(request)
+            assert seen == []
+    finally:
+        await adapter.aclose()

@@ -31,6 +31,8 @@ from genbus.providers import (
     RateLimited,
     ReplicateAdapter,
     ReplicateModel,
+    SubmitGuarantees,
+    SubmitOutcomeUnknown,
     SubmitRequest,
     UnsupportedOperation,
 )
@@ -309,7 +311,6 @@ async def test_bad_requests_are_refused_before_any_call(
         (429, RateLimited, Behaviour.BACK_OFF),
         (408, ProviderUnavailable, Behaviour.RETRY),
         (500, ProviderUnavailable, Behaviour.RETRY),
-        (502, ProviderUnavailable, Behaviour.RETRY),
         (503, ProviderUnavailable, Behaviour.RETRY),
     ],
 )
@@ -335,6 +336,19 @@ async def test_create_errors_map_to_the_taxonomy(
     assert token not in info.value.message
 
 
+@pytest.mark.parametrize("status", [502, 504])
+async def test_a_create_whose_answer_a_gateway_lost_leaves_the_outcome_unknown(
+    make_adapter: MakeAdapter, credentials: Credentials, status: int
+) -> None:
+    response = httpx.Response(status, text="upstream gone", headers={"Retry-After": "12"})
+
+    with pytest.raises(SubmitOutcomeUnknown) as info:
+        await make_adapter(lambda _: response).submit(submit_request(credentials))
+
+    assert f"HTTP {status}" in info.value.message
+    assert info.value.retry_after_s == 12.0
+
+
 @pytest.mark.parametrize(
     "response",
     [
@@ -344,21 +358,69 @@ async def test_create_errors_map_to_the_taxonomy(
         httpx.Response(201, json={"id": "", "status": "starting"}),
     ],
 )
-async def test_unusable_create_answers_are_provider_unavailable(
+async def test_an_accepted_create_without_a_usable_answer_leaves_the_outcome_unknown(
     make_adapter: MakeAdapter, credentials: Credentials, response: httpx.Response
 ) -> None:
-    with pytest.raises(ProviderUnavailable):
+    # Replicate created the prediction; we only lost its id.
+    with pytest.raises(SubmitOutcomeUnknown):
         await make_adapter(lambda _: response).submit(submit_request(credentials))
 
 
-async def test_network_failures_are_provider_unavailable(
+@pytest.mark.parametrize(
+    ("exc_type", "error_class"),
+    [
+        (httpx.ConnectError, ProviderUnavailable),
+        (httpx.ConnectTimeout, ProviderUnavailable),
+        (httpx.PoolTimeout, ProviderUnavailable),
+        (httpx.ReadTimeout, SubmitOutcomeUnknown),
+        (httpx.WriteError, SubmitOutcomeUnknown),
+        (httpx.RemoteProtocolError, SubmitOutcomeUnknown),
+    ],
+)
+async def test_network_failures_on_create_say_whether_the_prediction_may_exist(
+    make_adapter: MakeAdapter,
+    credentials: Credentials,
+    exc_type: type[httpx.RequestError],
+    error_class: type[ProviderError],
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc_type("slow", request=request)
+
+    with pytest.raises(ProviderUnavailable) as info:
+        await make_adapter(handler).submit(submit_request(credentials))
+
+    assert type(info.value) is error_class
+
+
+async def test_a_status_timeout_stays_provider_unavailable(
     make_adapter: MakeAdapter, credentials: Credentials
 ) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
-    with pytest.raises(ProviderUnavailable, match="timed out"):
-        await make_adapter(handler).submit(submit_request(credentials))
+    with pytest.raises(ProviderUnavailable, match="timed out") as info:
+        await make_adapter(handler).status(ref(credentials))
+
+    assert type(info.value) is ProviderUnavailable
+
+
+def test_submissions_are_neither_idempotent_nor_findable() -> None:
+    assert ReplicateAdapter.submit_guarantees == SubmitGuarantees(
+        idempotent=False, findable_by_reference=False
+    )
+
+
+async def test_find_by_reference_is_unsupported_without_a_request(
+    make_adapter: MakeAdapter, credentials: Credentials
+) -> None:
+    seen: list[httpx.Request] = []
+    adapter = make_adapter(recording(seen, created()))
+
+    with pytest.raises(UnsupportedOperation) as info:
+        await adapter.find_by_reference(submit_request(credentials))
+
+    assert info.value.behaviour is Behaviour.FAIL
+    assert seen == []
 
 
 # -- status and cancel -----------------------------------------------------------------------
@@ -446,6 +508,7 @@ async def test_outputs_become_assets_with_a_guessed_media_type(
         (httpx.Response(401, json={"detail": "bad token"}), AuthFailed),
         (httpx.Response(429, headers={"Retry-After": "2"}), RateLimited),
         (httpx.Response(500), ProviderUnavailable),
+        (httpx.Response(502), ProviderUnavailable),  # polling creates nothing
         (httpx.Response(200, json=prediction("exploded")), ProviderUnavailable),
         (httpx.Response(200, json={"id": "x"}), ProviderUnavailable),
         (httpx.Response(200, text="nope"), ProviderUnavailable),

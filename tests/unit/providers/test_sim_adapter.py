@@ -26,7 +26,11 @@ from genbus.providers import (
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
+    SimAdapter,
+    SubmitGuarantees,
+    SubmitOutcomeUnknown,
     SubmitRequest,
+    SubmitResult,
     UnsupportedOperation,
 )
 
@@ -138,8 +142,9 @@ SUBMIT_ERRORS = [
     (404, "not_found", {}, ProviderUnavailable, None),
     (408, None, {}, ProviderUnavailable, None),
     (500, "internal_error", {}, ProviderUnavailable, None),
-    (502, None, {}, ProviderUnavailable, None),
+    (502, None, {}, SubmitOutcomeUnknown, None),  # a gateway lost the answer: the job may exist
     (503, "unavailable", {"Retry-After": "3"}, ProviderUnavailable, 3.0),
+    (504, None, {"Retry-After": "3"}, SubmitOutcomeUnknown, 3.0),
 ]
 
 
@@ -174,29 +179,33 @@ async def test_a_non_json_error_body_still_maps_by_status(
 
 
 @pytest.mark.parametrize(
-    "network_error",
+    ("network_error", "error_class"),
     [
-        httpx.ConnectError("connection refused"),
-        httpx.ConnectTimeout("connect timed out"),
-        httpx.ReadTimeout("read timed out"),
-        httpx.RemoteProtocolError("server disconnected"),
+        (httpx.ConnectError("connection refused"), ProviderUnavailable),
+        (httpx.ConnectTimeout("connect timed out"), ProviderUnavailable),
+        (httpx.ReadTimeout("read timed out"), SubmitOutcomeUnknown),
+        (httpx.RemoteProtocolError("server disconnected"), SubmitOutcomeUnknown),
     ],
 )
-async def test_network_failures_are_provider_unavailable(
-    make_adapter: AdapterMaker, credentials: Credentials, network_error: httpx.TransportError
+async def test_network_failures_on_submit_say_whether_the_job_may_exist(
+    make_adapter: AdapterMaker,
+    credentials: Credentials,
+    network_error: httpx.TransportError,
+    error_class: type[ProviderError],
 ) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise network_error
 
     with pytest.raises(ProviderUnavailable) as info:
         await make_adapter(handler).submit(submit_request(credentials))
+    assert type(info.value) is error_class
     assert info.value.behaviour is Behaviour.RETRY
 
 
 @pytest.mark.parametrize(
     "body", [{"status": "queued"}, {"id": "", "status": "queued"}, [1, 2], "not json"]
 )
-async def test_an_unusable_success_body_is_provider_unavailable(
+async def test_an_unusable_success_body_leaves_the_outcome_unknown(
     make_adapter: AdapterMaker, credentials: Credentials, body: object
 ) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
@@ -204,8 +213,15 @@ async def test_an_unusable_success_body_is_provider_unavailable(
             return httpx.Response(201, text=body)
         return httpx.Response(201, json=body)
 
-    with pytest.raises(ProviderUnavailable):
+    # The sim accepted the job (201) but we cannot read its id: replaying the key finds it.
+    with pytest.raises(SubmitOutcomeUnknown):
         await make_adapter(handler).submit(submit_request(credentials))
+
+
+def test_submissions_are_idempotent_and_findable_by_reference() -> None:
+    assert SimAdapter.submit_guarantees == SubmitGuarantees(
+        idempotent=True, findable_by_reference=True
+    )
 
 
 async def test_unsupported_operation_fails_without_calling_the_provider(
@@ -384,6 +400,17 @@ async def test_status_of_an_unknown_state_is_provider_unavailable(
         await adapter.status(job_ref(credentials))
 
 
+async def test_a_status_timeout_stays_provider_unavailable(
+    make_adapter: AdapterMaker, credentials: Credentials
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("read timed out", request=request)
+
+    with pytest.raises(ProviderUnavailable) as info:
+        await make_adapter(handler).status(job_ref(credentials))
+    assert type(info.value) is ProviderUnavailable
+
+
 @pytest.mark.parametrize(
     ("status", "code", "error_class"),
     [
@@ -418,6 +445,139 @@ async def test_job_ids_are_escaped_in_paths(
 
     await make_adapter(handler).status(job_ref(credentials, "../admin?x=1"))
     assert paths == ["/v1/jobs/..%2Fadmin%3Fx%3D1"]
+
+
+# -- find by reference -----------------------------------------------------------------------
+
+
+def listed(*jobs: object) -> httpx.Response:
+    return httpx.Response(200, json={"data": list(jobs)})
+
+
+async def test_find_by_reference_returns_the_newest_job_of_the_generation(
+    make_adapter: AdapterMaker, credentials: Credentials, api_key: str
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return listed(
+            {"id": "job-new", "status": "running", "progress": 0.3, "output": None},
+            {"id": "job-old", "status": "failed", "progress": 1, "output": None},
+        )
+
+    request = submit_request(credentials)
+    found = await make_adapter(handler).find_by_reference(request)
+
+    assert found == SubmitResult(provider_job_id="job-new", status="running", replayed=True)
+    [sent] = seen
+    assert (sent.method, sent.url.path) == ("GET", "/v1/jobs")
+    assert dict(sent.url.params) == {"client_reference": str(request.generation_id)}
+    assert sent.headers["Authorization"] == f"Bearer {api_key}"
+    assert "Idempotency-Key" not in sent.headers
+
+
+async def test_find_by_reference_uses_the_accounts_base_url(
+    make_adapter: AdapterMaker, credentials: Credentials
+) -> None:
+    urls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        urls.append(str(request.url.copy_with(query=None)))
+        return listed()
+
+    await make_adapter(handler).find_by_reference(
+        submit_request(credentials, base_url="http://other.test:81/")
+    )
+    assert urls == ["http://other.test:81/v1/jobs"]
+
+
+async def test_find_by_reference_without_a_job_is_none(
+    make_adapter: AdapterMaker, credentials: Credentials
+) -> None:
+    assert (
+        await make_adapter(lambda _: listed()).find_by_reference(submit_request(credentials))
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error_class"),
+    [
+        (401, "unauthorized", AuthFailed),
+        (429, "rate_limited", RateLimited),
+        # No lookup route (an older sim): never to be read as "no such job".
+        (404, "not_found", ProviderUnavailable),
+        (500, "internal_error", ProviderUnavailable),
+        (502, None, ProviderUnavailable),  # a lookup creates nothing: plainly transient
+    ],
+)
+async def test_find_by_reference_translates_http_errors(
+    make_adapter: AdapterMaker,
+    credentials: Credentials,
+    api_key: str,
+    status: int,
+    code: str | None,
+    error_class: type[ProviderError],
+) -> None:
+    adapter = make_adapter(lambda _: error_response(status, code, f"key {api_key}"))
+
+    with pytest.raises(ProviderError) as info:
+        await adapter.find_by_reference(submit_request(credentials))
+
+    assert type(info.value) is error_class
+    assert api_key not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        [{"id": "j", "status": "queued"}],
+        {},
+        {"data": {"id": "j"}},
+        {"data": ["job-1"]},
+        {"data": [{"status": "queued"}]},
+        {"data": [{"id": "", "status": "queued"}]},
+        {"data": [{"id": 7, "status": "queued"}]},
+    ],
+)
+async def test_find_by_reference_with_an_unusable_body_is_provider_unavailable(
+    make_adapter: AdapterMaker, credentials: Credentials, body: object
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if isinstance(body, str):
+            return httpx.Response(200, text=body)
+        return httpx.Response(200, json=body)
+
+    with pytest.raises(ProviderUnavailable) as info:
+        await make_adapter(handler).find_by_reference(submit_request(credentials))
+    assert type(info.value) is ProviderUnavailable
+
+
+async def test_find_by_reference_timeouts_stay_provider_unavailable(
+    make_adapter: AdapterMaker, credentials: Credentials
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("read timed out", request=request)
+
+    with pytest.raises(ProviderUnavailable) as info:
+        await make_adapter(handler).find_by_reference(submit_request(credentials))
+    assert type(info.value) is ProviderUnavailable
+
+
+async def test_find_by_reference_without_an_api_key_is_auth_failed_before_any_request(
+    make_adapter: AdapterMaker,
+) -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return listed()
+
+    with pytest.raises(AuthFailed):
+        await make_adapter(handler).find_by_reference(submit_request(Credentials(token="x")))
+    assert calls == []
 
 
 # -- cancel ----------------------------------------------------------------------------------

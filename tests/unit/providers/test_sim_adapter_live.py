@@ -26,6 +26,7 @@ from genbus.providers import (
     ProviderUnavailable,
     RateLimited,
     SimAdapter,
+    SubmitOutcomeUnknown,
     SubmitRequest,
 )
 
@@ -43,6 +44,10 @@ class FakeSim:
 
 def _error(status: int, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": code}}, status, headers=headers)
+
+
+def _public(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in job.items() if k != "body"}
 
 
 def build_app(sim: FakeSim) -> FastAPI:
@@ -74,12 +79,20 @@ def build_app(sim: FakeSim) -> FastAPI:
             sim.by_idempotency_key[key] = job_id
         return JSONResponse({"id": job_id, "status": "queued"}, 201)
 
+    @app.get("/v1/jobs")
+    async def list_jobs(client_reference: str) -> JSONResponse:
+        # Insertion order is creation order; the sim lists newest first.
+        jobs = [
+            job for job in sim.jobs.values() if job["body"]["client_reference"] == client_reference
+        ]
+        return JSONResponse({"data": [_public(job) for job in reversed(jobs)]})
+
     @app.get("/v1/jobs/{job_id}")
     async def get_job(job_id: str) -> JSONResponse:
         job = sim.jobs.get(job_id)
         if job is None:
             return _error(404, "not_found")
-        return JSONResponse({k: v for k, v in job.items() if k != "body"})
+        return JSONResponse(_public(job))
 
     @app.post("/v1/jobs/{job_id}/cancel")
     async def cancel_job(job_id: str) -> JSONResponse:
@@ -204,6 +217,25 @@ async def test_errors_from_a_real_server(
     assert fake_sim.jobs == {}
 
 
+async def test_find_by_reference_over_the_wire(
+    adapter: SimAdapter, fake_sim: FakeSim, api_key: str
+) -> None:
+    request = submit_request(api_key)
+    assert await adapter.find_by_reference(request) is None
+
+    first = await adapter.submit(request)
+    other = await adapter.submit(submit_request(api_key))
+    found = await adapter.find_by_reference(request)
+
+    assert found is not None
+    assert (found.provider_job_id, found.status, found.replayed) == (
+        first.provider_job_id,
+        "queued",
+        True,
+    )
+    assert found.provider_job_id != other.provider_job_id
+
+
 @pytest.fixture
 def silent_socket() -> Iterator[socket.socket]:
     """A listening socket nobody accepts on: connections succeed, responses never come."""
@@ -213,15 +245,20 @@ def silent_socket() -> Iterator[socket.socket]:
         yield sock
 
 
-async def test_a_read_timeout_is_provider_unavailable(
+async def test_a_read_timeout_leaves_a_submit_unknown_and_a_poll_unavailable(
     silent_socket: socket.socket, api_key: str
 ) -> None:
     port = silent_socket.getsockname()[1]
     async with SimAdapter(
         base_url=f"http://127.0.0.1:{port}", timeout=httpx.Timeout(0.2)
     ) as adapter:
-        with pytest.raises(ProviderUnavailable, match="timed out"):
+        # The request sits in the server's socket buffer: the sim may have created the job.
+        with pytest.raises(SubmitOutcomeUnknown, match="timed out"):
             await adapter.submit(submit_request(api_key))
+        job = ProviderJobRef(provider_job_id="j", credentials=Credentials(api_key=api_key))
+        with pytest.raises(ProviderUnavailable, match="timed out") as poll:
+            await adapter.status(job)
+    assert type(poll.value) is ProviderUnavailable
 
 
 async def test_a_refused_connection_is_provider_unavailable(api_key: str) -> None:
@@ -232,4 +269,5 @@ async def test_a_refused_connection_is_provider_unavailable(api_key: str) -> Non
         async with SimAdapter(base_url=f"http://127.0.0.1:{port}") as adapter:
             with pytest.raises(ProviderUnavailable) as info:
                 await adapter.submit(submit_request(api_key))
+    assert type(info.value) is ProviderUnavailable  # never sent: no job can exist
     assert api_key not in str(info.value)

@@ -18,6 +18,7 @@ from genbus.providers.errors import (
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
+    SubmitOutcomeUnknown,
     UnsupportedOperation,
     behaviour_of,
 )
@@ -33,6 +34,7 @@ from genbus.providers.protocol import (
     JobStatus,
     ProviderAdapter,
     ProviderJobRef,
+    SubmitGuarantees,
     SubmitRequest,
     SubmitResult,
 )
@@ -86,6 +88,8 @@ __all__ = [
     "ReplicateAdapter",
     "ReplicateModel",
     "SimAdapter",
+    "SubmitGuarantees",
+    "SubmitOutcomeUnknown",
     "SubmitRequest",
     "SubmitResult",
     "UnknownProvider",

@@ -5,17 +5,37 @@ from __future__ import annotations
 import time
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Final, Self
 
 import httpx
 
 from genbus.providers.credentials import Credentials
-from genbus.providers.errors import InvalidRequest, ProviderUnavailable
+from genbus.providers.errors import (
+    InvalidRequest,
+    ProviderUnavailable,
+    SubmitOutcomeUnknown,
+    UnsupportedOperation,
+)
+from genbus.providers.protocol import SubmitGuarantees, SubmitRequest, SubmitResult
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=10.0)
 DEFAULT_LIMITS = httpx.Limits(
     max_connections=200, max_keepalive_connections=100, keepalive_expiry=30.0
 )
+
+#: Failures after which the request may have reached the provider. Not listed, so known unsent:
+#: `ConnectError`, `ConnectTimeout`, `PoolTimeout`, `ProxyError` (tunnel setup),
+#: `UnsupportedProtocol`, `LocalProtocolError` (h11 refused our own request).
+MAYBE_SENT_ERRORS: Final[tuple[type[httpx.RequestError], ...]] = (
+    httpx.WriteTimeout,
+    httpx.WriteError,
+    httpx.ReadTimeout,
+    httpx.ReadError,
+    httpx.RemoteProtocolError,
+    httpx.DecodingError,  # an answer arrived, but its body could not be decoded
+)
+#: Gateway answers that mean "the upstream's answer was lost", not "the upstream refused".
+LOST_ANSWER_STATUSES: Final = frozenset({502, 504})
 
 
 class HttpAdapter:
@@ -24,6 +44,7 @@ class HttpAdapter:
 
     provider_id: ClassVar[str]
     operations: ClassVar[frozenset[str]]
+    submit_guarantees: ClassVar[SubmitGuarantees]
 
     def __init__(
         self,
@@ -45,6 +66,10 @@ class HttpAdapter:
     def supports(self, operation_type: str) -> bool:
         """Whether this provider runs `operation_type`."""
         return operation_type in self.operations
+
+    async def find_by_reference(self, request: SubmitRequest) -> SubmitResult | None:
+        """Unsupported unless the adapter overrides it (see `submit_guarantees`)."""
+        raise UnsupportedOperation(f"{self.provider_id} cannot find a job by reference")
 
     @property
     def closed(self) -> bool:
@@ -81,20 +106,39 @@ class HttpAdapter:
         headers: dict[str, str] | None = None,
         json: Any = None,
         files: Any = None,
+        creates_job: bool = False,
     ) -> httpx.Response:
         """Send one request; network failures and timeouts become `ProviderUnavailable`.
 
-        `files` sends a multipart/form-data body (httpx's `files` format).
+        `files` sends a multipart/form-data body (httpx's `files` format). With `creates_job`
+        (the request creates a billed job), a failure after which the request may have reached
+        the provider, or a 502/504 answer, is `SubmitOutcomeUnknown` instead.
         """
         try:
-            return await self._client.request(method, url, headers=headers, json=json, files=files)
-        except httpx.TimeoutException as exc:
-            raise ProviderUnavailable(
-                f"{self.provider_id}: {method} timed out ({type(exc).__name__})"
-            ) from exc
-        except httpx.TransportError as exc:
+            response = await self._client.request(
+                method, url, headers=headers, json=json, files=files
+            )
+        except httpx.RequestError as exc:
+            raise self._network_error(method, exc, credentials, creates_job) from exc
+        if creates_job and response.status_code in LOST_ANSWER_STATUSES:
+            raise SubmitOutcomeUnknown(
+                f"{self.provider_id}: {method} answered HTTP {response.status_code} "
+                "by a gateway; the job may have been created",
+                retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        return response
+
+    def _network_error(
+        self, method: str, exc: httpx.RequestError, credentials: Credentials, creates_job: bool
+    ) -> ProviderUnavailable:
+        if isinstance(exc, httpx.TimeoutException):
+            message = f"{self.provider_id}: {method} timed out ({type(exc).__name__})"
+        else:
             detail = credentials.redact(str(exc)) or type(exc).__name__
-            raise ProviderUnavailable(f"{self.provider_id}: {method} failed: {detail}") from exc
+            message = f"{self.provider_id}: {method} failed: {detail}"
+        if creates_job and isinstance(exc, MAYBE_SENT_ERRORS):
+            return SubmitOutcomeUnknown(f"{message}; the job may have been created")
+        return ProviderUnavailable(message)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

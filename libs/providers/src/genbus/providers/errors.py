@@ -104,6 +104,18 @@ class ProviderUnavailable(ProviderError):
     code = "provider_unavailable"
 
 
+class SubmitOutcomeUnknown(ProviderUnavailable):
+    """The job-creating request may have reached the provider and no answer was read.
+
+    The provider may have created (and will bill) the job, so a blind resubmission can create a
+    second one: the dispatcher resolves it with the provider (find by reference, or an
+    idempotent replay) or ends the generation. It stays `RETRY` through `ProviderUnavailable`,
+    which is right for every caller that does not create jobs.
+    """
+
+    code = "submit_outcome_unknown"
+
+
 class UnsupportedOperation(ProviderError):
     code = "unsupported_operation"
 

@@ -4,11 +4,16 @@ Every Pixverse response is an envelope `{"ErrCode": int, "ErrMsg": str, "Resp": 
 an `ErrCode` other than 0 is an error whatever the HTTP status. Requests carry `API-KEY` and
 an `Ai-trace-id` (a UUID, required by Pixverse).
 
-Idempotency: Pixverse has no idempotency header. A generate request's `Ai-trace-id` is derived
-from our idempotency key (`pixverse_trace_id`), so a replay of one attempt carries the same
-trace id and can be traced (and de-duplicated, if Pixverse does) on their side; every other
-request gets a fresh one, as their docs ask (a repeated trace id on status calls returns a stale
-answer). A crash between "Pixverse accepted" and "we recorded it" can still cost a second job.
+Idempotency: Pixverse has no idempotency header and no lookup by our reference. A generate
+request's `Ai-trace-id` is derived from our idempotency key (`pixverse_trace_id`), so a replay of
+one attempt carries the same trace id and can be traced on their side; every other request gets
+a fresh one, as their docs ask (a repeated trace id on status calls returns a stale answer). A
+generate call that may have reached Pixverse without an answer we could read (a timeout or lost
+connection after sending, a 502/504, an accepted answer without a video id) is reported as
+`SubmitOutcomeUnknown`, and the dispatcher never resubmits it blindly: with nothing to look up
+or replay safely, it ends the generation (`submission_outcome_unknown`) rather than risk a
+second billed job. The image upload creates no job and stays `ProviderUnavailable` (retried).
+A crash between "Pixverse accepted" and "we recorded it" can still cost a second job.
 """
 
 from __future__ import annotations
@@ -34,12 +39,14 @@ from genbus.providers.errors import (
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
+    SubmitOutcomeUnknown,
     UnsupportedOperation,
 )
 from genbus.providers.protocol import (
     JobState,
     JobStatus,
     ProviderJobRef,
+    SubmitGuarantees,
     SubmitRequest,
     SubmitResult,
 )
@@ -119,6 +126,9 @@ class PixverseAdapter(HttpAdapter):
 
     provider_id: ClassVar[str] = "pixverse"
     operations: ClassVar[frozenset[str]] = PIXVERSE_OPERATIONS
+    submit_guarantees: ClassVar[SubmitGuarantees] = SubmitGuarantees(
+        idempotent=False, findable_by_reference=False
+    )
 
     def __init__(
         self,
@@ -133,7 +143,8 @@ class PixverseAdapter(HttpAdapter):
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         """Upload the input image if any, then POST the generate call; returns the video id.
 
-        Pixverse never tells a replay from a new job, so `replayed` is always False.
+        Pixverse never tells a replay from a new job, so `replayed` is always False. Only the
+        generate call creates a (billed) job, so only it can raise `SubmitOutcomeUnknown`.
         """
         operation = request.operation_type
         if not self.supports(operation):
@@ -154,11 +165,14 @@ class PixverseAdapter(HttpAdapter):
             credentials=credentials,
             headers=headers,
             json=body,
+            creates_job=True,
         )
-        resp = _resp(response, credentials, not_found=ProviderUnavailable)
+        resp = _resp(
+            response, credentials, not_found=ProviderUnavailable, unreadable=SubmitOutcomeUnknown
+        )
         video_id = _positive_int(resp.get("video_id"))
         if video_id is None:
-            raise ProviderUnavailable("pixverse accepted a video without a video_id")
+            raise SubmitOutcomeUnknown("pixverse accepted a video without a video_id")
         return SubmitResult(provider_job_id=str(video_id), status=JobState.QUEUED.value)
 
     async def status(self, job: ProviderJobRef) -> JobStatus:
@@ -295,9 +309,16 @@ def _headers(credentials: Credentials) -> dict[str, str]:
 
 
 def _resp(
-    response: httpx.Response, credentials: Credentials, *, not_found: type[ProviderError]
+    response: httpx.Response,
+    credentials: Credentials,
+    *,
+    not_found: type[ProviderError],
+    unreadable: type[ProviderError] = ProviderUnavailable,
 ) -> dict[str, Any]:
-    """`Resp` of a successful envelope; otherwise the error the response stands for."""
+    """`Resp` of a successful envelope; otherwise the error the response stands for.
+
+    `unreadable`: the error for a success status whose body is not a Pixverse envelope.
+    """
     status = response.status_code
     retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
     err_code, err_msg, resp = _envelope(response)
@@ -323,7 +344,7 @@ def _resp(
             error_class = ProviderUnavailable
         raise error_class(f"pixverse HTTP {status}: {detail}", retry_after_s=retry_after_s)
     if err_code is None or not isinstance(resp, dict):
-        raise ProviderUnavailable(f"pixverse HTTP {status}: not a Pixverse response envelope")
+        raise unreadable(f"pixverse HTTP {status}: not a Pixverse response envelope")
     return resp
 
 

@@ -54,6 +54,16 @@ class SubmitResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SubmitGuarantees:
+    """What a provider promises about job creation: how an unanswered submit can be resolved."""
+
+    idempotent: bool
+    """The same idempotency key submitted again returns the original job, never a second one."""
+    findable_by_reference: bool
+    """`find_by_reference()` can tell whether this generation attempt's job exists."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProviderJobRef:
     """Enough to reach one provider job again: its id and the account that owns it."""
 
@@ -101,12 +111,28 @@ class ProviderAdapter(Protocol):
         """The provider id used in subjects and account records, e.g. "sim"."""
         ...
 
+    @property
+    def submit_guarantees(self) -> SubmitGuarantees:
+        """Whether `submit` is idempotent and whether `find_by_reference` works."""
+        ...
+
     def supports(self, operation_type: str) -> bool:
         """Whether this provider can run `operation_type`."""
         ...
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
-        """Create the job (idempotently, by `request.idempotency_key`)."""
+        """Create the job (idempotently, by `request.idempotency_key`, where the provider can).
+
+        Raises `SubmitOutcomeUnknown` when the request may have reached the provider and no
+        answer was read: the job may exist, so never resubmit it blindly.
+        """
+        ...
+
+    async def find_by_reference(self, request: SubmitRequest) -> SubmitResult | None:
+        """The job `request` created, or None when the provider has none.
+
+        Raises `UnsupportedOperation` where `submit_guarantees.findable_by_reference` is False.
+        """
         ...
 
     async def status(self, job: ProviderJobRef) -> JobStatus:

@@ -4,8 +4,13 @@ Auth is `Authorization: Bearer <token>`. Predictions are created asynchronously 
 `Prefer: wait`) and followed with `GET /v1/predictions/{id}`.
 
 Idempotency: Replicate documents no idempotency header for creating predictions (only `Prefer`
-and `Cancel-After`), so none is sent and `replayed` is always False. A crash between
-"Replicate accepted" and "we recorded it" can cost a second prediction.
+and `Cancel-After`) and no lookup by our reference, so none is sent and `replayed` is always
+False. A create that may have reached Replicate without an answer we could read (a timeout or
+lost connection after sending, a 502/504, an accepted answer without a prediction id) is
+reported as `SubmitOutcomeUnknown`, and the dispatcher never resubmits it blindly: with nothing
+to look up or replay safely, it ends the generation (`submission_outcome_unknown`) rather than
+risk a second billed prediction. A crash between "Replicate accepted" and "we recorded it" can
+still cost a second prediction.
 """
 
 from __future__ import annotations
@@ -31,12 +36,14 @@ from genbus.providers.errors import (
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
+    SubmitOutcomeUnknown,
     UnsupportedOperation,
 )
 from genbus.providers.protocol import (
     JobState,
     JobStatus,
     ProviderJobRef,
+    SubmitGuarantees,
     SubmitRequest,
     SubmitResult,
 )
@@ -106,6 +113,9 @@ class ReplicateAdapter(HttpAdapter):
 
     provider_id: ClassVar[str] = "replicate"
     operations: ClassVar[frozenset[str]] = REPLICATE_OPERATIONS
+    submit_guarantees: ClassVar[SubmitGuarantees] = SubmitGuarantees(
+        idempotent=False, findable_by_reference=False
+    )
 
     def __init__(
         self,
@@ -134,14 +144,16 @@ class ReplicateAdapter(HttpAdapter):
             credentials=request.credentials,
             headers=_auth_headers(request.credentials),
             json=body,
+            creates_job=True,
         )
         if not response.is_success:
             # On create, 404 means the model (or version) does not exist.
             raise _error_from(response, request.credentials, not_found=InvalidRequest)
-        data = _json_object(response)
+        # Accepted: a prediction exists even if this answer cannot be read.
+        data = _json_object(response, unreadable=SubmitOutcomeUnknown)
         prediction_id = data.get("id")
         if not isinstance(prediction_id, str) or not prediction_id:
-            raise ProviderUnavailable("replicate accepted a prediction without an id")
+            raise SubmitOutcomeUnknown("replicate accepted a prediction without an id")
         raw_status = data.get("status")
         state = _STATES.get(raw_status) if isinstance(raw_status, str) else None
         return SubmitResult(provider_job_id=prediction_id, status=(state or JobState.QUEUED).value)
@@ -266,17 +278,15 @@ def _problem_detail(response: httpx.Response) -> str:
     return ": ".join(part for part in parts if isinstance(part, str) and part)
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any]:
+def _json_object(
+    response: httpx.Response, *, unreadable: type[ProviderError] = ProviderUnavailable
+) -> dict[str, Any]:
     try:
         data = response.json()
     except ValueError as exc:
-        raise ProviderUnavailable(
-            f"replicate HTTP {response.status_code}: body is not JSON"
-        ) from exc
+        raise unreadable(f"replicate HTTP {response.status_code}: body is not JSON") from exc
     if not isinstance(data, dict):
-        raise ProviderUnavailable(
-            f"replicate HTTP {response.status_code}: body is not a JSON object"
-        )
+        raise unreadable(f"replicate HTTP {response.status_code}: body is not a JSON object")
     return data
 
 

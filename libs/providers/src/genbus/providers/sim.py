@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import ValidationError
@@ -22,12 +22,14 @@ from genbus.providers.errors import (
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
+    SubmitOutcomeUnknown,
     UnsupportedOperation,
 )
 from genbus.providers.protocol import (
     JobState,
     JobStatus,
     ProviderJobRef,
+    SubmitGuarantees,
     SubmitRequest,
     SubmitResult,
 )
@@ -61,10 +63,14 @@ _MAX_CODE = 64
 
 
 class SimAdapter(HttpAdapter):
-    """Client of the sim provider: Bearer auth, idempotent submit, status and cancel."""
+    """Client of the sim provider: Bearer auth, idempotent submit, find by reference, status
+    and cancel."""
 
     provider_id: ClassVar[str] = "sim"
     operations: ClassVar[frozenset[str]] = SIM_OPERATIONS
+    submit_guarantees: ClassVar[SubmitGuarantees] = SubmitGuarantees(
+        idempotent=True, findable_by_reference=True
+    )
 
     def __init__(
         self,
@@ -77,7 +83,10 @@ class SimAdapter(HttpAdapter):
         super().__init__(base_url=base_url, timeout=timeout, transport=transport, limits=limits)
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
-        """POST /v1/jobs with the request's `Idempotency-Key`; 201 is new, 200 is a replay."""
+        """POST /v1/jobs with the request's `Idempotency-Key`; 201 is new, 200 is a replay.
+
+        An unanswered POST is `SubmitOutcomeUnknown`: replaying it with the same key is safe.
+        """
         if not self.supports(request.operation_type):
             raise UnsupportedOperation(f"sim does not support operation {request.operation_type!r}")
         url = f"{self._base_url(request.base_url)}/v1/jobs"
@@ -86,19 +95,42 @@ class SimAdapter(HttpAdapter):
             "Idempotency-Key": request.idempotency_key,
         }
         response = await self._send(
-            "POST", url, credentials=request.credentials, headers=headers, json=_job_body(request)
+            "POST",
+            url,
+            credentials=request.credentials,
+            headers=headers,
+            json=_job_body(request),
+            creates_job=True,
         )
         if response.status_code not in (200, 201, 202):
             raise _error_from(response, request.credentials, not_found=ProviderUnavailable)
-        data = _json_object(response)
-        job_id = data.get("id")
-        if not isinstance(job_id, str) or not job_id:
-            raise ProviderUnavailable("sim accepted a job without an id")
-        return SubmitResult(
-            provider_job_id=job_id,
-            status=str(data.get("status") or ""),
-            replayed=response.status_code == 200,
+        # Accepted: a job exists even if this answer cannot be read.
+        data = _json_object(response, unreadable=SubmitOutcomeUnknown)
+        return _submit_result(
+            data, replayed=response.status_code == 200, unreadable=SubmitOutcomeUnknown
         )
+
+    async def find_by_reference(self, request: SubmitRequest) -> SubmitResult | None:
+        """GET /v1/jobs?client_reference=<generation id>: its newest job, or None if none."""
+        query = urlencode({"client_reference": str(request.generation_id)})
+        response = await self._send(
+            "GET",
+            f"{self._base_url(request.base_url)}/v1/jobs?{query}",
+            credentials=request.credentials,
+            headers=_auth_headers(request.credentials),
+        )
+        if response.status_code != 200:
+            # 404: a sim without the lookup route; "not found" must never read as "no job".
+            raise _error_from(response, request.credentials, not_found=ProviderUnavailable)
+        jobs = _json_object(response).get("data")
+        if not isinstance(jobs, list):
+            raise ProviderUnavailable("sim listed jobs without a `data` list")
+        if not jobs:
+            return None
+        newest = jobs[0]
+        if not isinstance(newest, dict):
+            raise ProviderUnavailable("sim listed a job that is not a JSON object")
+        return _submit_result(newest, replayed=True)
 
     async def status(self, job: ProviderJobRef) -> JobStatus:
         """GET /v1/jobs/{id}, translated to a `JobStatus`."""
@@ -155,6 +187,20 @@ def _job_body(request: SubmitRequest) -> dict[str, Any]:
     return body
 
 
+def _submit_result(
+    data: Mapping[str, Any],
+    *,
+    replayed: bool,
+    unreadable: type[ProviderError] = ProviderUnavailable,
+) -> SubmitResult:
+    job_id = data.get("id")
+    if not isinstance(job_id, str) or not job_id:
+        raise unreadable("sim answered with a job without an id")
+    return SubmitResult(
+        provider_job_id=job_id, status=str(data.get("status") or ""), replayed=replayed
+    )
+
+
 def _input(role: str, url: object) -> dict[str, str]:
     if url is None:
         # An input naming an earlier generation must be resolved to its asset URL first.
@@ -196,13 +242,15 @@ def _error_body(response: httpx.Response) -> tuple[str | None, str]:
     )
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any]:
+def _json_object(
+    response: httpx.Response, *, unreadable: type[ProviderError] = ProviderUnavailable
+) -> dict[str, Any]:
     try:
         data = response.json()
     except ValueError as exc:
-        raise ProviderUnavailable(f"sim HTTP {response.status_code}: body is not JSON") from exc
+        raise unreadable(f"sim HTTP {response.status_code}: body is not JSON") from exc
     if not isinstance(data, dict):
-        raise ProviderUnavailable(f"sim HTTP {response.status_code}: body is not a JSON object")
+        raise unreadable(f"sim HTTP {response.status_code}: body is not a JSON object")
     return data
 
 

@@ -79,6 +79,30 @@ class GenbusMetrics:
             buckets=LATENCY_BUCKETS_S,
             registry=registry,
         )
+        self.submissions_in_doubt = Counter(
+            "genbus_submissions_in_doubt_total",
+            "Job-creating provider calls whose outcome was unknown (no answer, a holder killed "
+            "or fenced out mid-call), by provider and resolution: found (looked up at the "
+            "provider), not_found, replayed (resubmitted with the same idempotency key), "
+            "unknown (generation failed submission_outcome_unknown)",
+            ["provider", "resolution"],
+            registry=registry,
+        )
+        self.leases_lost = Counter(
+            "genbus_dispatch_leases_lost_total",
+            "Claims a dispatcher gave up mid-submission (dispatcher), by provider and reason: "
+            "recovered (another holder took it), unrenewable (the database could not be "
+            "reached in time), shutdown",
+            ["provider", "reason"],
+            registry=registry,
+        )
+        self.overdue_submitted = Counter(
+            "genbus_dispatch_overdue_submitted_total",
+            "Submitted jobs the dispatcher's sweep failed past their deadline and grace "
+            "(nothing else ended them), by provider",
+            ["provider"],
+            registry=registry,
+        )
         # -- poller: provider job life and completion
         self.submitted_to_done = Histogram(
             "genbus_provider_job_seconds",
@@ -93,6 +117,13 @@ class GenbusMetrics:
             "in JetStream (poller)",
             ["provider", "status"],
             buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.poller_failures = Counter(
+            "genbus_poller_failures_total",
+            "Jobs the poller itself ended failed (deadline, unsupported provider, unusable "
+            "account), by provider and code",
+            ["provider", "code"],
             registry=registry,
         )
         # -- provider calls (dispatcher: submit, cancel; poller: status, cancel)

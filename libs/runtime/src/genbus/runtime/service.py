@@ -64,13 +64,15 @@ def make_broker(
     *,
     app_name: str | None = None,
     registry: CollectorRegistry = REGISTRY,
+    graceful_timeout: float = 15.0,
 ) -> NatsBroker:
     """A FastStream NATS broker that reconnects forever: a NATS restart costs latency, not work.
 
     `nats_url` may list several servers (comma-separated): the client connects to any of them
     and fails over to the others. Every subscriber is measured (Prometheus, `faststream_*` on
     `registry`, labelled `app_name`, default `name`) and traced (OpenTelemetry: a no-op until
-    `genbus.runtime.tracing.configure_tracing` turns tracing on).
+    `genbus.runtime.tracing.configure_tracing` turns tracing on). On stop, handlers in hand
+    get `graceful_timeout` seconds to finish.
     """
     return NatsBroker(
         nats_servers(nats_url),
@@ -82,7 +84,7 @@ def make_broker(
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         connect_timeout=5,
-        graceful_timeout=15.0,
+        graceful_timeout=graceful_timeout,
         # Through our structured logging; per-message lines at DEBUG, errors still at ERROR.
         logger=logging.getLogger("genbus.faststream"),
         log_level=logging.DEBUG,

@@ -20,6 +20,7 @@ from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.observability import DispatchGauges
 from genbus.dispatcher.service_layer.reconciler import run_reconciler
 from genbus.dispatcher.service_layer.scheduler import Scheduler
+from genbus.dispatcher.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.providers import AdapterRegistry, CredentialCipher
 from genbus.runtime.db import create_engine
 from genbus.runtime.http_server import serve_http, service_app
@@ -37,6 +38,9 @@ from genbus.runtime.tracing import configure_tracing
 
 log = get_logger(__name__)
 
+#: Seconds of `shutdown_grace_s` kept for flushing the outbox and closing connections.
+_FLUSH_RESERVE_S = 4.0
+
 
 def cipher_from(settings: DispatcherSettings) -> CredentialCipher:
     return settings.credentials_cipher()
@@ -48,19 +52,27 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
     owner = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
     configure_tracing("dispatcher")
     engine = create_engine(settings.database_url, pool_size=10, max_overflow=20)
+    # Shutdown fits `shutdown_grace_s`: consumers and submissions drain together for all of it
+    # but `_FLUSH_RESERVE_S`, which is left to flush the outbox and close.
+    drain_s = max(settings.shutdown_grace_s - _FLUSH_RESERVE_S, 0.0)
     broker = make_broker(
-        settings.nats_url, f"genbus-dispatcher-{owner}", app_name="genbus-dispatcher"
+        settings.nats_url,
+        f"genbus-dispatcher-{owner}",
+        app_name="genbus-dispatcher",
+        graceful_timeout=drain_s,
     )
     js = await connect_and_provision(broker, topology, settings.stream_replicas)
     kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]
     publisher = EventPublisher(js, topology)
     relay = OutboxRelay(engine, OUTBOX, publisher)
     adapters = AdapterRegistry()
+
+    def new_uow() -> SqlUnitOfWork:
+        return SqlUnitOfWork(engine, publisher, relay)
+
     deps = Deps(
         settings=settings,
-        engine=engine,
-        publisher=publisher,
-        relay=relay,
+        uow=new_uow,
         adapters=adapters,
         cipher=cipher_from(settings),
         owner=owner,
@@ -70,9 +82,9 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
     http = service_app(
         {"nats": nats_readiness(broker, topology), "database": database_readiness(engine)},
         routes=admin_routes(
-            engine, deps.cipher, settings.admin_token.get_secret_value(), deps.wake.set
+            new_uow, deps.cipher, settings.admin_token.get_secret_value(), deps.wake.set
         ),
-        on_scrape=(DispatchGauges(engine).refresh, relay.refresh_backlog),
+        on_scrape=(DispatchGauges(new_uow).refresh, relay.refresh_backlog),
     )
     background = [
         asyncio.create_task(
@@ -87,12 +99,12 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
     try:
         await scheduler.run(stop)
     finally:
-        log.info("dispatcher stopping")
-        # Stop taking new events first, then finish in-hand submissions, then flush the outbox.
-        await broker.stop()
-        await scheduler.drain()
+        log.info("dispatcher stopping", inflight=scheduler.inflight, drain_s=drain_s)
+        # No new claims (the loop has ended); events stop coming in while in-hand submissions
+        # finish or are handed on, then the outbox is flushed.
+        await asyncio.gather(broker.stop(), scheduler.drain(drain_s))
         with contextlib.suppress(Exception):
-            await relay.relay_once()
+            await asyncio.wait_for(relay.relay_once(), _FLUSH_RESERVE_S / 2)
         relay.stop()
         for task in background:
             task.cancel()

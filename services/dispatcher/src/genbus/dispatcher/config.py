@@ -22,8 +22,16 @@ class DispatcherSettings(RuntimeSettings):
     #: Bearer token of the admin HTTP API (`/admin/...`); empty disables those routes (404).
     admin_token: SecretStr = SecretStr("")
     replica_id: str = ""
-    #: How long a claim is held before another replica may recover it.
-    lease_s: float = 30.0
+    #: How long a claim is held without renewal before another replica may recover it. It is
+    #: renewed every quarter of it while a submission is in flight; a holder that cannot renew
+    #: it for half of it gives the submission up, so two holders never call a provider at once.
+    lease_s: float = Field(default=30.0, gt=0)
+    #: The longest a whole submission (every provider call, retry and backoff) may take; a call
+    #: still running then is abandoned and its outcome resolved as unknown.
+    submit_budget_s: float = Field(default=120.0, gt=0)
+    #: Grace after a submitted job's deadline before the dispatcher fails it and frees its slot
+    #: (the poller normally ends it at the deadline).
+    submitted_deadline_grace_s: float = Field(default=60.0, ge=0)
     #: Submissions in flight at once, across all accounts of this replica.
     max_inflight_submissions: int = 64
     #: Attempts at a transient provider error (timeouts, 5xx) before failing the generation.

@@ -1,7 +1,7 @@
-"""Account records for operators: create, change, list and summarise, never showing a secret.
+"""Provider accounts' SQL (`uow.accounts`): operators' records and the scheduler's standing.
 
-Views are built from the row plus derived state (busy slots, today's submissions); the
-ciphertext is read only by `credentials_for_update`, for re-encryption.
+Views are built from the row plus derived state (busy slots, today's submissions) and never
+show a secret; the ciphertext is read only by `credentials_for_update`, for re-encryption.
 """
 
 from __future__ import annotations
@@ -16,8 +16,21 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from genbus.dispatcher.adapters.repository import BUSY_SQL, USED_TODAY_SQL
-from genbus.dispatcher.domain.model import AccountStatus, account_status
+from genbus.dispatcher.domain.model import AccountCandidate, AccountStatus, account_status
+
+_SLOT_STATES = "('claimed', 'submitted')"
+
+#: An account's busy slots (alias `a` for the account row): its jobs holding a slot.
+BUSY_SQL = f"""(SELECT count(*) FROM dispatcher.dispatch_jobs j
+                 WHERE j.account_id = a.id AND j.state IN {_SLOT_STATES})"""
+
+#: What counts against an account's daily cap: jobs submitted since UTC midnight, plus the
+#: ones claimed now (about to be submitted). A job requeued before submission does not count.
+USED_TODAY_SQL = """(SELECT count(*) FROM dispatcher.dispatch_jobs j
+                      WHERE j.account_id = a.id
+                        AND (j.state = 'claimed'
+                             OR j.submitted_at >= date_trunc('day', now() AT TIME ZONE 'UTC')
+                                                  AT TIME ZONE 'UTC'))"""
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -36,6 +49,15 @@ UPDATABLE = frozenset(
     }
 )
 _JSON_COLUMNS = frozenset({"operations", "credential_names"})
+
+
+@dataclass(frozen=True)
+class AccountSlots:
+    id: str
+    provider_id: str
+    max_concurrent: int
+    usable: bool
+    busy: int
 
 
 class AccountExists(Exception):
@@ -131,16 +153,6 @@ def _view(r: Any) -> AccountView:
     )
 
 
-async def list_accounts(conn: AsyncConnection) -> list[AccountView]:
-    rows = await conn.execute(text(f"{_VIEW_SQL} ORDER BY a.provider_id, a.label"))
-    return [_view(r) for r in rows]
-
-
-async def get_account(conn: AsyncConnection, account_id: str) -> AccountView | None:
-    row = (await conn.execute(text(f"{_VIEW_SQL} WHERE a.id = :a"), {"a": account_id})).first()
-    return _view(row) if row else None
-
-
 def _row_params(
     account_id: str,
     *,
@@ -169,35 +181,106 @@ def _row_params(
     }
 
 
-async def insert_account(
-    conn: AsyncConnection,
-    *,
-    provider_id: str,
-    label: str,
-    credentials_ciphertext: str,
-    credential_names: Sequence[str],
-    max_concurrent: int,
-    priority: int = 0,
-    base_url: str | None = None,
-    operations: Sequence[str] | None = None,
-    daily_cap: int | None = None,
-    credits: int | None = None,
-) -> str:
-    """Create an account; AccountExists when its label (or id) is taken. Returns its id."""
-    account_id = account_id_for(label)
-    result = await conn.execute(
-        text(
-            """
-            INSERT INTO dispatcher.provider_accounts
-                (id, provider_id, label, base_url, credentials_ciphertext, credential_names,
-                 max_concurrent, priority, status, operations, daily_cap, credits)
-            VALUES (:id, :p, :label, :url, :cred, CAST(:names AS jsonb), :maxc, :prio, 'active',
-                    CAST(:ops AS jsonb), :cap, :credits)
-            ON CONFLICT DO NOTHING
-            """
-        ),
-        {
-            **_row_params(
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class AccountRepository:
+    """Provider accounts as operators manage them, in one transaction (`uow.accounts`)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def list_accounts(self) -> list[AccountView]:
+        rows = await self._conn.execute(text(f"{_VIEW_SQL} ORDER BY a.provider_id, a.label"))
+        return [_view(r) for r in rows]
+
+    async def get_account(self, account_id: str) -> AccountView | None:
+        row = (
+            await self._conn.execute(text(f"{_VIEW_SQL} WHERE a.id = :a"), {"a": account_id})
+        ).first()
+        return _view(row) if row else None
+
+    async def insert_account(
+        self,
+        *,
+        provider_id: str,
+        label: str,
+        credentials_ciphertext: str,
+        credential_names: Sequence[str],
+        max_concurrent: int,
+        priority: int = 0,
+        base_url: str | None = None,
+        operations: Sequence[str] | None = None,
+        daily_cap: int | None = None,
+        credits: int | None = None,
+    ) -> str:
+        """Create an account; AccountExists when its label (or id) is taken. Returns its id."""
+        account_id = account_id_for(label)
+        result = await self._conn.execute(
+            text(
+                """
+                INSERT INTO dispatcher.provider_accounts
+                    (id, provider_id, label, base_url, credentials_ciphertext, credential_names,
+                     max_concurrent, priority, status, operations, daily_cap, credits)
+                VALUES (:id, :p, :label, :url, :cred, CAST(:names AS jsonb), :maxc, :prio, 'active',
+                        CAST(:ops AS jsonb), :cap, :credits)
+                ON CONFLICT DO NOTHING
+                """
+            ),
+            {
+                **_row_params(
+                    account_id,
+                    provider_id=provider_id,
+                    label=label,
+                    credentials_ciphertext=credentials_ciphertext,
+                    credential_names=credential_names,
+                    max_concurrent=max_concurrent,
+                    priority=priority,
+                    base_url=base_url,
+                    operations=operations,
+                    daily_cap=daily_cap,
+                ),
+                "credits": credits,
+            },
+        )
+        if not result.rowcount:
+            raise AccountExists(label)
+        return account_id
+
+    async def upsert_account(
+        self,
+        *,
+        provider_id: str,
+        label: str,
+        credentials_ciphertext: str,
+        credential_names: Sequence[str],
+        max_concurrent: int,
+        priority: int = 0,
+        base_url: str | None = None,
+        operations: Sequence[str] | None = None,
+        daily_cap: int | None = None,
+    ) -> str:
+        """Create the account, or update the one with this label (bootstrap seeding); its id."""
+        account_id = account_id_for(label)
+        await self._conn.execute(
+            text(
+                """
+                INSERT INTO dispatcher.provider_accounts
+                    (id, provider_id, label, base_url, credentials_ciphertext, credential_names,
+                     max_concurrent, priority, status, operations, daily_cap)
+                VALUES (:id, :p, :label, :url, :cred, CAST(:names AS jsonb), :maxc, :prio, 'active',
+                        CAST(:ops AS jsonb), :cap)
+                ON CONFLICT (label) DO UPDATE
+                   SET provider_id = EXCLUDED.provider_id, base_url = EXCLUDED.base_url,
+                       credentials_ciphertext = EXCLUDED.credentials_ciphertext,
+                       credential_names = EXCLUDED.credential_names,
+                       max_concurrent = EXCLUDED.max_concurrent, priority = EXCLUDED.priority,
+                       operations = EXCLUDED.operations, daily_cap = EXCLUDED.daily_cap,
+                       updated_at = now()
+                """
+            ),
+            _row_params(
                 account_id,
                 provider_id=provider_id,
                 label=label,
@@ -209,180 +292,199 @@ async def insert_account(
                 operations=operations,
                 daily_cap=daily_cap,
             ),
-            "credits": credits,
-        },
-    )
-    if not result.rowcount:
-        raise AccountExists(label)
-    return account_id
-
-
-async def upsert_account(
-    conn: AsyncConnection,
-    *,
-    provider_id: str,
-    label: str,
-    credentials_ciphertext: str,
-    credential_names: Sequence[str],
-    max_concurrent: int,
-    priority: int = 0,
-    base_url: str | None = None,
-    operations: Sequence[str] | None = None,
-    daily_cap: int | None = None,
-) -> str:
-    """Create the account, or update the one with this label (bootstrap seeding); its id."""
-    account_id = account_id_for(label)
-    await conn.execute(
-        text(
-            """
-            INSERT INTO dispatcher.provider_accounts
-                (id, provider_id, label, base_url, credentials_ciphertext, credential_names,
-                 max_concurrent, priority, status, operations, daily_cap)
-            VALUES (:id, :p, :label, :url, :cred, CAST(:names AS jsonb), :maxc, :prio, 'active',
-                    CAST(:ops AS jsonb), :cap)
-            ON CONFLICT (label) DO UPDATE
-               SET provider_id = EXCLUDED.provider_id, base_url = EXCLUDED.base_url,
-                   credentials_ciphertext = EXCLUDED.credentials_ciphertext,
-                   credential_names = EXCLUDED.credential_names,
-                   max_concurrent = EXCLUDED.max_concurrent, priority = EXCLUDED.priority,
-                   operations = EXCLUDED.operations, daily_cap = EXCLUDED.daily_cap,
-                   updated_at = now()
-            """
-        ),
-        _row_params(
-            account_id,
-            provider_id=provider_id,
-            label=label,
-            credentials_ciphertext=credentials_ciphertext,
-            credential_names=credential_names,
-            max_concurrent=max_concurrent,
-            priority=priority,
-            base_url=base_url,
-            operations=operations,
-            daily_cap=daily_cap,
-        ),
-    )
-    return account_id
-
-
-async def lock_account(conn: AsyncConnection, account_id: str) -> str | None:
-    """Lock the account row for a change; its provider id, or None when there is no such row."""
-    provider_id = await conn.scalar(
-        text("SELECT provider_id FROM dispatcher.provider_accounts WHERE id = :a FOR UPDATE"),
-        {"a": account_id},
-    )
-    return str(provider_id) if provider_id is not None else None
-
-
-async def update_account(
-    conn: AsyncConnection, account_id: str, changes: Mapping[str, Any]
-) -> bool:
-    """Set `changes` (columns from `UPDATABLE`); False when there is no such account.
-
-    AccountExists when a new label is taken by another account.
-    """
-    unknown = set(changes) - UPDATABLE
-    if unknown:
-        raise ValueError(f"not updatable: {sorted(unknown)}")
-    if not changes:
-        return await lock_account(conn, account_id) is not None
-    assignments = []
-    params: dict[str, Any] = {"a": account_id}
-    for column, value in changes.items():
-        if column in _JSON_COLUMNS:
-            assignments.append(f"{column} = CAST(:{column} AS jsonb)")
-            params[column] = json.dumps(value) if value is not None else None
-        else:
-            assignments.append(f"{column} = :{column}")
-            params[column] = value
-    if "label" in changes:
-        taken = await conn.scalar(
-            text("SELECT 1 FROM dispatcher.provider_accounts WHERE label = :l AND id <> :a"),
-            {"l": changes["label"], "a": account_id},
         )
-        if taken:
-            raise AccountExists(str(changes["label"]))
-    result = await conn.execute(
-        text(
-            f"UPDATE dispatcher.provider_accounts SET {', '.join(assignments)}, "
-            "updated_at = now() WHERE id = :a"
-        ),
-        params,
-    )
-    return bool(result.rowcount)
+        return account_id
 
-
-async def set_status(
-    conn: AsyncConnection,
-    account_id: str,
-    status: AccountStatus,
-    reason: str | None,
-    *,
-    clear_cooldown: bool = False,
-) -> bool:
-    """Set the stored status (active, exhausted, disabled); False when there is no such account."""
-    if status is AccountStatus.COOLING_DOWN:
-        raise ValueError("cooling_down is derived from cooldown_until, never stored")
-    result = await conn.execute(
-        text(
-            """
-            UPDATE dispatcher.provider_accounts
-               SET status = :st, status_reason = :reason, updated_at = now(),
-                   cooldown_until = CASE WHEN :clear THEN NULL ELSE cooldown_until END
-             WHERE id = :a
-            """
-        ),
-        {
-            "a": account_id,
-            "st": status.value,
-            "reason": reason[:500] if reason else None,
-            "clear": clear_cooldown,
-        },
-    )
-    return bool(result.rowcount)
-
-
-async def credentials_for_update(conn: AsyncConnection) -> list[tuple[str, str]]:
-    """(id, ciphertext) of every account, rows locked until the transaction ends."""
-    rows = await conn.execute(
-        text(
-            "SELECT id, credentials_ciphertext FROM dispatcher.provider_accounts "
-            "ORDER BY id FOR UPDATE"
+    async def lock_account(self, account_id: str) -> str | None:
+        """Lock the account row for a change; its provider id, or None when there is no such row."""
+        provider_id = await self._conn.scalar(
+            text("SELECT provider_id FROM dispatcher.provider_accounts WHERE id = :a FOR UPDATE"),
+            {"a": account_id},
         )
-    )
-    return [(r.id, r.credentials_ciphertext) for r in rows]
+        return str(provider_id) if provider_id is not None else None
 
+    async def update_account(self, account_id: str, changes: Mapping[str, Any]) -> bool:
+        """Set `changes` (columns from `UPDATABLE`); False when there is no such account.
 
-async def queue_depth(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """Per provider: queued jobs, how many are due now, and how long the oldest due one waits."""
-    rows = await conn.execute(
-        text(
-            """
-            SELECT provider_id,
-                   count(*) AS queued,
-                   count(*) FILTER (WHERE due_at <= now()) AS due,
-                   EXTRACT(EPOCH FROM now() - min(COALESCE(scheduled_at, created_at))
-                                             FILTER (WHERE due_at <= now()))
-                       AS oldest_waiting_s
-              FROM dispatcher.dispatch_jobs
-             WHERE state = 'queued'
-             GROUP BY provider_id
-             ORDER BY provider_id
-            """
-        )
-    )
-    return [
-        {
-            "provider_id": r.provider_id,
-            "queued": r.queued,
-            "due": r.due,
-            "oldest_waiting_s": (
-                round(float(r.oldest_waiting_s), 3) if r.oldest_waiting_s is not None else None
+        AccountExists when a new label is taken by another account.
+        """
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        if not changes:
+            return await self.lock_account(account_id) is not None
+        assignments = []
+        params: dict[str, Any] = {"a": account_id}
+        for column, value in changes.items():
+            if column in _JSON_COLUMNS:
+                assignments.append(f"{column} = CAST(:{column} AS jsonb)")
+                params[column] = json.dumps(value) if value is not None else None
+            else:
+                assignments.append(f"{column} = :{column}")
+                params[column] = value
+        if "label" in changes:
+            taken = await self._conn.scalar(
+                text("SELECT 1 FROM dispatcher.provider_accounts WHERE label = :l AND id <> :a"),
+                {"l": changes["label"], "a": account_id},
+            )
+            if taken:
+                raise AccountExists(str(changes["label"]))
+        result = await self._conn.execute(
+            text(
+                f"UPDATE dispatcher.provider_accounts SET {', '.join(assignments)}, "
+                "updated_at = now() WHERE id = :a"
             ),
-        }
-        for r in rows
-    ]
+            params,
+        )
+        return bool(result.rowcount)
 
+    async def set_status(
+        self,
+        account_id: str,
+        status: AccountStatus,
+        reason: str | None,
+        *,
+        clear_cooldown: bool = False,
+    ) -> bool:
+        """Set the stored status (active, exhausted, disabled); False when there is no account."""
+        if status is AccountStatus.COOLING_DOWN:
+            raise ValueError("cooling_down is derived from cooldown_until, never stored")
+        result = await self._conn.execute(
+            text(
+                """
+                UPDATE dispatcher.provider_accounts
+                   SET status = :st, status_reason = :reason, updated_at = now(),
+                       cooldown_until = CASE WHEN :clear THEN NULL ELSE cooldown_until END
+                 WHERE id = :a
+                """
+            ),
+            {
+                "a": account_id,
+                "st": status.value,
+                "reason": reason[:500] if reason else None,
+                "clear": clear_cooldown,
+            },
+        )
+        return bool(result.rowcount)
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    async def credentials_for_update(self) -> list[tuple[str, str]]:
+        """(id, ciphertext) of every account, rows locked until the transaction ends."""
+        rows = await self._conn.execute(
+            text(
+                "SELECT id, credentials_ciphertext FROM dispatcher.provider_accounts "
+                "ORDER BY id FOR UPDATE"
+            )
+        )
+        return [(r.id, r.credentials_ciphertext) for r in rows]
+
+    # -- standing, as the scheduler and submissions see it ---------------------------------
+
+    async def available(self) -> list[AccountCandidate]:
+        """Active accounts out of cooldown, with busy slots and today's use derived from jobs."""
+        rows = await self._conn.execute(
+            text(
+                f"""
+                SELECT a.id, a.provider_id, a.operations, a.max_concurrent, a.priority,
+                       a.last_used_at, a.daily_cap, {BUSY_SQL} AS busy,
+                       CASE WHEN a.daily_cap IS NULL THEN 0 ELSE {USED_TODAY_SQL} END
+                           AS used_today
+                  FROM dispatcher.provider_accounts a
+                 WHERE a.status = 'active'
+                   AND (a.cooldown_until IS NULL OR a.cooldown_until <= now())
+                """
+            )
+        )
+        return [
+            AccountCandidate(
+                id=r.id,
+                provider_id=r.provider_id,
+                operations=frozenset(r.operations) if r.operations is not None else None,
+                max_concurrent=r.max_concurrent,
+                priority=r.priority,
+                busy=r.busy,
+                last_used_at=r.last_used_at,
+                daily_cap=r.daily_cap,
+                used_today=r.used_today,
+            )
+            for r in rows
+        ]
+
+    async def reserve_slot(self, account_id: str) -> bool:
+        """Lock the account row, then count its busy slots (and today's use) under the lock.
+
+        The count is a separate statement on purpose: in READ COMMITTED each statement takes a
+        fresh snapshot, so it sees every claim committed by whoever held the lock before us.
+        Claims on this account cannot commit while we hold it, and releases only lower the count.
+        """
+        account = (
+            await self._conn.execute(
+                text(
+                    """
+                    SELECT max_concurrent, daily_cap FROM dispatcher.provider_accounts
+                     WHERE id = :a AND status = 'active'
+                       AND (cooldown_until IS NULL OR cooldown_until <= now())
+                       FOR UPDATE SKIP LOCKED
+                    """
+                ),
+                {"a": account_id},
+            )
+        ).first()
+        if account is None:
+            return False
+        counts = (
+            await self._conn.execute(
+                text(
+                    f"""
+                    SELECT {BUSY_SQL} AS busy,
+                           CASE WHEN a.daily_cap IS NULL THEN 0 ELSE {USED_TODAY_SQL} END
+                               AS used_today
+                      FROM dispatcher.provider_accounts a
+                     WHERE a.id = :a
+                    """
+                ),
+                {"a": account_id},
+            )
+        ).one()
+        if counts.busy >= account.max_concurrent:
+            return False
+        return account.daily_cap is None or counts.used_today < account.daily_cap
+
+    async def cool_down(self, account_id: str, seconds: float, reason: str) -> None:
+        await self._conn.execute(
+            text(
+                """
+                UPDATE dispatcher.provider_accounts
+                   SET cooldown_until = GREATEST(COALESCE(cooldown_until, now()),
+                                                 now() + make_interval(secs => :s)),
+                       status_reason = :reason, updated_at = now()
+                 WHERE id = :a
+                """
+            ),
+            {"a": account_id, "s": seconds, "reason": reason[:500]},
+        )
+
+    async def mark_exhausted(self, account_id: str, reason: str) -> None:
+        """The provider says the account's credits are spent: record 0 credits, stop using it."""
+        await self._conn.execute(
+            text(
+                "UPDATE dispatcher.provider_accounts SET status = 'exhausted', credits = 0, "
+                "status_reason = :reason, updated_at = now() WHERE id = :a"
+            ),
+            {"a": account_id, "reason": reason[:500]},
+        )
+
+    async def slots(self) -> list[AccountSlots]:
+        """Every account's cap, whether it may take work now, and its busy slots (gauges)."""
+        rows = await self._conn.execute(
+            text(
+                f"""
+                SELECT a.id, a.provider_id, a.max_concurrent,
+                       a.status = 'active'
+                           AND (a.cooldown_until IS NULL OR a.cooldown_until <= now())
+                           AS usable,
+                       {BUSY_SQL} AS busy
+                  FROM dispatcher.provider_accounts a
+                """
+            )
+        )
+        return [AccountSlots(r.id, r.provider_id, r.max_concurrent, r.usable, r.busy) for r in rows]

@@ -95,6 +95,11 @@ class DispatchJob(SQLModel, table=True):
             "lease_until",
             postgresql_where=text("state = 'claimed'"),
         ),
+        Index(
+            "ix_dispatch_jobs_submitted_deadline",
+            "deadline_at",
+            postgresql_where=text("state = 'submitted'"),
+        ),
         {"schema": SCHEMA},
     )
 
@@ -117,6 +122,10 @@ class DispatchJob(SQLModel, table=True):
     account_id: str | None = Field(default=None, max_length=64)
     lease_owner: str | None = Field(default=None, max_length=100)
     lease_until: datetime | None = _ts()
+    #: The claim's fence: new on every claim and recovery, checked by every write on the job.
+    lease_token: UUID | None = None
+    #: A job-creating provider call may have reached the provider since then (cleared on answer).
+    submit_started_at: datetime | None = _ts()
     provider_job_id: str | None = Field(default=None, max_length=256)
     cancel_requested: bool = False
     last_error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))

@@ -107,7 +107,7 @@ def servable_pairs(candidates: Sequence[AccountCandidate]) -> tuple[list[str], l
 
 @dataclass(frozen=True)
 class ClaimedJob:
-    """A job whose slot is reserved on `account_id`, ready to be submitted as `attempt`."""
+    """A job whose slot is reserved on `account_id`, to be submitted as `attempt` by its holder."""
 
     generation_id: UUID
     provider_id: str
@@ -119,3 +119,13 @@ class ClaimedJob:
     cancel_requested: bool
     base_url: str | None
     credentials_ciphertext: str
+    #: The fence of this claim: every write about the job checks it (see the repository).
+    lease_token: UUID
+    #: Set while a job-creating provider call may have reached the provider (an earlier holder's
+    #: included): the outcome is then unknown until resolved with the provider.
+    submit_started_at: datetime | None = None
+
+    @property
+    def in_doubt(self) -> bool:
+        """Whether a provider call of an earlier holder may have created the job."""
+        return self.submit_started_at is not None

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -24,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from genbus.dispatcher.entrypoints.admin_models import AccountCreate, AccountUpdate, DisableRequest
 from genbus.dispatcher.service_layer import accounts
+from genbus.dispatcher.service_layer.unit_of_work import UowFactory
 from genbus.providers import CredentialCipher
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -37,7 +37,7 @@ _STATUS = {
 
 
 def admin_routes(
-    engine: AsyncEngine,
+    uow: UowFactory,
     cipher: CredentialCipher,
     token: str,
     on_change: Callable[[], None] = lambda: None,
@@ -50,19 +50,19 @@ def admin_routes(
         return []
 
     async def list_accounts(_: Request) -> Response:
-        views = await accounts.list_accounts(engine)
+        views = await accounts.list_accounts(uow())
         return JSONResponse({"accounts": [v.as_dict() for v in views]})
 
     async def create_account(request: Request) -> Response:
         body = await _parse(request, AccountCreate)
-        view = await accounts.create_account(engine, cipher, body.to_new_account())
+        view = await accounts.create_account(uow(), cipher, body.to_new_account())
         on_change()
         return JSONResponse(
             view.as_dict(), status_code=201, headers={"Location": f"/admin/accounts/{view.id}"}
         )
 
     async def get_account(request: Request) -> Response:
-        view = await accounts.get_account(engine, request.path_params["account_id"])
+        view = await accounts.get_account(uow(), request.path_params["account_id"])
         return JSONResponse(view.as_dict())
 
     async def update_account(request: Request) -> Response:
@@ -70,28 +70,26 @@ def admin_routes(
         if nulls := body.null_fields():
             raise accounts.InvalidAccount(f"cannot be null: {', '.join(nulls)}")
         view = await accounts.update_account(
-            engine, cipher, request.path_params["account_id"], body.to_changes()
+            uow(), cipher, request.path_params["account_id"], body.to_changes()
         )
         on_change()
         return JSONResponse(view.as_dict())
 
     async def disable_account(request: Request) -> Response:
         body = await _parse(request, DisableRequest)
-        view = await accounts.disable_account(
-            engine, request.path_params["account_id"], body.reason
-        )
+        view = await accounts.disable_account(uow(), request.path_params["account_id"], body.reason)
         return JSONResponse(view.as_dict())
 
     async def enable_account(request: Request) -> Response:
-        view = await accounts.enable_account(engine, request.path_params["account_id"])
+        view = await accounts.enable_account(uow(), request.path_params["account_id"])
         on_change()
         return JSONResponse(view.as_dict())
 
     async def status(_: Request) -> Response:
-        return JSONResponse(await accounts.dispatch_status(engine))
+        return JSONResponse(await accounts.dispatch_status(uow()))
 
     async def rotate_credentials(_: Request) -> Response:
-        report = await accounts.rotate_credentials(engine, cipher)
+        report = await accounts.rotate_credentials(uow(), cipher)
         return JSONResponse(report.as_dict())
 
     routes = [

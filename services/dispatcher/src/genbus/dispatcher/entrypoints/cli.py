@@ -15,10 +15,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.service_layer import accounts
+from genbus.dispatcher.service_layer.unit_of_work import SqlUnitOfWork, UowFactory
 from genbus.providers import Credentials
 from genbus.runtime.db import create_engine
 from genbus.runtime.logging import configure_logging
@@ -137,7 +136,7 @@ def _split(value: str | None) -> list[str] | None:
     return [item.strip() for item in value.split(",") if item.strip()] if value else None
 
 
-Action = Callable[[AsyncEngine], Awaitable[list[dict[str, Any]]]]
+Action = Callable[[UowFactory], Awaitable[list[dict[str, Any]]]]
 
 
 def _add(settings: DispatcherSettings, args: argparse.Namespace) -> Action:
@@ -152,16 +151,16 @@ def _add(settings: DispatcherSettings, args: argparse.Namespace) -> Action:
         daily_cap=args.daily_cap,
     )
 
-    async def run(engine: AsyncEngine) -> list[dict[str, Any]]:
-        view = await accounts.seed_account(engine, settings.credentials_cipher(), new)
+    async def run(uow: UowFactory) -> list[dict[str, Any]]:
+        view = await accounts.seed_account(uow(), settings.credentials_cipher(), new)
         return [view.as_dict()]
 
     return run
 
 
 def _list(_: DispatcherSettings, __: argparse.Namespace) -> Action:
-    async def run(engine: AsyncEngine) -> list[dict[str, Any]]:
-        return [view.as_dict() for view in await accounts.list_accounts(engine)]
+    async def run(uow: UowFactory) -> list[dict[str, Any]]:
+        return [view.as_dict() for view in await accounts.list_accounts(uow())]
 
     return run
 
@@ -178,31 +177,31 @@ def _update(settings: DispatcherSettings, args: argparse.Namespace) -> Action:
         credentials=credentials_from_env(args.credential) if args.credential else None,
     )
 
-    async def run(engine: AsyncEngine) -> list[dict[str, Any]]:
+    async def run(uow: UowFactory) -> list[dict[str, Any]]:
         cipher = settings.credentials_cipher()
-        view = await accounts.update_account(engine, cipher, args.account_id, changes)
+        view = await accounts.update_account(uow(), cipher, args.account_id, changes)
         return [view.as_dict()]
 
     return run
 
 
 def _disable(_: DispatcherSettings, args: argparse.Namespace) -> Action:
-    async def run(engine: AsyncEngine) -> list[dict[str, Any]]:
-        return [(await accounts.disable_account(engine, args.account_id, args.reason)).as_dict()]
+    async def run(uow: UowFactory) -> list[dict[str, Any]]:
+        return [(await accounts.disable_account(uow(), args.account_id, args.reason)).as_dict()]
 
     return run
 
 
 def _enable(_: DispatcherSettings, args: argparse.Namespace) -> Action:
-    async def run(engine: AsyncEngine) -> list[dict[str, Any]]:
-        return [(await accounts.enable_account(engine, args.account_id)).as_dict()]
+    async def run(uow: UowFactory) -> list[dict[str, Any]]:
+        return [(await accounts.enable_account(uow(), args.account_id)).as_dict()]
 
     return run
 
 
 def _rotate(settings: DispatcherSettings, _: argparse.Namespace) -> Action:
-    async def run(engine: AsyncEngine) -> list[dict[str, Any]]:
-        report = await accounts.rotate_credentials(engine, settings.credentials_cipher())
+    async def run(uow: UowFactory) -> list[dict[str, Any]]:
+        report = await accounts.rotate_credentials(uow(), settings.credentials_cipher())
         return [report.as_dict()]
 
     return run
@@ -221,6 +220,6 @@ _ACTIONS: dict[str, Callable[[DispatcherSettings, argparse.Namespace], Action]] 
 async def _with_engine(settings: DispatcherSettings, action: Action) -> list[dict[str, Any]]:
     engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
     try:
-        return await action(engine)
+        return await action(lambda: SqlUnitOfWork(engine))
     finally:
         await engine.dispose()

@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from genbus.dispatcher.adapters import accounts_store as store
-from genbus.dispatcher.adapters.accounts_store import AccountView
+from genbus.dispatcher.adapters.accounts_store import AccountExists, AccountView
 from genbus.dispatcher.domain.model import AccountStatus
+from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
 from genbus.providers import CredentialCipher, CredentialDecryptError, Credentials
 from genbus.providers.capabilities import PROVIDER_OPERATIONS
 from genbus.runtime.logging import get_logger
@@ -80,25 +78,24 @@ class RotationReport:
         return {"rotated": self.rotated, "unreadable": self.unreadable}
 
 
-async def list_accounts(engine: AsyncEngine) -> list[AccountView]:
-    async with engine.connect() as conn:
-        return await store.list_accounts(conn)
+async def list_accounts(uow: AbstractUnitOfWork) -> list[AccountView]:
+    async with uow:
+        return await uow.accounts.list_accounts()
 
 
-async def get_account(engine: AsyncEngine, account_id: str) -> AccountView:
-    async with engine.connect() as conn:
-        return await _view_or_404(conn, account_id)
+async def get_account(uow: AbstractUnitOfWork, account_id: str) -> AccountView:
+    async with uow:
+        return await _view_or_404(uow, account_id)
 
 
 async def create_account(
-    engine: AsyncEngine, cipher: CredentialCipher, new: NewAccount
+    uow: AbstractUnitOfWork, cipher: CredentialCipher, new: NewAccount
 ) -> AccountView:
     """Create an account; AccountConflict when its label is taken."""
     _check_new_account(new, with_credits=True)
-    async with engine.begin() as conn:
+    async with uow:
         try:
-            account_id = await store.insert_account(
-                conn,
+            account_id = await uow.accounts.insert_account(
                 provider_id=new.provider_id,
                 label=new.label,
                 credentials_ciphertext=cipher.encrypt(new.credentials),
@@ -110,9 +107,10 @@ async def create_account(
                 daily_cap=new.daily_cap,
                 credits=new.credits,
             )
-        except store.AccountExists:
+        except AccountExists:
             raise AccountConflict(f"an account labelled {new.label!r} exists") from None
-        view = await _view_or_404(conn, account_id)
+        view = await _view_or_404(uow, account_id)
+        await uow.commit()
     log.info(
         "account created",
         account_id=account_id,
@@ -123,13 +121,12 @@ async def create_account(
 
 
 async def seed_account(
-    engine: AsyncEngine, cipher: CredentialCipher, new: NewAccount
+    uow: AbstractUnitOfWork, cipher: CredentialCipher, new: NewAccount
 ) -> AccountView:
     """Create the account, or overwrite the one with this label (bootstrap, idempotent)."""
     _check_new_account(new, with_credits=False)
-    async with engine.begin() as conn:
-        account_id = await store.upsert_account(
-            conn,
+    async with uow:
+        account_id = await uow.accounts.upsert_account(
             provider_id=new.provider_id,
             label=new.label,
             credentials_ciphertext=cipher.encrypt(new.credentials),
@@ -140,11 +137,13 @@ async def seed_account(
             operations=new.operations,
             daily_cap=new.daily_cap,
         )
-        return await _view_or_404(conn, account_id)
+        view = await _view_or_404(uow, account_id)
+        await uow.commit()
+        return view
 
 
 async def update_account(
-    engine: AsyncEngine, cipher: CredentialCipher, account_id: str, changes: AccountChanges
+    uow: AbstractUnitOfWork, cipher: CredentialCipher, account_id: str, changes: AccountChanges
 ) -> AccountView:
     """Apply `changes`; AccountNotFound, AccountConflict (label taken) or InvalidAccount."""
     values = dict(changes.values)
@@ -153,17 +152,18 @@ async def update_account(
         _check_credentials(changes.credentials)
         values["credentials_ciphertext"] = cipher.encrypt(changes.credentials)
         values["credential_names"] = list(changes.credentials.names())
-    async with engine.begin() as conn:
-        provider_id = await store.lock_account(conn, account_id)
+    async with uow:
+        provider_id = await uow.accounts.lock_account(account_id)
         if provider_id is None:
             raise AccountNotFound(f"no account {account_id!r}")
         if "operations" in values:
             _check_provider(provider_id, values["operations"])
         try:
-            await store.update_account(conn, account_id, values)
-        except store.AccountExists:
+            await uow.accounts.update_account(account_id, values)
+        except AccountExists:
             raise AccountConflict(f"an account labelled {values.get('label')!r} exists") from None
-        view = await _view_or_404(conn, account_id)
+        view = await _view_or_404(uow, account_id)
+        await uow.commit()
     log.info(
         "account updated",
         account_id=account_id,
@@ -172,40 +172,42 @@ async def update_account(
     return view
 
 
-async def disable_account(engine: AsyncEngine, account_id: str, reason: str) -> AccountView:
+async def disable_account(uow: AbstractUnitOfWork, account_id: str, reason: str) -> AccountView:
     """Stop using the account (its in-flight jobs finish); `reason` is shown to operators."""
     reason = reason.strip()
     if not reason:
         raise InvalidAccount("a reason is required to disable an account")
-    async with engine.begin() as conn:
-        if not await store.set_status(
-            conn, account_id, AccountStatus.DISABLED, reason[:_MAX_REASON]
+    async with uow:
+        if not await uow.accounts.set_status(
+            account_id, AccountStatus.DISABLED, reason[:_MAX_REASON]
         ):
             raise AccountNotFound(f"no account {account_id!r}")
-        view = await _view_or_404(conn, account_id)
+        view = await _view_or_404(uow, account_id)
+        await uow.commit()
     log.info("account disabled", account_id=account_id, reason=reason[:_MAX_REASON])
     return view
 
 
-async def enable_account(engine: AsyncEngine, account_id: str) -> AccountView:
+async def enable_account(uow: AbstractUnitOfWork, account_id: str) -> AccountView:
     """Make the account usable again now: active, no cooldown, no reason.
 
     Credits recorded as spent (0) become unknown: the operator says there are some again.
     """
-    async with engine.begin() as conn:
-        if not await store.set_status(
-            conn, account_id, AccountStatus.ACTIVE, None, clear_cooldown=True
+    async with uow:
+        if not await uow.accounts.set_status(
+            account_id, AccountStatus.ACTIVE, None, clear_cooldown=True
         ):
             raise AccountNotFound(f"no account {account_id!r}")
-        view = await _view_or_404(conn, account_id)
+        view = await _view_or_404(uow, account_id)
         if view.credits == 0:
-            await store.update_account(conn, account_id, {"credits": None})
-            view = await _view_or_404(conn, account_id)
+            await uow.accounts.update_account(account_id, {"credits": None})
+            view = await _view_or_404(uow, account_id)
+        await uow.commit()
     log.info("account enabled", account_id=account_id)
     return view
 
 
-async def rotate_credentials(engine: AsyncEngine, cipher: CredentialCipher) -> RotationReport:
+async def rotate_credentials(uow: AbstractUnitOfWork, cipher: CredentialCipher) -> RotationReport:
     """Re-encrypt every account's credentials with the cipher's first key.
 
     Run after putting a new key first in GENBUS_CREDENTIALS_KEYS (old keys still listed), then
@@ -213,15 +215,14 @@ async def rotate_credentials(engine: AsyncEngine, cipher: CredentialCipher) -> R
     """
     rotated = 0
     unreadable: list[str] = []
-    async with engine.begin() as conn:
-        for account_id, ciphertext in await store.credentials_for_update(conn):
+    async with uow:
+        for account_id, ciphertext in await uow.accounts.credentials_for_update():
             try:
                 credentials = cipher.decrypt(ciphertext)
             except CredentialDecryptError:
                 unreadable.append(account_id)
                 continue
-            await store.update_account(
-                conn,
+            await uow.accounts.update_account(
                 account_id,
                 {
                     "credentials_ciphertext": cipher.encrypt(credentials),
@@ -229,15 +230,16 @@ async def rotate_credentials(engine: AsyncEngine, cipher: CredentialCipher) -> R
                 },
             )
             rotated += 1
+        await uow.commit()
     log.info("credentials re-encrypted", rotated=rotated, unreadable=unreadable)
     return RotationReport(rotated=rotated, unreadable=unreadable)
 
 
-async def dispatch_status(engine: AsyncEngine) -> dict[str, Any]:
+async def dispatch_status(uow: AbstractUnitOfWork) -> dict[str, Any]:
     """Queues per provider, in-flight jobs per account, and a summary of the accounts."""
-    async with engine.connect() as conn:
-        queues = await store.queue_depth(conn)
-        accounts = await store.list_accounts(conn)
+    async with uow:
+        queues = [queue.as_dict() for queue in await uow.jobs.queue_depth()]
+        accounts = await uow.accounts.list_accounts()
     by_status = {status.value: 0 for status in AccountStatus}
     providers: dict[str, dict[str, int]] = {}
     for account in accounts:
@@ -268,8 +270,8 @@ async def dispatch_status(engine: AsyncEngine) -> dict[str, Any]:
     }
 
 
-async def _view_or_404(conn: AsyncConnection, account_id: str) -> AccountView:
-    view = await store.get_account(conn, account_id)
+async def _view_or_404(uow: AbstractUnitOfWork, account_id: str) -> AccountView:
+    view = await uow.accounts.get_account(account_id)
     if view is None:
         raise AccountNotFound(f"no account {account_id!r}")
     return view

@@ -11,13 +11,13 @@ from genbus.contracts import (
     GenerationCompleted,
     GenerationRequested,
 )
-from genbus.dispatcher.adapters import repository as repo
+from genbus.dispatcher.adapters.repository import JobSnapshot
 from genbus.dispatcher.domain.model import JobState
 from genbus.dispatcher.service_layer import events
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.observability import with_trace_context
 from genbus.dispatcher.service_layer.submission import cancel_at_provider
-from genbus.providers import ProviderJobRef
+from genbus.providers import CredentialDecryptError, ProviderJobRef
 from genbus.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -44,9 +44,11 @@ async def on_generations_requested(
     Rows are written in the order given, which must be arrival order (the queue's tie-break):
     the stream's order, the same in every transaction, so two of them never deadlock."""
     queued = False
-    async with deps.uow() as uow:
+    uow = deps.uow()
+    async with uow:
         for event, trace_context in events:
-            queued |= await repo.ingest(uow.conn, with_trace_context(event, trace_context))
+            queued |= await uow.jobs.ingest(with_trace_context(event, trace_context))
+        await uow.commit()
     if queued:
         deps.wake.set()
 
@@ -59,12 +61,14 @@ async def on_generation_completed(deps: Deps, event: GenerationCompleted) -> Non
 async def on_generations_completed(deps: Deps, events: Sequence[GenerationCompleted]) -> None:
     """Several jobs ended, released in one transaction (in generation id order)."""
     released = False
-    async with deps.uow() as uow:
+    uow = deps.uow()
+    async with uow:
         for event in sorted(events, key=lambda e: e.generation_id):
-            done = await repo.finish(
-                uow.conn, event.generation_id, _END_STATE[event.status], _error(event)
+            done = await uow.jobs.finish(
+                event.generation_id, _END_STATE[event.status], _error(event)
             )
             released |= done is not None
+        await uow.commit()
     if released:
         deps.wake.set()
 
@@ -72,36 +76,47 @@ async def on_generations_completed(deps: Deps, events: Sequence[GenerationComple
 async def on_cancel_requested(deps: Deps, event: GenerationCancelRequested) -> None:
     """Queued: end it cancelled now. Submitted: cancel at the provider; the poller reports."""
     cancel_ref: ProviderJobRef | None = None
-    async with deps.uow() as uow:
-        job = await repo.lock_job(uow.conn, event.generation_id)
+    uow = deps.uow()
+    async with uow:
+        job = await uow.jobs.lock_job(event.generation_id)
         if job is None:
             tombstone = event.model_dump(mode="json")
-            if await repo.insert_cancelled_tombstone(uow.conn, event.generation_id, tombstone):
+            if await uow.jobs.insert_cancelled_tombstone(event.generation_id, tombstone):
                 await uow.stage(
                     COMPLETED, events.ended(event, CompletionStatus.CANCELLED, attempt=0)
                 )
+            await uow.commit()
             return
         if job.state is JobState.QUEUED:
-            await repo.finish(uow.conn, event.generation_id, JobState.CANCELLED)
+            await uow.jobs.finish(event.generation_id, JobState.CANCELLED)
             original = GenerationRequested.model_validate(job.request)
             await uow.stage(
                 COMPLETED, events.ended(original, CompletionStatus.CANCELLED, attempt=job.attempt)
             )
         elif job.state in (JobState.CLAIMED, JobState.SUBMITTED):
-            await repo.flag_cancel_requested(uow.conn, event.generation_id)
-            if (
-                job.state is JobState.SUBMITTED
-                and job.provider_job_id
-                and job.credentials_ciphertext
-            ):
-                cancel_ref = ProviderJobRef(
-                    provider_job_id=job.provider_job_id,
-                    credentials=deps.cipher.decrypt(job.credentials_ciphertext),
-                    base_url=job.base_url,
-                )
+            await uow.jobs.flag_cancel_requested(event.generation_id)
+            if job.state is JobState.SUBMITTED:
+                cancel_ref = provider_job_of(deps, job)
+        await uow.commit()
     if cancel_ref is not None:
         await cancel_at_provider(deps.adapters.get(event.provider_id), cancel_ref)
     deps.wake.set()
+
+
+def provider_job_of(deps: Deps, job: JobSnapshot) -> ProviderJobRef | None:
+    """How to reach a submitted job at its provider; None when it cannot be reached (no job id,
+    or the account's credentials are unreadable: the job then ends by its deadline)."""
+    provider_job_id = job.provider_job_id
+    if provider_job_id is None or job.credentials_ciphertext is None:
+        return None
+    try:
+        credentials = deps.cipher.decrypt(job.credentials_ciphertext)
+    except CredentialDecryptError:
+        log.warning("cannot cancel at the provider: credentials unreadable", account=job.account_id)
+        return None
+    return ProviderJobRef(
+        provider_job_id=provider_job_id, credentials=credentials, base_url=job.base_url
+    )
 
 
 def _error(event: GenerationCompleted) -> dict[str, object] | None:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pydantic import Field
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from genbus.contracts import GenerationRequested
-from genbus.dispatcher.adapters import repository as repo
+from genbus.dispatcher.service_layer.unit_of_work import UowFactory
 from genbus.runtime.metrics import METRICS
 from genbus.runtime.tracing import current_trace_headers
 
@@ -43,17 +42,17 @@ def trace_context_of(request: Mapping[str, object]) -> dict[str, str] | None:
 
 
 class DispatchGauges:
-    """Refreshes queue depth, oldest queued age and slots per account (on each scrape)."""
+    """Refreshes due queue depth, oldest due job's wait and slots per account (on each scrape)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, uow: UowFactory) -> None:
+        self._uow = uow
         self._providers: set[str] = set()
         self._accounts: set[tuple[str, str]] = set()
 
     async def refresh(self) -> None:
-        async with self._engine.connect() as conn:
-            queues = await repo.queue_depths(conn)
-            accounts = await repo.account_slots(conn)
+        async with self._uow() as uow:
+            queues = await uow.jobs.queue_depth()
+            accounts = await uow.accounts.slots()
         seen = {r.provider_id for r in queues} | {r.provider_id for r in accounts}
         for provider in self._providers - seen:
             METRICS.queue_depth.remove(provider)
@@ -62,8 +61,9 @@ class DispatchGauges:
             METRICS.queue_depth.labels(provider).set(0)
             METRICS.queue_oldest_age.labels(provider).set(0)
         for queue in queues:
-            METRICS.queue_depth.labels(queue.provider_id).set(queue.depth)
-            METRICS.queue_oldest_age.labels(queue.provider_id).set(queue.oldest_s)
+            # Due jobs only: a job scheduled for later is not waiting (as `genbus status` says).
+            METRICS.queue_depth.labels(queue.provider_id).set(queue.due)
+            METRICS.queue_oldest_age.labels(queue.provider_id).set(queue.oldest_waiting_s or 0)
         self._providers = seen
         current = {(r.provider_id, r.id) for r in accounts}
         for provider, account in self._accounts - current:

@@ -1,6 +1,10 @@
-"""Moves stuck work forward: queued jobs past their deadline end failed `deadline_exceeded`.
+"""Moves stuck work forward: jobs past their deadline end failed `deadline_exceeded`.
 
-Expired claim leases are recovered by the scheduler itself; unpublished outbox rows by the relay.
+Queued jobs fail at their deadline. Submitted jobs are ended by the poller; if nothing has
+ended one by its deadline plus `submitted_deadline_grace_s` (a poller down, a lost event), the
+dispatcher cancels it at the provider, fails it and releases its slot: no job can hold a slot
+forever, whatever the poller does. Expired claim leases are recovered by the scheduler itself;
+unpublished outbox rows by the relay.
 """
 
 from __future__ import annotations
@@ -8,50 +12,88 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from genbus.contracts import COMPLETED, CompletionStatus, ErrorInfo, GenerationRequested
-from genbus.dispatcher.adapters import repository as repo
+from genbus.contracts import COMPLETED, DEADLINE_EXCEEDED, CompletionStatus, GenerationRequested
+from genbus.dispatcher.adapters.repository import JobSnapshot
 from genbus.dispatcher.domain.model import JobState
 from genbus.dispatcher.service_layer import events
 from genbus.dispatcher.service_layer.deps import Deps
+from genbus.dispatcher.service_layer.handlers import provider_job_of
+from genbus.dispatcher.service_layer.submission import cancel_at_provider
+from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
 from genbus.runtime.logging import get_logger
+from genbus.runtime.metrics import METRICS
 
 log = get_logger(__name__)
 
-DEADLINE_EXCEEDED = ErrorInfo(
-    code="deadline_exceeded", message="no account could take the job before its deadline"
-)
-
 
 async def fail_overdue_queued(deps: Deps) -> int:
-    async with deps.uow() as uow:
-        overdue = await repo.overdue_queued(uow.conn)
+    uow = deps.uow()
+    async with uow:
+        overdue = await uow.jobs.overdue_queued()
         for generation_id in overdue:
-            job = await repo.finish(
-                uow.conn,
+            job = await uow.jobs.finish(
                 generation_id,
                 JobState.FAILED,
                 DEADLINE_EXCEEDED.model_dump(),
                 only_from=(JobState.QUEUED,),
             )
-            if job is None:
-                continue
-            request = GenerationRequested.model_validate(job.request)
-            await uow.stage(
-                COMPLETED,
-                events.ended(
-                    request, CompletionStatus.FAILED, attempt=job.attempt, error=DEADLINE_EXCEEDED
-                ),
-            )
+            if job is not None:
+                await _stage_deadline_exceeded(uow, job)
+        await uow.commit()
     if overdue:
         log.warning("failed overdue queued jobs", count=len(overdue))
     return len(overdue)
 
 
+async def fail_overdue_submitted(deps: Deps) -> int:
+    """Fail submitted jobs past deadline + grace, release their slots, cancel at the provider."""
+    ended: list[JobSnapshot] = []
+    uow = deps.uow()
+    async with uow:
+        for job in await uow.jobs.overdue_submitted(deps.settings.submitted_deadline_grace_s):
+            done = await uow.jobs.finish(
+                job.generation_id,
+                JobState.FAILED,
+                DEADLINE_EXCEEDED.model_dump(),
+                only_from=(JobState.SUBMITTED,),
+            )
+            if done is not None:
+                await _stage_deadline_exceeded(uow, done)
+                ended.append(job)
+        await uow.commit()
+    for job in ended:
+        METRICS.overdue_submitted.labels(job.provider_id).inc()
+        ref = provider_job_of(deps, job)
+        if ref is not None:
+            with contextlib.suppress(Exception):
+                await cancel_at_provider(deps.adapters.get(job.provider_id), ref)
+    if ended:
+        log.warning("failed submitted jobs past their deadline", count=len(ended))
+        deps.wake.set()
+    return len(ended)
+
+
+async def _stage_deadline_exceeded(uow: AbstractUnitOfWork, job: JobSnapshot) -> None:
+    request = GenerationRequested.model_validate(job.request)
+    await uow.stage(
+        COMPLETED,
+        events.ended(
+            request,
+            CompletionStatus.FAILED,
+            attempt=job.attempt,
+            error=DEADLINE_EXCEEDED,
+            account_id=job.account_id,
+            provider_job_id=job.provider_job_id,
+        ),
+    )
+
+
 async def run_reconciler(deps: Deps, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        try:
-            await fail_overdue_queued(deps)
-        except Exception as exc:
-            log.warning("reconcile failed", error=repr(exc))
+        for sweep in (fail_overdue_queued, fail_overdue_submitted):
+            try:
+                await sweep(deps)
+            except Exception as exc:
+                log.warning("reconcile failed", sweep=sweep.__name__, error=repr(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), deps.settings.reconcile_interval_s)

@@ -1,28 +1,37 @@
-"""Submitting one claimed job to its provider, and acting on the one behaviour of each error.
+"""Submitting one claimed job to its provider, billed once whatever the provider does.
 
 The behaviour of each error class is `genbus.providers.errors.BEHAVIOURS`; what the dispatcher
 does for each is `_act_on_refusal` here, described in `reaction_of` (rendered into README's
 table by `genbus-dispatcher error-table`, and checked against it by a test).
+
+A job-creating call whose outcome is unknown (no answer after sending, a holder killed or
+fenced out mid-call) is never repeated blindly: `resolve_in_doubt` asks the provider where the
+adapter can (lookup by reference, or a replay under the same idempotency key), and otherwise
+the generation ends `submission_outcome_unknown`. For a provider without idempotency the start
+of each such call is recorded first, so a later holder knows the job may exist.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+import enum
+from dataclasses import dataclass, replace
 
 import structlog
 
 from genbus.contracts import (
     COMPLETED,
+    SUBMISSION_OUTCOME_UNKNOWN,
     SUBMITTED,
+    UNSUPPORTED_PROVIDER,
     CompletionStatus,
     ErrorInfo,
     GenerationRequested,
     provider_idempotency_key,
 )
-from genbus.dispatcher.adapters import repository as repo
+from genbus.dispatcher.adapters.repository import LeaseLost
 from genbus.dispatcher.domain.backoff import backoff_delay
-from genbus.dispatcher.domain.model import AccountStatus, ClaimedJob, JobState
+from genbus.dispatcher.domain.model import AccountStatus, ClaimedJob
 from genbus.dispatcher.service_layer import events
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.observability import trace_context_of
@@ -34,7 +43,9 @@ from genbus.providers import (
     ProviderJobRef,
     ProviderUnavailable,
     QuotaExhausted,
+    SubmitOutcomeUnknown,
     SubmitRequest,
+    SubmitResult,
     UnknownProvider,
     behaviour_of,
 )
@@ -44,12 +55,35 @@ from genbus.runtime.tracing import annotate_span, continue_trace
 
 log = get_logger(__name__)
 
+#: Lookups of an in-doubt job before giving up on asking the provider.
+_LOOKUP_TRIES = 3
 
-async def submit_claimed(deps: Deps, claim: ClaimedJob) -> None:
-    """Submit `claim` (retrying transient errors on the same account with the same key).
 
-    It continues the trace the request was queued with.
+@dataclass
+class HeldClaim:
+    """A claim in the hands of this replica: what the lease keeper and the submission share."""
+
+    claim: ClaimedJob
+    #: Monotonic time until which the lease is known to be held (last renewal + lease).
+    valid_until: float
+    #: A job-creating provider call may have started (the job may exist at the provider).
+    call_started: bool = False
+    #: The holder wrote its last word about the job: nothing is left to fence or renew.
+    settled: bool = False
+
+
+class _Resolution(enum.Enum):
+    SAFE_TO_SUBMIT = "safe_to_submit"
+    UNKNOWN = "unknown"
+
+
+async def submit_claimed(deps: Deps, held: HeldClaim) -> None:
+    """Submit `held.claim` (retrying transient errors on the same account with the same key).
+
+    It continues the trace the request was queued with. A holder that lost its lease stops
+    without recording anything: the new holder resolves the job.
     """
+    claim = held.claim
     with (
         structlog.contextvars.bound_contextvars(generation_id=str(claim.generation_id)),
         continue_trace(
@@ -63,17 +97,23 @@ async def submit_claimed(deps: Deps, claim: ClaimedJob) -> None:
             },
         ),
     ):
-        await _submit_claimed(deps, claim)
+        try:
+            await _submit_claimed(deps, held)
+        except LeaseLost:
+            METRICS.leases_lost.labels(claim.provider_id, "recovered").inc()
+            log.warning("claim recovered by another holder; recording nothing")
+        finally:
+            held.settled = True
 
 
-async def _submit_claimed(deps: Deps, claim: ClaimedJob) -> None:
+async def _submit_claimed(deps: Deps, held: HeldClaim) -> None:
+    claim = held.claim
     request = GenerationRequested.model_validate(claim.request)
-    bound = log.bind(generation_id=str(claim.generation_id), account_id=claim.account_id)
     try:
         adapter = deps.adapters.get(claim.provider_id)
         credentials = deps.cipher.decrypt(claim.credentials_ciphertext)
     except UnknownProvider:
-        await _fail(deps, claim, request, ErrorInfo(code="unsupported_provider"))
+        await _fail(deps, claim, request, UNSUPPORTED_PROVIDER)
         return
     except CredentialDecryptError:
         await _disable_account(deps, claim, "credentials cannot be decrypted with the current keys")
@@ -87,50 +127,27 @@ async def _submit_claimed(deps: Deps, claim: ClaimedJob) -> None:
         credentials=credentials,
         base_url=claim.base_url,
     )
-    while True:
-        try:
-            with provider_call(claim.provider_id, "submit"):
-                result = await adapter.submit(submit)
-        except Exception as exc:
-            behaviour = behaviour_of(exc)
-            error = _error_info(exc)
-            bound.info("submission refused", code=error.code, behaviour=behaviour.value)
-            if behaviour is Behaviour.RETRY:
-                claim = replace(claim, submit_tries=claim.submit_tries + 1)
-                if claim.submit_tries >= deps.settings.max_submit_tries:
-                    await _fail(
-                        deps,
-                        claim,
-                        request,
-                        ErrorInfo(code=ProviderUnavailable.code, message=error.message),
-                    )
-                    return
-                # Same account, same idempotency key: if the provider did create the job
-                # before failing to answer, the retry returns that job instead of a second one.
-                async with deps.uow() as uow:
-                    await repo.extend_lease(uow.conn, claim, deps.settings.lease_s)
-                await asyncio.sleep(
-                    backoff_delay(
-                        claim.submit_tries,
-                        deps.settings.submit_backoff_base_s,
-                        deps.settings.submit_backoff_max_s,
-                    )
-                )
-                continue
-            await _act_on_refusal(deps, claim, request, behaviour, exc, error)
-            return
-        break
-    async with deps.uow() as uow:
-        cancel_requested = await repo.mark_submitted(uow.conn, claim, result.provider_job_id)
-        if cancel_requested is not None:
-            await uow.stage(
-                SUBMITTED,
-                events.submitted(request, claim.account_id, result.provider_job_id, claim.attempt),
-            )
-    if cancel_requested is not None:
-        observe_since(METRICS.requested_to_submitted, request.occurred_at, claim.provider_id)
+    result = await _obtain_job(deps, held, request, adapter, submit)
+    if result is None:
+        return
+    # No provider call is left: the lease keeper must not cancel the recording of the job.
+    held.settled = True
+    uow = deps.uow()
+    async with uow:
+        cancel_requested = await uow.jobs.mark_submitted(claim, result.provider_job_id)
+        await uow.stage(
+            SUBMITTED,
+            events.submitted(request, claim.account_id, result.provider_job_id, claim.attempt),
+        )
+        await uow.commit()
+    observe_since(METRICS.requested_to_submitted, request.occurred_at, claim.provider_id)
     annotate_span(provider_job_id=result.provider_job_id)
-    bound.info("submitted", provider_job_id=result.provider_job_id, replayed=result.replayed)
+    log.info(
+        "submitted",
+        account_id=claim.account_id,
+        provider_job_id=result.provider_job_id,
+        replayed=result.replayed,
+    )
     if cancel_requested:
         # The user cancelled while we were submitting: cancel at the provider; the poller
         # follows the job and reports its final state.
@@ -142,6 +159,117 @@ async def _submit_claimed(deps: Deps, claim: ClaimedJob) -> None:
                 base_url=claim.base_url,
             ),
         )
+
+
+async def _obtain_job(
+    deps: Deps,
+    held: HeldClaim,
+    request: GenerationRequested,
+    adapter: ProviderAdapter,
+    submit: SubmitRequest,
+) -> SubmitResult | None:
+    """The provider's job for this claim, or None when the claim ended otherwise (recorded)."""
+    settings = deps.settings
+    loop = asyncio.get_running_loop()
+    budget_end = loop.time() + settings.submit_budget_s
+    guarantees = adapter.submit_guarantees
+    claim = held.claim
+    in_doubt = claim.in_doubt
+    while True:
+        if in_doubt:
+            resolved = await resolve_in_doubt(adapter, submit, budget_end)
+            if isinstance(resolved, SubmitResult):
+                return resolved
+            if resolved is _Resolution.UNKNOWN:
+                await _fail(deps, claim, request, SUBMISSION_OUTCOME_UNKNOWN)
+                return None
+            in_doubt = False
+        remaining = budget_end - loop.time()
+        if claim.submit_tries >= settings.max_submit_tries or remaining <= 0:
+            await _fail(
+                deps,
+                claim,
+                request,
+                ErrorInfo(
+                    code=ProviderUnavailable.code,
+                    message=f"no answer from the provider after {claim.submit_tries} tries",
+                    retryable=True,
+                ),
+            )
+            return None
+        claim = replace(claim, submit_tries=claim.submit_tries + 1)
+        if not guarantees.idempotent:
+            uow = deps.uow()
+            async with uow:
+                await uow.jobs.record_submit_started(claim, settings.lease_s)
+                await uow.commit()
+        held.call_started = True
+        try:
+            async with asyncio.timeout(remaining) as budget:
+                with provider_call(claim.provider_id, "submit"):
+                    return await adapter.submit(submit)
+        except SubmitOutcomeUnknown as exc:
+            log.warning("submission outcome unknown", error=exc.message)
+            in_doubt = True
+            continue
+        except TimeoutError:
+            if not budget.expired():
+                raise
+            log.warning("submission budget spent during a provider call")
+            in_doubt = True
+            continue
+        except Exception as exc:
+            behaviour = behaviour_of(exc)
+            error = _error_info(exc)
+            log.info("submission refused", code=error.code, behaviour=behaviour.value)
+            if behaviour is not Behaviour.RETRY:
+                await _act_on_refusal(deps, claim, request, behaviour, exc, error)
+                return None
+            # The provider answered: nothing was created. Same account, same idempotency key.
+            uow = deps.uow()
+            async with uow:
+                await uow.jobs.record_refusal(claim, settings.lease_s)
+                await uow.commit()
+            held.call_started = False
+            delay = backoff_delay(
+                claim.submit_tries, settings.submit_backoff_base_s, settings.submit_backoff_max_s
+            )
+            await asyncio.sleep(max(0.0, min(delay, budget_end - loop.time())))
+
+
+async def resolve_in_doubt(
+    adapter: ProviderAdapter, submit: SubmitRequest, budget_end: float
+) -> SubmitResult | _Resolution:
+    """What became of a job-creating call whose answer never came, asked of the provider.
+
+    Found by reference: that job. Not found: nothing was created, submitting is safe. Neither
+    findable nor idempotent: unknown. An idempotent provider may always be asked again with
+    the same key: it returns the original job instead of creating a second one.
+    """
+    guarantees = adapter.submit_guarantees
+    provider = adapter.provider_id
+    loop = asyncio.get_running_loop()
+    if guarantees.findable_by_reference:
+        for attempt in range(1, _LOOKUP_TRIES + 1):
+            try:
+                async with asyncio.timeout(max(0.0, budget_end - loop.time())):
+                    with provider_call(provider, "lookup"):
+                        found = await adapter.find_by_reference(submit)
+            except Exception as exc:
+                log.warning("lookup of an in-doubt submission failed", error=repr(exc))
+                if attempt < _LOOKUP_TRIES and loop.time() < budget_end:
+                    await asyncio.sleep(min(0.5 * attempt, max(0.0, budget_end - loop.time())))
+                continue
+            if found is not None:
+                METRICS.submissions_in_doubt.labels(provider, "found").inc()
+                return found
+            METRICS.submissions_in_doubt.labels(provider, "not_found").inc()
+            return _Resolution.SAFE_TO_SUBMIT
+    if guarantees.idempotent:
+        METRICS.submissions_in_doubt.labels(provider, "replayed").inc()
+        return _Resolution.SAFE_TO_SUBMIT
+    METRICS.submissions_in_doubt.labels(provider, "unknown").inc()
+    return _Resolution.UNKNOWN
 
 
 async def _act_on_refusal(
@@ -158,27 +286,35 @@ async def _act_on_refusal(
     if behaviour is Behaviour.FAIL:
         await _fail(deps, claim, request, error)
         return
-    async with deps.uow() as uow:
+    uow = deps.uow()
+    async with uow:
         if behaviour is Behaviour.BACK_OFF:
             cooldown = retry_after if retry_after is not None else settings.rate_limit_cooldown_s
-            await repo.cool_down(uow.conn, claim.account_id, cooldown, error.code)
+            await uow.accounts.cool_down(claim.account_id, cooldown, error.code)
         elif behaviour is Behaviour.ROTATE and isinstance(exc, QuotaExhausted):
-            await repo.mark_exhausted(uow.conn, claim.account_id, error.message or error.code)
+            await uow.accounts.mark_exhausted(claim.account_id, error.message or error.code)
         elif behaviour is Behaviour.ROTATE:
             cooldown = retry_after if retry_after is not None else settings.concurrency_cooldown_s
-            await repo.cool_down(uow.conn, claim.account_id, cooldown, error.code)
+            await uow.accounts.cool_down(claim.account_id, cooldown, error.code)
         elif behaviour is Behaviour.DISABLE_ACCOUNT:
-            await repo.set_account_status(
-                uow.conn, claim.account_id, AccountStatus.DISABLED, error.message or error.code
+            await uow.accounts.set_status(
+                claim.account_id, AccountStatus.DISABLED, error.message or error.code
             )
         # The provider refused before creating anything: requeue without spending an attempt.
-        await repo.requeue(uow.conn, claim, 0.0, error.model_dump())
+        await uow.jobs.requeue(claim, 0.0, error.model_dump())
+        await uow.commit()
     deps.wake.set()
 
 
 def reaction_of(error_class: type[BaseException], behaviour: Behaviour) -> str:
     """What `submit_claimed` does when the provider refuses a submission with `error_class`."""
     no_attempt = "requeue at once without spending an attempt"
+    if issubclass(error_class, SubmitOutcomeUnknown):
+        return (
+            "in doubt: look the job up by reference where the provider can, replay with the "
+            "same idempotency key where it is idempotent; otherwise fail the generation with "
+            "`submission_outcome_unknown` (never a second paid job)"
+        )
     if behaviour is Behaviour.BACK_OFF:
         return (
             "cool the account down for `Retry-After` (default `rate_limit_cooldown_s`); "
@@ -202,34 +338,32 @@ def reaction_of(error_class: type[BaseException], behaviour: Behaviour) -> str:
 
 
 async def _disable_account(deps: Deps, claim: ClaimedJob, reason: str) -> None:
-    async with deps.uow() as uow:
-        await repo.set_account_status(uow.conn, claim.account_id, AccountStatus.DISABLED, reason)
-        await repo.requeue(uow.conn, claim, 0.0, {"code": "account_disabled", "message": reason})
+    uow = deps.uow()
+    async with uow:
+        await uow.accounts.set_status(claim.account_id, AccountStatus.DISABLED, reason)
+        await uow.jobs.requeue(claim, 0.0, {"code": "account_disabled", "message": reason})
+        await uow.commit()
     deps.wake.set()
 
 
 async def _fail(
     deps: Deps, claim: ClaimedJob, request: GenerationRequested, error: ErrorInfo
 ) -> None:
-    async with deps.uow() as uow:
-        done = await repo.finish(
-            uow.conn,
-            claim.generation_id,
-            JobState.FAILED,
-            error.model_dump(),
-            only_from=(JobState.CLAIMED,),
+    uow = deps.uow()
+    async with uow:
+        await uow.jobs.fail_claimed(claim, error.model_dump())
+        await uow.stage(
+            COMPLETED,
+            events.ended(
+                request,
+                CompletionStatus.FAILED,
+                attempt=claim.attempt,
+                error=error,
+                account_id=claim.account_id,
+            ),
         )
-        if done is not None:
-            await uow.stage(
-                COMPLETED,
-                events.ended(
-                    request,
-                    CompletionStatus.FAILED,
-                    attempt=claim.attempt,
-                    error=error,
-                    account_id=claim.account_id,
-                ),
-            )
+        await uow.commit()
+    log.info("generation failed by the dispatcher", code=error.code)
     deps.wake.set()
 
 
