@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import os
 import re
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ import yaml
 
 from genbus.contracts import GENERATIONS_STREAM
 from genbus.contracts.topology import DISPATCHER_REQUESTED, POLLER_SUBMITTED
+from genbus.runtime.settings import RuntimeSettings
 
 from .kustomize import (
     KustomizeError,
@@ -295,6 +297,50 @@ def test_services_are_probed_and_sized(deployment: str) -> None:
     memory = container["resources"]
     assert 150 <= _quantity(memory["requests"]["memory"]) <= 256
     assert _quantity(memory["limits"]["memory"]) >= 2 * 150
+
+
+#: Seconds between a service's own shutdown budget and the pod being killed.
+_SHUTDOWN_MARGIN_S = 5.0
+
+
+def _shutdown_grace_s(env: dict[str, str]) -> float:
+    """The service's `shutdown_grace_s` as it runs with `env`: its own setting, or the default."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("GENBUS_"):
+                patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        settings = RuntimeSettings()
+    # The service spends `drain_s` on in-hand work and the rest closing; never more than this.
+    assert settings.drain_s() < settings.shutdown_grace_s
+    return settings.shutdown_grace_s
+
+
+def _pre_stop_s(container: dict[str, Any]) -> float:
+    command = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
+    if not command:
+        return 0.0
+    assert command[0] == "sleep", command
+    return float(command[1])
+
+
+@pytest.mark.parametrize("deployment", GENBUS_SERVICES)
+def test_shutdown_fits_the_termination_grace_period(deployment: str) -> None:
+    """SIGTERM comes after preStop; the service exits within its shutdown grace, and the pod
+    is killed only `terminationGracePeriodSeconds` after preStop began."""
+    pod = _find(render(BASE), "Deployment", deployment)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e}
+    needed = _pre_stop_s(container) + _shutdown_grace_s(env) + _SHUTDOWN_MARGIN_S
+    assert pod["terminationGracePeriodSeconds"] >= needed, (deployment, needed)
+
+
+def test_compose_stop_grace_fits_the_shutdown_grace() -> None:
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    grace = compose["x-hardening"]["stop_grace_period"]
+    assert grace.endswith("s")
+    assert float(grace[:-1]) >= _shutdown_grace_s({}) + _SHUTDOWN_MARGIN_S
 
 
 def test_dispatcher_is_migrated_before_it_starts() -> None:

@@ -7,6 +7,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Of `shutdown_grace_s`, the seconds kept for flushing and closing after in-hand work drained.
+SHUTDOWN_CLOSE_RESERVE_S = 4.0
+
 
 class RuntimeSettings(BaseSettings):
     """Base settings of a genbus service. Services subclass it with their own prefix."""
@@ -35,7 +38,13 @@ class RuntimeSettings(BaseSettings):
         default="127.0.0.1", validation_alias=AliasChoices("GENBUS_HEALTH_HOST")
     )
     health_port: int = Field(default=0, ge=0, validation_alias=AliasChoices("GENBUS_HEALTH_PORT"))
-    #: Seconds a service waits for in-hand work to finish on SIGTERM before it exits anyway.
+    #: Seconds from SIGTERM to exit: in-hand work gets all of it but `SHUTDOWN_CLOSE_RESERVE_S`
+    #: (`drain_s`), which is kept for the last steps (flushing, closing connections). A pod's
+    #: `terminationGracePeriodSeconds` must exceed it (tests/deploy checks the manifests).
     shutdown_grace_s: float = Field(
-        default=20.0, validation_alias=AliasChoices("GENBUS_SHUTDOWN_GRACE_S")
+        default=20.0, gt=0, validation_alias=AliasChoices("GENBUS_SHUTDOWN_GRACE_S")
     )
+
+    def drain_s(self) -> float:
+        """How long in-hand work (messages, provider calls) may take to finish on SIGTERM."""
+        return max(self.shutdown_grace_s - SHUTDOWN_CLOSE_RESERVE_S, 0.0)

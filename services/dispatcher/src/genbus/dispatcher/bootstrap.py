@@ -34,12 +34,10 @@ from genbus.runtime.service import (
     make_broker,
     nats_readiness,
 )
+from genbus.runtime.settings import SHUTDOWN_CLOSE_RESERVE_S
 from genbus.runtime.tracing import configure_tracing
 
 log = get_logger(__name__)
-
-#: Seconds of `shutdown_grace_s` kept for flushing the outbox and closing connections.
-_FLUSH_RESERVE_S = 4.0
 
 
 def cipher_from(settings: DispatcherSettings) -> CredentialCipher:
@@ -53,8 +51,8 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
     configure_tracing("dispatcher")
     engine = create_engine(settings.database_url, pool_size=10, max_overflow=20)
     # Shutdown fits `shutdown_grace_s`: consumers and submissions drain together for all of it
-    # but `_FLUSH_RESERVE_S`, which is left to flush the outbox and close.
-    drain_s = max(settings.shutdown_grace_s - _FLUSH_RESERVE_S, 0.0)
+    # but the reserve left to flush the outbox and close.
+    drain_s = settings.drain_s()
     broker = make_broker(
         settings.nats_url,
         f"genbus-dispatcher-{owner}",
@@ -104,7 +102,7 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         # finish or are handed on, then the outbox is flushed.
         await asyncio.gather(broker.stop(), scheduler.drain(drain_s))
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(relay.relay_once(), _FLUSH_RESERVE_S / 2)
+            await asyncio.wait_for(relay.relay_once(), SHUTDOWN_CLOSE_RESERVE_S / 2)
         relay.stop()
         for task in background:
             task.cancel()

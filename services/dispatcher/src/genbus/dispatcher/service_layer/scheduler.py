@@ -78,7 +78,7 @@ class Scheduler:
                 self._give_up(generation_id, "shutdown")
         remaining = [task for _, task in self._held.values()]
         if remaining:
-            await asyncio.wait(remaining, timeout=5.0)
+            await asyncio.wait(remaining, timeout=1.0)  # one fenced write each
         if self._keeper is not None:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
