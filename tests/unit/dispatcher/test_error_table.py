@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genbus.dispatcher.service_layer.error_table import error_table
+from genbus.dispatcher.service_layer.error_table import error_table, in_doubt_table
 from genbus.providers import BEHAVIOURS, Behaviour
+from genbus.providers.registry import ADAPTER_FACTORIES
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 
@@ -34,3 +35,20 @@ def test_every_behaviour_has_its_own_reaction() -> None:
     assert set(reactions) == {f"`{b.value}`" for b in Behaviour}
     assert len(reactions["`rotate`"]) == 2  # concurrency limit: cooldown; quota: exhausted
     assert all(len(texts) == 1 for name, texts in reactions.items() if name != "`rotate`")
+
+
+def test_readme_holds_the_rendered_in_doubt_table() -> None:
+    table = in_doubt_table()
+    assert table in README.read_text(), (
+        "README's in-doubt table is out of date; replace it with the output of "
+        "`genbus-dispatcher in-doubt-table`:\n" + table
+    )
+
+
+def test_a_provider_without_idempotency_or_lookup_is_never_resubmitted() -> None:
+    rows = {line.split("|")[1].strip(): line for line in in_doubt_table().splitlines()[2:]}
+    assert set(rows) == {f"`{provider}`" for provider in ADAPTER_FACTORIES}
+    for provider, factory in ADAPTER_FACTORIES.items():
+        guarantees = factory.submit_guarantees  # type: ignore[attr-defined]
+        never = "never submitted again" in rows[f"`{provider}`"]
+        assert never == (not guarantees.idempotent and not guarantees.findable_by_reference)

@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="migrate, then run the dispatcher (default)")
     sub.add_parser("migrate", help="migrate the dispatcher schema and exit")
     sub.add_parser("error-table", help="print README's table of provider errors and reactions")
+    sub.add_parser("in-doubt-table", help="print README's table of in-doubt submissions")
     accounts_cmd = sub.add_parser("accounts", help="manage provider accounts (database)")
     actions = accounts_cmd.add_subparsers(dest="action", required=True)
 
@@ -106,10 +107,10 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     # Heavy imports (broker, migrations, submission path) happen only in the commands that need
     # them, so account commands start quickly.
-    if args.command == "error-table":
-        from genbus.dispatcher.service_layer.error_table import error_table
+    if args.command in ("error-table", "in-doubt-table"):
+        from genbus.dispatcher.service_layer.error_table import error_table, in_doubt_table
 
-        print(error_table(), end="")
+        print(error_table() if args.command == "error-table" else in_doubt_table(), end="")
         return
     settings = DispatcherSettings()
     # Logs share stdout with the commands' JSON output: only warnings for the account commands.

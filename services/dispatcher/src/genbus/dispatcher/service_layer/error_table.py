@@ -1,9 +1,11 @@
-"""README's table of provider errors, rendered from the code so the two cannot drift."""
+"""README's tables of provider errors and of in-doubt submissions, rendered from the code so
+the two cannot drift."""
 
 from __future__ import annotations
 
-from genbus.dispatcher.service_layer.submission import reaction_of
-from genbus.providers import BEHAVIOURS, ProviderError, ProviderUnavailable
+from genbus.dispatcher.service_layer.submission import in_doubt_policy, reaction_of
+from genbus.providers import BEHAVIOURS, ProviderError, ProviderUnavailable, SubmitGuarantees
+from genbus.providers.registry import ADAPTER_FACTORIES
 
 _HEADER = (
     "| error class | code | behaviour | what the dispatcher does at submission |",
@@ -24,4 +26,22 @@ def error_table() -> str:
             code = f"`{ProviderUnavailable.code}`"
         reaction = reaction_of(error_class, behaviour)
         lines.append(f"| `{name}` | {code} | `{behaviour.value}` | {reaction} |")
+    return "\n".join(lines) + "\n"
+
+
+def in_doubt_table() -> str:
+    """One Markdown row per provider: its submit guarantees and what an unanswered submit does."""
+    lines = [
+        "| provider | idempotent submit | found by reference "
+        "| a submission whose answer is lost is |",
+        "|---|---|---|---|",
+    ]
+    for provider_id, factory in sorted(ADAPTER_FACTORIES.items()):
+        # Adapter classes carry their guarantees as a class attribute: no client is built.
+        guarantees: SubmitGuarantees = getattr(factory, "submit_guarantees")  # noqa: B009
+        idempotent = "yes" if guarantees.idempotent else "no"
+        findable = "yes" if guarantees.findable_by_reference else "no"
+        lines.append(
+            f"| `{provider_id}` | {idempotent} | {findable} | {in_doubt_policy(guarantees)} |"
+        )
     return "\n".join(lines) + "\n"

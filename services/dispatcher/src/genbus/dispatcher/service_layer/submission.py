@@ -43,6 +43,7 @@ from genbus.providers import (
     ProviderJobRef,
     ProviderUnavailable,
     QuotaExhausted,
+    SubmitGuarantees,
     SubmitOutcomeUnknown,
     SubmitRequest,
     SubmitResult,
@@ -270,6 +271,23 @@ async def resolve_in_doubt(
         return _Resolution.SAFE_TO_SUBMIT
     METRICS.submissions_in_doubt.labels(provider, "unknown").inc()
     return _Resolution.UNKNOWN
+
+
+def in_doubt_policy(guarantees: SubmitGuarantees) -> str:
+    """What `resolve_in_doubt` does for a provider with these guarantees (README's table)."""
+    if guarantees.findable_by_reference:
+        then = (
+            "submitted again with the same idempotency key"
+            if guarantees.idempotent
+            else "submitted again"
+        )
+        return f"looked up by reference: found, it is recorded; not found, it is {then}"
+    if guarantees.idempotent:
+        return "submitted again with the same idempotency key: the provider returns the original"
+    return (
+        "never submitted again: the generation fails `submission_outcome_unknown` "
+        '(retryable), counted in `genbus_submissions_in_doubt_total{resolution="unknown"}`'
+    )
 
 
 async def _act_on_refusal(
