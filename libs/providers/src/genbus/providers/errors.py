@@ -139,6 +139,8 @@ BEHAVIOURS: Mapping[type[BaseException], Behaviour] = MappingProxyType(
         UnsupportedOperation: Behaviour.FAIL,
         JobNotFound: Behaviour.FAIL,
         OutputRejected: Behaviour.RETRY,
+        # Listed for the docs: retried only once resolved (never resubmitted blindly).
+        SubmitOutcomeUnknown: Behaviour.RETRY,
         ProviderUnavailable: Behaviour.RETRY,
         # Unclassified provider trouble is treated as transient; attempts bound the retries.
         ProviderError: Behaviour.RETRY,
