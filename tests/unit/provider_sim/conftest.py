@@ -24,7 +24,7 @@ async def make_sim() -> AsyncIterator[MakeSim]:
             transport = httpx.ASGITransport(app=app)
             client = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
             stack.push_async_callback(client.aclose)
-            return Sim(client, app.state.sim, clock)
+            return Sim(client, app.state.sim, clock, app)
 
         yield factory
 

@@ -37,7 +37,16 @@ async def test_put_config_with_a_comma_separated_key_list(sim: Sim) -> None:
 
 @pytest.mark.parametrize(
     "patch",
-    [{"fail_rate": 2}, {"duration_s": -1}, {"per_key_concurrency": 0}, {"no_such_knob": 1}, [1]],
+    [
+        {"fail_rate": 2},
+        {"duration_s": -1},
+        {"per_key_concurrency": 0},
+        {"no_such_knob": 1},
+        [1],
+        {"submit_latency_ms": -1},
+        {"accepted_response_delay_ms": -0.5},
+        {"lost_response_rate": 1.5},
+    ],
 )
 async def test_put_invalid_config_is_400_and_changes_nothing(sim: Sim, patch: object) -> None:
     before = (await sim.client.get("/_sim/config")).json()
@@ -109,6 +118,13 @@ async def test_reset_clears_jobs_and_counters_but_keeps_config(sim: Sim) -> None
     assert (await sim.submit()).status_code == 201  # the slot is free again
 
 
+async def test_fresh_stats_report_the_fault_counters_at_zero(sim: Sim) -> None:
+    stats = await sim.stats()
+
+    fields = ("submits_in_progress", "lost_responses", "delayed_responses", "lookups")
+    assert {name: stats[name] for name in fields} == dict.fromkeys(fields, 0)
+
+
 async def test_sim_endpoints_need_no_auth(sim: Sim) -> None:
     responses = [
         await sim.client.get("/_sim/config"),
@@ -138,6 +154,9 @@ def test_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIM_ENFORCE_CONCURRENCY", "false")
     monkeypatch.setenv("SIM_PER_KEY_CREDITS", '{"alpha": 10}')
     monkeypatch.setenv("SIM_DEFAULT_CREDITS", "2")
+    monkeypatch.setenv("SIM_SUBMIT_LATENCY_MS", "1500")
+    monkeypatch.setenv("SIM_ACCEPTED_RESPONSE_DELAY_MS", "2000")
+    monkeypatch.setenv("SIM_LOST_RESPONSE_RATE", "0.25")
     monkeypatch.setenv("SIM_HOST", "0.0.0.0")
     monkeypatch.setenv("SIM_PORT", "9200")
 
@@ -152,11 +171,22 @@ def test_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.enforce_concurrency is False
     assert config.credits_for("alpha") == 10
     assert config.credits_for("beta") == 2
+    assert (config.submit_latency_ms, config.accepted_response_delay_ms) == (1500.0, 2000.0)
+    assert config.lost_response_rate == 0.25
     assert (server.host, server.port, server.access_log) == ("0.0.0.0", 9200, False)
 
 
 def test_config_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SIM_KEYS", "SIM_PER_KEY_CONCURRENCY", "SIM_ENFORCE_CONCURRENCY", "SIM_PORT"):
+    for name in (
+        "SIM_KEYS",
+        "SIM_PER_KEY_CONCURRENCY",
+        "SIM_ENFORCE_CONCURRENCY",
+        "SIM_PORT",
+        "SIM_LATENCY_MS",
+        "SIM_SUBMIT_LATENCY_MS",
+        "SIM_ACCEPTED_RESPONSE_DELAY_MS",
+        "SIM_LOST_RESPONSE_RATE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
     config = SimConfig()
@@ -165,4 +195,10 @@ def test_config_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.per_key_concurrency is None
     assert config.enforce_concurrency is True
     assert config.credits_for("sim-key-1") is None
+    assert (config.latency_ms, config.submit_latency_ms, config.accepted_response_delay_ms) == (
+        0.0,
+        0.0,
+        0.0,
+    )
+    assert config.lost_response_rate == 0.0
     assert ServerSettings().port == 9100

@@ -2,62 +2,19 @@
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-STARTUP_TIMEOUT_S = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the simulator exited during start-up"
-        try:
-            if httpx.get(f"{base_url}/_sim/config", timeout=0.5).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)  # readiness polling, not synchronization of the test's logic
-    pytest.fail("the simulator did not start listening in time")
+from .helpers import sim_process
 
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "UV_PYTHON_DOWNLOADS": "never",
-        "SIM_PORT": str(port),
-        "SIM_KEYS": "proc-key",
-        "SIM_DURATION_S": "0",
-        "SIM_DURATION_JITTER_S": "0",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "genbus.provider_sim"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        _wait_until_serving(base_url, process)
-        yield base_url, process
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            process.wait(timeout=10)
+    with sim_process(SIM_KEYS="proc-key", SIM_DURATION_S="0", SIM_DURATION_JITTER_S="0") as server:
+        yield server
 
 
 def test_round_trip_over_real_http(server: tuple[str, subprocess.Popen[bytes]]) -> None:

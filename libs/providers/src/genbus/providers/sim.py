@@ -1,4 +1,4 @@
-"""The adapter for the sim provider (DESIGN.md, "Sim provider protocol")."""
+"""The adapter for the sim provider (its protocol: docs/provider-sim.md)."""
 
 from __future__ import annotations
 

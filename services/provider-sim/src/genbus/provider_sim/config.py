@@ -32,7 +32,15 @@ class SimConfig(BaseSettings):
     rate_limit_rate: Rate = 0.0
     retry_after_s: Annotated[int, Field(ge=0)] = 1
     error_5xx_rate: Rate = 0.0
+    # Before every authenticated route of both APIs (polls included).
     latency_ms: Seconds = 0.0
+
+    # A slow provider: before a job-creating call (or a Pixverse image upload) does anything.
+    submit_latency_ms: Seconds = 0.0
+    # A provider that accepted the job and answers late (or never): applies only to answers
+    # that created a job, never to idempotent replays.
+    accepted_response_delay_ms: Seconds = 0.0
+    lost_response_rate: Rate = 0.0
 
     per_key_concurrency: Annotated[int, Field(ge=1)] | None = None
     enforce_concurrency: bool = True

@@ -11,8 +11,13 @@ from genbus.provider_sim.state import SimState
 # Dependencies are async on purpose: sync ones would run in the thread pool on every request.
 
 
-async def _get_state(request: Request) -> SimState:
+def sim_state(request: Request) -> SimState:
+    """The simulator state of the app serving `request`."""
     return cast(SimState, request.app.state.sim)
+
+
+async def _get_state(request: Request) -> SimState:
+    return sim_state(request)
 
 
 StateDep = Annotated[SimState, Depends(_get_state)]

@@ -1,19 +1,21 @@
-"""The provider protocol: submit, poll and cancel jobs, download outputs."""
+"""The provider protocol: submit, poll, look up and cancel jobs, download outputs."""
 
 import json
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from genbus.provider_sim.deps import ApiKeyDep, StateDep
 from genbus.provider_sim.errors import ErrorCode, SimError
 from genbus.provider_sim.jobs import MEDIA_TYPE, render_job
+from genbus.provider_sim.submits import answer_submission, post_submit
 
 router = APIRouter(prefix="/v1", tags=["provider"])
 
 
-@router.post("/jobs", status_code=201, operation_id="submit_job")
-async def submit_job(request: Request, state: StateDep, api_key: ApiKeyDep) -> JSONResponse:
+@post_submit(router, "/jobs", status_code=201, operation_id="submit_job")
+async def submit_job(request: Request, state: StateDep, api_key: ApiKeyDep) -> Response:
     try:
         body: object = json.loads(await request.body())
     except ValueError as exc:
@@ -22,10 +24,24 @@ async def submit_job(request: Request, state: StateDep, api_key: ApiKeyDep) -> J
         raise error from exc
     submission = state.submit(api_key, body, request.headers.get("idempotency-key"))
     job = submission.job
-    return JSONResponse(
+    answer = JSONResponse(
         {"id": job.id, "status": job.status(state.now()).value},
         status_code=200 if submission.replayed else 201,
     )
+    return await answer_submission(submission, answer)
+
+
+@router.get("/jobs", operation_id="find_jobs")
+async def find_jobs(
+    client_reference: Annotated[str, Query()],
+    request: Request,
+    state: StateDep,
+    api_key: ApiKeyDep,
+) -> JSONResponse:
+    jobs = state.find_by_reference(api_key, client_reference)
+    now = state.now()
+    files_url = _files_url(request)
+    return JSONResponse({"data": [render_job(job, now, files_url) for job in jobs]})
 
 
 @router.get("/jobs/{job_id}", operation_id="get_job")

@@ -4,7 +4,8 @@ Every answer is Pixverse's envelope `{"ErrCode", "ErrMsg", "Resp"}`; refusals ar
 a non-zero `ErrCode` (as Pixverse documents them), except rate limiting (HTTP 429) and simulated
 crashes (HTTP 500). Pixverse has no idempotency: the same `Ai-trace-id` sent twice to a generate
 route makes two jobs, and the trace id is the job's client reference, so the second one counts
-in `duplicate_references`.
+in `duplicate_references`. The generate routes and the image upload are submit routes
+(`submit_latency_ms`, `submits_in_progress`); a generate's answer may come late or be lost.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from genbus.provider_sim.errors import ErrorCode, SimError
 from genbus.provider_sim.forms import parse_form
 from genbus.provider_sim.jobs import OUTPUT_HEIGHT, OUTPUT_WIDTH, Job, JobStatus
 from genbus.provider_sim.state import SimState
+from genbus.provider_sim.submits import answer_submission, post_submit, submit_handler
 
 #: SimError → (HTTP status, Pixverse ErrCode); None: a bare HTTP error, no envelope.
 PIXVERSE_ERRORS: Mapping[ErrorCode, tuple[int, int | None]] = {
@@ -88,6 +90,13 @@ class _PixverseRoute(APIRoute):
         return handle
 
 
+class _PixverseSubmitRoute(_PixverseRoute):
+    """A Pixverse route that creates jobs or uploads inputs (see `submit_handler`)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return submit_handler(super().get_route_handler())
+
+
 async def _pixverse_key(request: Request, state: StateDep) -> str:
     latency_ms = state.config.latency_ms
     if latency_ms:
@@ -101,17 +110,29 @@ PixverseKeyDep = Annotated[str, Depends(_pixverse_key)]
 router = APIRouter(prefix="/openapi/v2", tags=["pixverse"], route_class=_PixverseRoute)
 
 
-@router.post("/video/text/generate", operation_id="pixverse_text_to_video")
+@post_submit(
+    router,
+    "/video/text/generate",
+    operation_id="pixverse_text_to_video",
+    route_class=_PixverseSubmitRoute,
+)
 async def text_to_video(request: Request, state: StateDep, api_key: PixverseKeyDep) -> Response:
     return await _generate("text_to_video", request, state, api_key)
 
 
-@router.post("/video/img/generate", operation_id="pixverse_image_to_video")
+@post_submit(
+    router,
+    "/video/img/generate",
+    operation_id="pixverse_image_to_video",
+    route_class=_PixverseSubmitRoute,
+)
 async def image_to_video(request: Request, state: StateDep, api_key: PixverseKeyDep) -> Response:
     return await _generate("image_to_video", request, state, api_key)
 
 
-@router.post("/image/upload", operation_id="pixverse_upload_image")
+@post_submit(
+    router, "/image/upload", operation_id="pixverse_upload_image", route_class=_PixverseSubmitRoute
+)
 async def upload_image(request: Request, state: StateDep, api_key: PixverseKeyDep) -> Response:
     _trace_id(request)
     try:
@@ -170,8 +191,8 @@ async def _generate(operation: str, request: Request, state: SimState, api_key: 
         state.count_rejection(api_key, exc)
         raise
     # No idempotency key: Pixverse has none, so a replayed request is a second job.
-    job = state.submit(api_key, job_body, None, numeric_id=True).job
-    return _ok({"video_id": int(job.id)})
+    submission = state.submit(api_key, job_body, None, numeric_id=True)
+    return await answer_submission(submission, _ok({"video_id": int(submission.job.id)}))
 
 
 def _job_body(

@@ -9,7 +9,8 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ Clock = Callable[[], float]
 
 REJECT_MARKER = "[reject]"
 FAIL_MARKER = "[fail]"
+LOSE_RESPONSE_MARKER = "[lose-response]"
 _MAX_LISTED_DUPLICATES = 100
 # Integer ids (the Pixverse facade's) look like Pixverse's and never repeat, even after a reset.
 _FIRST_NUMERIC_ID = 300_000_000_000_000
@@ -40,8 +42,12 @@ class KeyStats:
 
 @dataclass(frozen=True, slots=True)
 class Submission:
+    """A submission's job and how its answer must go: `answer_delay_s` late, or lost."""
+
     job: Job
     replayed: bool
+    answer_delay_s: float = 0.0
+    lose_answer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,8 @@ class SimState:
         self._clock = clock
         self._rng = random.Random(config.seed)
         self._numeric_ids = itertools.count(_FIRST_NUMERIC_ID)
+        # A gauge of live requests, not a counter: a reset must not move it.
+        self._submits_in_progress = 0
         self.reset()
 
     @property
@@ -87,12 +95,16 @@ class SimState:
         self._unfinished: dict[str, UnfinishedJobs] = {}
         self._keys: dict[str, KeyStats] = {}
         self._reference_counts: dict[str, int] = {}
+        self._by_reference: dict[tuple[str, str], list[Job]] = {}  # oldest first
         self._duplicated: set[str] = set()
         self._submissions = 0
         self._replays = 0
         self._duplicate_references = 0
         self._violations = 0
         self._status_requests = 0
+        self._lookups = 0
+        self._delayed_responses = 0
+        self._lost_responses = 0
         self._cancels = 0
         self._cancelled_jobs = 0
         self._rejections: Counter[str] = Counter()
@@ -128,6 +140,21 @@ class SimState:
         self._status_requests += 1
         self._roll_server_fault()
         return self._owned_job(api_key, job_id)
+
+    def find_by_reference(self, api_key: str, reference: str) -> list[Job]:
+        """`api_key`'s jobs whose client reference is `reference`, newest first."""
+        self._lookups += 1
+        self._roll_server_fault()
+        return self._by_reference.get((api_key, reference), [])[::-1]
+
+    @contextmanager
+    def submitting(self) -> Iterator[None]:
+        """Count a job-creating or upload request in `submits_in_progress` while inside."""
+        self._submits_in_progress += 1
+        try:
+            yield
+        finally:
+            self._submits_in_progress -= 1
 
     def cancel(self, api_key: str, job_id: str) -> Job:
         self._roll_server_fault()
@@ -186,6 +213,10 @@ class SimState:
             ),
             "unfinished": sum(k["unfinished"] for k in keys.values()),
             "status_requests": self._status_requests,
+            "lookups": self._lookups,
+            "submits_in_progress": self._submits_in_progress,
+            "delayed_responses": self._delayed_responses,
+            "lost_responses": self._lost_responses,
             "cancels": self._cancels,
             "cancelled_jobs": self._cancelled_jobs,
             "rejections": dict(self._rejections),
@@ -245,7 +276,20 @@ class SimState:
         self._accept(job, stats, unfinished, cap, now)
         if idempotency_key:
             self._idempotency[(api_key, idempotency_key)] = job
-        return Submission(job, replayed=False)
+        return self._answer_fate(job, request)
+
+    def _answer_fate(self, job: Job, request: _JobRequest) -> Submission:
+        """The new `job`'s submission, with its answer delayed or lost as configured."""
+        config = self._config
+        delay_s = config.accepted_response_delay_ms / 1000
+        if delay_s:
+            self._delayed_responses += 1
+        lose = LOSE_RESPONSE_MARKER in request.prompt or bool(
+            config.lost_response_rate and self._rng.random() < config.lost_response_rate
+        )
+        if lose:
+            self._lost_responses += 1
+        return Submission(job, replayed=False, answer_delay_s=delay_s, lose_answer=lose)
 
     def _new_job(
         self,
@@ -289,6 +333,7 @@ class SimState:
         self._submissions += 1
         reference = job.client_reference
         if reference is not None:
+            self._by_reference.setdefault((job.api_key, reference), []).append(job)
             seen = self._reference_counts.get(reference, 0)
             self._reference_counts[reference] = seen + 1
             if seen:
