@@ -303,12 +303,15 @@ class JobRepository:
         return bool(row.cancel_requested)
 
     async def requeue(self, claim: ClaimedJob, delay_s: float, error: dict[str, Any]) -> None:
-        """claimed → queued, releasing the slot; dispatched again no sooner than `delay_s`."""
+        """claimed → queued, releasing the slot; dispatched again no sooner than `delay_s`.
+
+        A refusal spends no attempt: the next claim starts its tries afresh.
+        """
         await self._fenced(
             """
             UPDATE dispatcher.dispatch_jobs
                SET state = 'queued', account_id = NULL, lease_owner = NULL, lease_until = NULL,
-                   lease_token = NULL, submit_started_at = NULL,
+                   lease_token = NULL, submit_started_at = NULL, submit_tries = 0,
                    due_at = now() + make_interval(secs => :delay),
                    last_error = CAST(:err AS jsonb), updated_at = now()
              WHERE """

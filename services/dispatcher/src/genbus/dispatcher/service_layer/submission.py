@@ -30,6 +30,7 @@ from genbus.contracts import (
     provider_idempotency_key,
 )
 from genbus.dispatcher.adapters.repository import LeaseLost
+from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.domain.backoff import backoff_delay
 from genbus.dispatcher.domain.model import AccountStatus, ClaimedJob
 from genbus.dispatcher.service_layer import events
@@ -185,6 +186,9 @@ async def _obtain_job(
                 await _fail(deps, claim, request, SUBMISSION_OUTCOME_UNKNOWN)
                 return None
             in_doubt = False
+            if claim.submit_tries:
+                # The provider lost our last answer: give it a moment before asking again.
+                await _back_off(settings, claim.submit_tries, budget_end)
         remaining = budget_end - loop.time()
         if claim.submit_tries >= settings.max_submit_tries or remaining <= 0:
             await _fail(
@@ -213,14 +217,20 @@ async def _obtain_job(
             log.warning("submission outcome unknown", error=exc.message)
             in_doubt = True
             continue
-        except TimeoutError:
-            if not budget.expired():
-                raise
-            log.warning("submission budget spent during a provider call")
+        except TimeoutError as exc:
+            if budget.expired():
+                log.warning("submission budget spent during a provider call")
+            else:
+                log.warning("provider call timed out outside the adapter", error=repr(exc))
             in_doubt = True
             continue
         except Exception as exc:
             behaviour = behaviour_of(exc)
+            if behaviour is Behaviour.RETRY and not isinstance(exc, ProviderError):
+                # A raw network error escaped the adapter: the request may have been sent.
+                log.warning("provider call failed outside the adapter", error=repr(exc))
+                in_doubt = True
+                continue
             error = _error_info(exc)
             log.info("submission refused", code=error.code, behaviour=behaviour.value)
             if behaviour is not Behaviour.RETRY:
@@ -232,10 +242,13 @@ async def _obtain_job(
                 await uow.jobs.record_refusal(claim, settings.lease_s)
                 await uow.commit()
             held.call_started = False
-            delay = backoff_delay(
-                claim.submit_tries, settings.submit_backoff_base_s, settings.submit_backoff_max_s
-            )
-            await asyncio.sleep(max(0.0, min(delay, budget_end - loop.time())))
+            await _back_off(settings, claim.submit_tries, budget_end)
+
+
+async def _back_off(settings: DispatcherSettings, tries: int, budget_end: float) -> None:
+    delay = backoff_delay(tries, settings.submit_backoff_base_s, settings.submit_backoff_max_s)
+    remaining = budget_end - asyncio.get_running_loop().time()
+    await asyncio.sleep(max(0.0, min(delay, remaining)))
 
 
 async def resolve_in_doubt(

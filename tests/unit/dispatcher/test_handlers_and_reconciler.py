@@ -1,0 +1,181 @@
+"""Releasing a slot when a generation ends (once, whatever the deliveries), and the reconciler's
+sweeps of jobs past their deadline, on a fake unit of work."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from genbus.contracts import (
+    COMPLETED,
+    DEADLINE_EXCEEDED,
+    Asset,
+    CompletionStatus,
+    ErrorInfo,
+    GenerationCompleted,
+)
+from genbus.dispatcher.domain.model import JobState
+from genbus.dispatcher.service_layer import handlers, reconciler
+from genbus.dispatcher.service_layer.submission import submit_claimed
+
+from .fakes import (
+    ACCOUNT,
+    OPERATION,
+    PROVIDER,
+    SAFE,
+    FakeAdapter,
+    World,
+    make_world,
+    requested,
+    result,
+)
+
+
+def _ended(
+    generation_id: UUID, status: CompletionStatus, error: ErrorInfo | None = None
+) -> GenerationCompleted:
+    return GenerationCompleted(
+        event_id=uuid4(),
+        occurred_at=datetime.now(UTC),
+        generation_id=generation_id,
+        user_id="user-1",
+        provider_id=PROVIDER,
+        operation_type=OPERATION,
+        status=status,
+        asset=(
+            Asset(url="https://cdn.test/out.mp4", media_type="video/mp4")
+            if status is CompletionStatus.COMPLETED
+            else None
+        ),
+        error=error,
+        attempt=1,
+        account_id=ACCOUNT,
+        provider_job_id="pj-1",
+    )
+
+
+async def _submitted_jobs(world: World, count: int) -> list[UUID]:
+    """Claim and submit `count` queued jobs; their ids in claim order."""
+    ids = []
+    for _ in range(count):
+        held = await world.claim()
+        await submit_claimed(world.deps, held)
+        assert world.store.job(held.claim.generation_id).state is JobState.SUBMITTED
+        ids.append(held.claim.generation_id)
+    return ids
+
+
+async def test_a_completed_generation_releases_its_slot_once_whatever_the_deliveries() -> None:
+    world = make_world(FakeAdapter([result("pj-1"), result("pj-2")], guarantees=SAFE))
+    await world.queue()
+    [gid] = await _submitted_jobs(world, 1)
+    assert world.store.busy() == 1
+    events_before = list(world.store.events)
+    world.deps.wake.clear()
+
+    done = _ended(gid, CompletionStatus.COMPLETED)
+    await handlers.on_generations_completed(world.deps, [done])
+
+    job = world.store.job(gid)
+    assert job.state is JobState.COMPLETED
+    assert job.finished_at is not None
+    assert world.store.busy() == 0
+    assert world.deps.wake.is_set()  # the scheduler reuses the slot at once
+    finished_at = job.finished_at
+
+    # A redelivery, and a late contradicting outcome: the first terminal state wins.
+    world.deps.wake.clear()
+    late = _ended(gid, CompletionStatus.FAILED, ErrorInfo(code="provider_failed"))
+    await handlers.on_generations_completed(world.deps, [done, late])
+
+    job = world.store.job(gid)
+    assert job.state is JobState.COMPLETED
+    assert job.finished_at == finished_at
+    assert job.last_error is None
+    assert not world.deps.wake.is_set()
+    assert world.store.events == events_before  # the dispatcher announces nothing here
+    # The one slot of the account was released exactly once: one new job fits, not two.
+    await world.queue()
+    await world.queue()
+    await _submitted_jobs(world, 1)
+    async with world.store.uow() as uow:
+        assert await uow.jobs.claim_next("replica-a", 30) is None
+
+
+async def test_completions_of_several_jobs_are_released_in_one_transaction() -> None:
+    world = make_world(FakeAdapter([result("pj-1"), result("pj-2")], guarantees=SAFE))
+    world.store.account().max_concurrent = 2
+    await world.queue()
+    await world.queue()
+    ids = await _submitted_jobs(world, 2)
+    commits = world.store.commits
+
+    await handlers.on_generations_completed(
+        world.deps,
+        [
+            _ended(ids[0], CompletionStatus.CANCELLED),
+            _ended(ids[1], CompletionStatus.FAILED, ErrorInfo(code="provider_failed")),
+        ],
+    )
+
+    assert world.store.commits == commits + 1
+    assert world.store.job(ids[0]).state is JobState.CANCELLED
+    assert world.store.job(ids[1]).state is JobState.FAILED
+    assert world.store.job(ids[1]).last_error == {
+        "code": "provider_failed",
+        "message": "",
+        "retryable": False,
+    }
+    assert world.store.busy() == 0
+
+
+async def test_submitted_jobs_past_deadline_and_grace_fail_deadline_exceeded() -> None:
+    world = make_world(
+        FakeAdapter([result("pj-late"), result("pj-recent")], guarantees=SAFE),
+        submitted_deadline_grace_s=60,
+    )
+    world.store.account().max_concurrent = 2
+    late = await world.queue(requested(deadline_in_s=-120))  # past deadline + grace
+    recent = await world.queue(requested(deadline_in_s=-30))  # past deadline, within grace
+    await _submitted_jobs(world, 2)
+    assert world.store.job(late.generation_id).provider_job_id == "pj-late"
+    submitted_events = len(world.store.events)
+    world.deps.wake.clear()
+
+    assert await reconciler.fail_overdue_submitted(world.deps) == 1
+
+    job = world.store.job(late.generation_id)
+    assert job.state is JobState.FAILED
+    assert job.last_error == DEADLINE_EXCEEDED.model_dump()
+    assert world.store.job(recent.generation_id).state is JobState.SUBMITTED
+    assert world.store.busy() == 1  # the late job's slot is free, the recent one's is not
+    [event] = world.store.events_of(COMPLETED)
+    assert len(world.store.events) == submitted_events + 1
+    assert event.generation_id == late.generation_id
+    assert event.status is CompletionStatus.FAILED
+    assert event.error == DEADLINE_EXCEEDED
+    assert (event.account_id, event.provider_job_id, event.attempt) == (ACCOUNT, "pj-late", 1)
+    assert [c.provider_job_id for c in world.adapter.cancels] == ["pj-late"]
+    assert world.deps.wake.is_set()
+
+    # Nothing is ended twice.
+    assert await reconciler.fail_overdue_submitted(world.deps) == 0
+    assert len(world.store.events) == submitted_events + 1
+    assert len(world.adapter.cancels) == 1
+
+
+async def test_queued_jobs_past_their_deadline_fail_deadline_exceeded() -> None:
+    world = make_world()
+    late = await world.queue(requested(deadline_in_s=-1))
+    waiting = await world.queue(requested(deadline_in_s=60))
+
+    assert await reconciler.fail_overdue_queued(world.deps) == 1
+
+    assert world.store.job(late.generation_id).state is JobState.FAILED
+    assert world.store.job(waiting.generation_id).state is JobState.QUEUED
+    [event] = world.store.events_of(COMPLETED)
+    assert event.generation_id == late.generation_id
+    assert event.error == DEADLINE_EXCEEDED
+    assert (event.attempt, event.account_id) == (0, None)
+    assert await reconciler.fail_overdue_queued(world.deps) == 0
+    assert len(world.store.events) == 1
