@@ -43,7 +43,6 @@ from genbus.dispatcher.adapters.repository import (
 )
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.domain.model import (
-    SLOT_HOLDING,
     AccountCandidate,
     AccountStatus,
     ClaimedJob,
@@ -116,6 +115,7 @@ class JobRow:
     lease_until: datetime | None = None
     lease_token: UUID | None = None
     submit_started_at: datetime | None = None
+    slot_held_until: datetime | None = None
     provider_job_id: str | None = None
     cancel_requested: bool = False
     last_error: dict[str, Any] | None = None
@@ -199,7 +199,7 @@ class FakeStore:
 
     def busy(self, account_id: str = ACCOUNT) -> int:
         """The account's busy slots: its jobs in a slot-holding state (as `BUSY_SQL`)."""
-        return _busy(self.tables, account_id)
+        return _busy(self.tables, account_id, self.now())
 
     def ops(self) -> list[str]:
         """What the journal holds, without the keys."""
@@ -249,9 +249,17 @@ def _json(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _busy(tables: Tables, account_id: str) -> int:
+_SLOT_STATES = (JobState.CLAIMED, JobState.SUBMITTED)
+
+
+def _busy(tables: Tables, account_id: str, now: datetime | None = None) -> int:
+    """Claimed or submitted, or ended with its slot still held (as `BUSY_SQL`)."""
+    now = now or datetime.now(UTC)
     return sum(
-        1 for j in tables.jobs.values() if j.account_id == account_id and j.state in SLOT_HOLDING
+        1
+        for j in tables.jobs.values()
+        if j.account_id == account_id
+        and (j.state in _SLOT_STATES or (j.slot_held_until is not None and j.slot_held_until > now))
     )
 
 
@@ -299,7 +307,7 @@ class FakeAccountRepository(AccountRepository):
         return self._store.now()
 
     def _view(self, a: AccountRow, now: datetime) -> AccountView:
-        busy = _busy(self._t, a.id)
+        busy = _busy(self._t, a.id, now)
         claimed = sum(
             1 for j in self._t.jobs.values() if j.account_id == a.id and j.state is JobState.CLAIMED
         )
@@ -315,7 +323,11 @@ class FakeAccountRepository(AccountRepository):
             cooldown_until=a.cooldown_until,
             busy=busy,
             claimed=claimed,
-            submitted=busy - claimed,
+            submitted=sum(
+                1
+                for j in self._t.jobs.values()
+                if j.account_id == a.id and j.state is JobState.SUBMITTED
+            ),
             daily_cap=a.daily_cap,
             used_today=_used_today(self._t, a.id, now),
             credits=a.credits,
@@ -376,7 +388,7 @@ class FakeAccountRepository(AccountRepository):
                 operations=frozenset(a.operations) if a.operations is not None else None,
                 max_concurrent=a.max_concurrent,
                 priority=a.priority,
-                busy=_busy(self._t, a.id),
+                busy=_busy(self._t, a.id, now),
                 last_used_at=a.last_used_at,
                 daily_cap=a.daily_cap,
                 used_today=_used_today(self._t, a.id, now) if a.daily_cap is not None else 0,
@@ -390,7 +402,7 @@ class FakeAccountRepository(AccountRepository):
         a = self._t.accounts.get(account_id)
         if a is None or not _usable(a, now):
             return False
-        if _busy(self._t, account_id) >= a.max_concurrent:
+        if _busy(self._t, account_id, self._now()) >= a.max_concurrent:
             return False
         return a.daily_cap is None or _used_today(self._t, account_id, now) < a.daily_cap
 
@@ -420,7 +432,7 @@ class FakeAccountRepository(AccountRepository):
         now = self._now()
         return [
             AccountSlots(
-                a.id, a.provider_id, a.max_concurrent, _usable(a, now), _busy(self._t, a.id)
+                a.id, a.provider_id, a.max_concurrent, _usable(a, now), _busy(self._t, a.id, now)
             )
             for a in self._t.accounts.values()
         ]
@@ -627,9 +639,17 @@ class FakeJobRepository(JobRepository):
         self._log("expire_lease", claim.generation_id)
         return True
 
-    async def fail_claimed(self, claim: ClaimedJob, error: dict[str, Any]) -> JobSnapshot | None:
+    async def fail_claimed(
+        self, claim: ClaimedJob, error: dict[str, Any], *, hold_slot_s: float = 0.0
+    ) -> JobSnapshot | None:
         job = self._end(
-            claim.generation_id, JobState.FAILED, error, (JobState.CLAIMED,), claim.lease_token
+            claim.generation_id,
+            JobState.FAILED,
+            error,
+            (JobState.CLAIMED,),
+            claim.lease_token,
+            hold_slot_s,
+            (JobState.CLAIMED,),
         )
         if job is None:
             raise LeaseLost(str(claim.generation_id))
@@ -643,9 +663,12 @@ class FakeJobRepository(JobRepository):
         error: dict[str, Any] | None = None,
         *,
         only_from: tuple[JobState, ...] | None = None,
+        hold_slot_s: float = 0.0,
     ) -> JobSnapshot | None:
         allowed = only_from or (JobState.QUEUED, JobState.CLAIMED, JobState.SUBMITTED)
-        job = self._end(generation_id, state, error, allowed, None)
+        job = self._end(
+            generation_id, state, error, allowed, None, hold_slot_s, (JobState.SUBMITTED,)
+        )
         if job is not None:
             self._log("finish", generation_id)
         return job
@@ -657,6 +680,8 @@ class FakeJobRepository(JobRepository):
         error: dict[str, Any] | None,
         allowed: tuple[JobState, ...],
         lease_token: UUID | None,
+        hold_slot_s: float = 0.0,
+        hold_from: tuple[JobState, ...] = (),
     ) -> JobSnapshot | None:
         now = self._now()
         job = self._t.jobs.get(generation_id)
@@ -664,6 +689,8 @@ class FakeJobRepository(JobRepository):
             return None
         if lease_token is not None and job.lease_token != lease_token:
             return None
+        held = hold_slot_s > 0 and job.state in hold_from
+        job.slot_held_until = now + timedelta(seconds=hold_slot_s) if held else None
         job.state = state
         job.finished_at = now
         job.lease_owner = None

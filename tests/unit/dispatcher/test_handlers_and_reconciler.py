@@ -3,10 +3,11 @@ sweeps of jobs past their deadline, on a fake unit of work."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from genbus.contracts import (
+    ACCOUNT_CREDENTIALS_UNREADABLE,
     COMPLETED,
     DEADLINE_EXCEEDED,
     Asset,
@@ -17,12 +18,14 @@ from genbus.contracts import (
 from genbus.dispatcher.domain.model import JobState
 from genbus.dispatcher.service_layer import handlers, reconciler
 from genbus.dispatcher.service_layer.submission import submit_claimed
+from genbus.providers import SubmitOutcomeUnknown
 
 from .fakes import (
     ACCOUNT,
     OPERATION,
     PROVIDER,
     SAFE,
+    UNSAFE,
     FakeAdapter,
     World,
     make_world,
@@ -148,7 +151,9 @@ async def test_submitted_jobs_past_deadline_and_grace_fail_deadline_exceeded() -
     assert job.state is JobState.FAILED
     assert job.last_error == DEADLINE_EXCEEDED.model_dump()
     assert world.store.job(recent.generation_id).state is JobState.SUBMITTED
-    assert world.store.busy() == 1  # the late job's slot is free, the recent one's is not
+    # The late job may still run at a provider that cannot cancel: its slot is held a while.
+    assert job.slot_held_until is not None
+    assert world.store.busy() == 2
     [event] = world.store.events_of(COMPLETED)
     assert len(world.store.events) == submitted_events + 1
     assert event.generation_id == late.generation_id
@@ -179,3 +184,40 @@ async def test_queued_jobs_past_their_deadline_fail_deadline_exceeded() -> None:
     assert (event.attempt, event.account_id) == (0, None)
     assert await reconciler.fail_overdue_queued(world.deps) == 0
     assert len(world.store.events) == 1
+
+
+async def test_a_job_the_poller_could_not_follow_keeps_its_slot_for_a_while() -> None:
+    """Its provider job may still run: the account must not get another job in its slot."""
+    world = make_world(FakeAdapter([result("pj-1")], guarantees=SAFE))
+    await world.queue()
+    [unfollowed] = await _submitted_jobs(world, 1)
+    hold = world.deps.settings.unfollowed_slot_hold_s
+    assert hold > 0
+
+    await handlers.on_generations_completed(
+        world.deps,
+        [_ended(unfollowed, CompletionStatus.FAILED, ACCOUNT_CREDENTIALS_UNREADABLE)],
+    )
+
+    assert world.store.job(unfollowed).state is JobState.FAILED
+    assert world.store.busy() == 1
+    held_until = world.store.job(unfollowed).slot_held_until
+    assert held_until is not None
+    assert abs((held_until - world.store.now()).total_seconds() - hold) < 5
+    world.store.clock_offset = timedelta(seconds=hold + 1)
+    assert world.store.busy() == 0  # released when the hold ends, nothing else to do
+
+
+async def test_a_submission_whose_outcome_is_unknown_keeps_its_slot_for_a_while() -> None:
+    world = make_world(FakeAdapter([SubmitOutcomeUnknown("no answer")], guarantees=UNSAFE))
+    await world.queue()
+    held = await world.claim()
+
+    await submit_claimed(world.deps, held)
+
+    job = world.store.job(held.claim.generation_id)
+    assert job.state is JobState.FAILED
+    assert job.last_error is not None
+    assert job.last_error["code"] == "submission_outcome_unknown"
+    assert job.slot_held_until is not None
+    assert world.store.busy() == 1

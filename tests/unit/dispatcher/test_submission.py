@@ -17,7 +17,7 @@ from genbus.contracts import (
     GenerationSubmitted,
     provider_idempotency_key,
 )
-from genbus.dispatcher.domain.model import AccountStatus, JobState
+from genbus.dispatcher.domain.model import UNFOLLOWED_FAILURES, AccountStatus, JobState
 from genbus.dispatcher.service_layer.submission import HeldClaim, submit_claimed
 from genbus.providers import (
     AuthFailed,
@@ -69,7 +69,9 @@ def _assert_failed(world: World, held: HeldClaim, code: str) -> GenerationComple
     assert job.lease_token is None
     assert job.finished_at is not None
     assert job.provider_job_id is None
-    assert world.store.busy() == 0
+    # A job that may be running at the provider keeps its slot a while; any other frees it.
+    assert world.store.busy() == (1 if code in UNFOLLOWED_FAILURES else 0)
+    assert (job.slot_held_until is not None) == (code in UNFOLLOWED_FAILURES)
     assert len(world.store.events) == 1
     [event] = _completed(world)
     assert event.status is CompletionStatus.FAILED

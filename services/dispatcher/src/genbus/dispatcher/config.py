@@ -32,6 +32,10 @@ class DispatcherSettings(RuntimeSettings):
     #: Grace after a submitted job's deadline before the dispatcher fails it and frees its slot
     #: (the poller normally ends it at the deadline).
     submitted_deadline_grace_s: float = Field(default=60.0, ge=0)
+    #: How long a job ended without the provider's word (outcome unknown, the poller unable to
+    #: follow it, past its deadline) keeps its account slot: the provider job may still run, and
+    #: the account must not be given more jobs than its `max_concurrent` meanwhile.
+    unfollowed_slot_hold_s: float = Field(default=300.0, ge=0)
     #: Submissions in flight at once, across all accounts of this replica.
     max_inflight_submissions: int = 64
     #: Attempts at a transient provider error (timeouts, 5xx) before failing the generation.

@@ -18,11 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.dispatcher.domain.model import AccountCandidate, AccountStatus, account_status
 
-_SLOT_STATES = "('claimed', 'submitted')"
-
-#: An account's busy slots (alias `a` for the account row): its jobs holding a slot.
-BUSY_SQL = f"""(SELECT count(*) FROM dispatcher.dispatch_jobs j
-                 WHERE j.account_id = a.id AND j.state IN {_SLOT_STATES})"""
+#: An account's busy slots (alias `a` for the account row): its jobs claimed or submitted, plus
+#: the ended ones whose provider job may still be running unfollowed (`slot_held_until`, see
+#: `JobRepository.finish`). Two counts, each served by its own partial index.
+BUSY_SQL = """((SELECT count(*) FROM dispatcher.dispatch_jobs j
+                 WHERE j.account_id = a.id AND j.state IN ('claimed', 'submitted'))
+               + (SELECT count(*) FROM dispatcher.dispatch_jobs j
+                   WHERE j.account_id = a.id AND j.slot_held_until > now()))"""
 
 #: What counts against an account's daily cap: jobs submitted since UTC midnight, plus the
 #: ones claimed now (about to be submitted). A job requeued before submission does not count.
@@ -123,7 +125,9 @@ _VIEW_SQL = f"""
            a.credential_names, a.last_used_at, a.created_at, a.updated_at, now() AS now,
            {BUSY_SQL} AS busy, {USED_TODAY_SQL} AS used_today,
            (SELECT count(*) FROM dispatcher.dispatch_jobs j
-             WHERE j.account_id = a.id AND j.state = 'claimed') AS claimed
+             WHERE j.account_id = a.id AND j.state = 'claimed') AS claimed,
+           (SELECT count(*) FROM dispatcher.dispatch_jobs j
+             WHERE j.account_id = a.id AND j.state = 'submitted') AS submitted
       FROM dispatcher.provider_accounts a
 """
 
@@ -141,7 +145,7 @@ def _view(r: Any) -> AccountView:
         cooldown_until=r.cooldown_until,
         busy=r.busy,
         claimed=r.claimed,
-        submitted=r.busy - r.claimed,
+        submitted=r.submitted,
         daily_cap=r.daily_cap,
         used_today=r.used_today,
         credits=r.credits,

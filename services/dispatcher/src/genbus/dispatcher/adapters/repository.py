@@ -330,10 +330,21 @@ class JobRepository:
         )
         return bool(result.rowcount)
 
-    async def fail_claimed(self, claim: ClaimedJob, error: dict[str, Any]) -> JobSnapshot | None:
-        """claimed → failed by its holder, releasing the slot. LeaseLost if no longer held."""
+    async def fail_claimed(
+        self, claim: ClaimedJob, error: dict[str, Any], *, hold_slot_s: float = 0.0
+    ) -> JobSnapshot | None:
+        """claimed → failed by its holder, releasing the slot (`hold_slot_s` later: see `finish`).
+
+        LeaseLost if the claim is no longer held.
+        """
         job = await self._finish(
-            claim.generation_id, JobState.FAILED, error, (JobState.CLAIMED,), claim.lease_token
+            claim.generation_id,
+            JobState.FAILED,
+            error,
+            (JobState.CLAIMED,),
+            claim.lease_token,
+            hold_slot_s,
+            (JobState.CLAIMED,),
         )
         if job is None:
             raise LeaseLost(str(claim.generation_id))
@@ -346,13 +357,19 @@ class JobRepository:
         error: dict[str, Any] | None = None,
         *,
         only_from: tuple[JobState, ...] | None = None,
+        hold_slot_s: float = 0.0,
     ) -> JobSnapshot | None:
         """Move a job to a terminal state, releasing its slot. None if it was already terminal.
 
         The first terminal state wins: this is the one place a slot is released, exactly once.
+        `hold_slot_s`: a submitted job ended without the provider's word may still be running
+        there; its slot is released only that much later, so the account never runs more jobs
+        than its `max_concurrent`.
         """
         allowed = only_from or (JobState.QUEUED, JobState.CLAIMED, JobState.SUBMITTED)
-        return await self._finish(generation_id, state, error, allowed, None)
+        return await self._finish(
+            generation_id, state, error, allowed, None, hold_slot_s, (JobState.SUBMITTED,)
+        )
 
     async def _finish(
         self,
@@ -361,6 +378,8 @@ class JobRepository:
         error: dict[str, Any] | None,
         allowed: tuple[JobState, ...],
         lease_token: UUID | None,
+        hold_slot_s: float = 0.0,
+        hold_from_states: tuple[JobState, ...] = (),
     ) -> JobSnapshot | None:
         row = (
             await self._conn.execute(
@@ -369,6 +388,9 @@ class JobRepository:
                     UPDATE dispatcher.dispatch_jobs
                        SET state = :state, finished_at = now(), lease_owner = NULL,
                            lease_until = NULL, lease_token = NULL, updated_at = now(),
+                           slot_held_until = CASE
+                               WHEN :hold > 0 AND state = ANY(:hold_from)
+                               THEN now() + make_interval(secs => :hold) END,
                            last_error = COALESCE(CAST(:err AS jsonb), last_error)
                      WHERE generation_id = :g AND state = ANY(:allowed)
                        AND (CAST(:token AS uuid) IS NULL OR lease_token = :token)
@@ -382,6 +404,8 @@ class JobRepository:
                     "err": _json(error) if error else None,
                     "allowed": [s.value for s in allowed],
                     "token": lease_token,
+                    "hold": hold_slot_s,
+                    "hold_from": [s.value for s in hold_from_states],
                 },
             )
         ).first()
@@ -486,7 +510,8 @@ class JobRepository:
         return [_snapshot(r) for r in rows]
 
     async def next_wake_at(self) -> datetime | None:
-        """The earliest future moment a queued job becomes due or an account leaves cooldown."""
+        """The earliest future moment a queued job becomes due, an account leaves cooldown, a
+        lease expires or a held slot frees."""
         value = await self._conn.scalar(
             text(
                 """
@@ -496,7 +521,9 @@ class JobRepository:
                     (SELECT min(cooldown_until) FROM dispatcher.provider_accounts
                       WHERE status = 'active' AND cooldown_until > now()),
                     (SELECT min(lease_until) FROM dispatcher.dispatch_jobs
-                      WHERE state = 'claimed'))
+                      WHERE state = 'claimed'),
+                    (SELECT min(slot_held_until) FROM dispatcher.dispatch_jobs
+                      WHERE slot_held_until > now()))
                 """
             )
         )

@@ -96,6 +96,12 @@ class DispatchJob(SQLModel, table=True):
             postgresql_where=text("state = 'claimed'"),
         ),
         Index(
+            "ix_dispatch_jobs_held_slots",
+            "account_id",
+            "slot_held_until",
+            postgresql_where=text("slot_held_until IS NOT NULL"),
+        ),
+        Index(
             "ix_dispatch_jobs_submitted_deadline",
             "deadline_at",
             postgresql_where=text("state = 'submitted'"),
@@ -126,6 +132,8 @@ class DispatchJob(SQLModel, table=True):
     lease_token: UUID | None = None
     #: A job-creating provider call may have reached the provider since then (cleared on answer).
     submit_started_at: datetime | None = _ts()
+    #: Ended, but its provider job may still be running unfollowed: the slot stays busy until then.
+    slot_held_until: datetime | None = _ts()
     provider_job_id: str | None = Field(default=None, max_length=256)
     cancel_requested: bool = False
     last_error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))

@@ -8,6 +8,14 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from genbus.contracts import (
+    ACCOUNT_CREDENTIALS_UNREADABLE,
+    ACCOUNT_ENTRY_INVALID,
+    ACCOUNT_UNKNOWN,
+    DEADLINE_EXCEEDED,
+    SUBMISSION_OUTCOME_UNKNOWN,
+)
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -18,9 +26,17 @@ class JobState(StrEnum):
     CANCELLED = "cancelled"
 
 
-#: States that hold an account slot. An account's busy count is the number of its jobs in them.
-SLOT_HOLDING = (JobState.CLAIMED, JobState.SUBMITTED)
-TERMINAL = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+#: Failures decided without the provider's word on a job that may have reached it: the provider
+#: job may still be running, so its account slot stays busy for a while after the job ended.
+UNFOLLOWED_FAILURES = frozenset(
+    {
+        SUBMISSION_OUTCOME_UNKNOWN.code,
+        DEADLINE_EXCEEDED.code,
+        ACCOUNT_UNKNOWN.code,
+        ACCOUNT_CREDENTIALS_UNREADABLE.code,
+        ACCOUNT_ENTRY_INVALID.code,
+    }
+)
 
 
 class AccountStatus(StrEnum):
@@ -28,10 +44,6 @@ class AccountStatus(StrEnum):
     COOLING_DOWN = "cooling_down"  # never stored: active with `cooldown_until` in the future
     EXHAUSTED = "exhausted"
     DISABLED = "disabled"
-
-
-#: The statuses an account row can hold; `cooling_down` is derived from `cooldown_until`.
-STORED_STATUSES = (AccountStatus.ACTIVE, AccountStatus.EXHAUSTED, AccountStatus.DISABLED)
 
 
 def account_status(stored: str, cooldown_until: datetime | None, now: datetime) -> AccountStatus:

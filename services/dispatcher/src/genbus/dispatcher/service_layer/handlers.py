@@ -12,7 +12,7 @@ from genbus.contracts import (
     GenerationRequested,
 )
 from genbus.dispatcher.adapters.repository import JobSnapshot
-from genbus.dispatcher.domain.model import JobState
+from genbus.dispatcher.domain.model import UNFOLLOWED_FAILURES, JobState
 from genbus.dispatcher.service_layer import events
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.observability import with_trace_context
@@ -65,7 +65,10 @@ async def on_generations_completed(deps: Deps, events: Sequence[GenerationComple
     async with uow:
         for event in sorted(events, key=lambda e: e.generation_id):
             done = await uow.jobs.finish(
-                event.generation_id, _END_STATE[event.status], _error(event)
+                event.generation_id,
+                _END_STATE[event.status],
+                _error(event),
+                hold_slot_s=_slot_hold_s(deps, event),
             )
             released |= done is not None
         await uow.commit()
@@ -117,6 +120,13 @@ def provider_job_of(deps: Deps, job: JobSnapshot) -> ProviderJobRef | None:
     return ProviderJobRef(
         provider_job_id=provider_job_id, credentials=credentials, base_url=job.base_url
     )
+
+
+def _slot_hold_s(deps: Deps, event: GenerationCompleted) -> float:
+    """How long the ended job keeps its slot: a while if its provider job may still run."""
+    if event.error is not None and event.error.code in UNFOLLOWED_FAILURES:
+        return deps.settings.unfollowed_slot_hold_s
+    return 0.0
 
 
 def _error(event: GenerationCompleted) -> dict[str, object] | None:

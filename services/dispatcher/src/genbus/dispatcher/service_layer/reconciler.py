@@ -56,6 +56,8 @@ async def fail_overdue_submitted(deps: Deps) -> int:
                 JobState.FAILED,
                 DEADLINE_EXCEEDED.model_dump(),
                 only_from=(JobState.SUBMITTED,),
+                # A provider that cannot cancel may still run it: the slot stays busy a while.
+                hold_slot_s=deps.settings.unfollowed_slot_hold_s,
             )
             if done is not None:
                 await _stage_deadline_exceeded(uow, done)
