@@ -8,7 +8,7 @@ from genbus.contracts import ACCOUNT_DIRECTORY, SERVICES
 from genbus.poller.adapters.account_directory import AccountDirectory
 from genbus.poller.config import PollerSettings
 from genbus.poller.entrypoints.consumers import register_consumers
-from genbus.poller.service_layer.polling import PollerDeps
+from genbus.poller.service_layer.deps import PollerDeps
 from genbus.providers import AdapterRegistry, CredentialCipher
 from genbus.runtime.http_server import serve_http, service_app
 from genbus.runtime.jetstream import provision_kv
@@ -26,7 +26,7 @@ async def serve(settings: PollerSettings, stop: asyncio.Event) -> None:
         raise SystemExit("GENBUS_CREDENTIALS_KEYS is required (comma-separated Fernet keys)")
     topology = SERVICES["poller"]
     configure_tracing("poller")
-    broker = make_broker(settings.nats_url, "genbus-poller")
+    broker = make_broker(settings.nats_url, "genbus-poller", graceful_timeout=settings.drain_s())
     js = await connect_and_provision(broker, topology, settings.stream_replicas)
     kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]
     adapters = AdapterRegistry()

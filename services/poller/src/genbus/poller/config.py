@@ -20,4 +20,9 @@ class PollerSettings(RuntimeSettings):
     poll_max_s: float = 2.0
     #: Messages fetched per pull; each is one provider job polled concurrently.
     batch_size: int = 256
+    #: How long a readable account stays cached (unusable ones are never cached).
     directory_ttl_s: float = 10.0
+    #: How long after the submitted event's `occurred_at` an account missing from the directory
+    #: is waited for (the dispatcher writes the directory every few seconds) before the job
+    #: fails with `account_unknown`.
+    account_unknown_grace_s: float = 60.0

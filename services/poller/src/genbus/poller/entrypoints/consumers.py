@@ -6,7 +6,8 @@ from faststream.nats import NatsBroker
 
 from genbus.contracts import GenerationSubmitted
 from genbus.contracts.topology import POLLER_SUBMITTED
-from genbus.poller.service_layer.polling import PollerDeps, poll_submitted
+from genbus.poller.service_layer.deps import PollerDeps
+from genbus.poller.service_layer.polling import poll_submitted
 from genbus.runtime.consumer import Delivery, register_consumer
 
 
