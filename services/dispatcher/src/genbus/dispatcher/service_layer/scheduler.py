@@ -91,6 +91,8 @@ class Scheduler:
         # left, once per round: not before every claim, where it would cost a statement each.
         recovering = True
         while self.inflight < deps.settings.max_inflight_submissions and not stop.is_set():
+            # Taken before the lease is set: the holder's idea of its expiry is never late.
+            started = time.monotonic()
             try:
                 uow = deps.uow()
                 async with uow:
@@ -102,7 +104,6 @@ class Scheduler:
                         recovering = claim is not None
                     if claim is None:
                         claim = await uow.jobs.claim_next(deps.owner, deps.settings.lease_s)
-                    started = time.monotonic()
                     await uow.commit()
             except Contended:
                 await asyncio.sleep(0.005)
@@ -122,7 +123,13 @@ class Scheduler:
         held = HeldClaim(claim=claim, valid_until=lease_from + self._deps.settings.lease_s)
         task = asyncio.create_task(self._submit(held), name=f"submit-{claim.generation_id}")
         self._held[claim.generation_id] = (held, task)
-        task.add_done_callback(lambda _: self._held.pop(claim.generation_id, None))
+        task.add_done_callback(lambda done: self._forget(claim.generation_id, done))
+
+    def _forget(self, generation_id: UUID, task: asyncio.Task[None]) -> None:
+        # This replica may have recovered the same job under a new claim meanwhile: keep that.
+        entry = self._held.get(generation_id)
+        if entry is not None and entry[1] is task:
+            del self._held[generation_id]
 
     async def _submit(self, held: HeldClaim) -> None:
         generation_id = held.claim.generation_id
