@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from genbus.devstack.system import AccountSeed
-from tests.faults.harness import GENERATIONS, TERMINAL, FaultRun, p99, wait_until
+from tests.faults.harness import GENERATIONS, FaultRun, audit, p99
 from tests.figures import report
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
@@ -24,45 +24,21 @@ ONE_AT_A_TIME = ["api", "dispatcher", "poller", "nats", "postgres"]
 
 
 async def _audit(run: FaultRun) -> None:
-    counts = await run.wait_all_terminal()
-    rows = await run.generation_rows()
-    lost = [gid for gid in run.accepted if gid not in rows]
-    stuck = {s: n for s, n in counts.items() if s not in TERMINAL}
-    settled = await wait_until(lambda: _no_unsettled(run), timeout=60)
-    unsettled = await run.unsettled_messages()
-    outcomes = await run.completed_outcomes()
-    conflicting = {g: s for g, s in outcomes.items() if len(s) > 1}
-    without_outcome = [g for g, status in rows.items() if g not in outcomes]
-    mismatched = [g for g, status in rows.items() if g in outcomes and outcomes[g] != {status}]
-    stats = await run.sim_stats()
-    slots = await run.slots_in_use()
-    dead = await run.dead_letters()
+    found = await audit(run)
+    stats = found.stats
     report(
         "\nFAULT RUN: "
-        f"generations={len(rows)} accepted={len(run.accepted)} kills={len(run.kills)} "
-        f"({', '.join(run.kills)}) lost={len(lost)} stuck={sum(stuck.values())} "
+        f"generations={len(found.rows)} accepted={len(run.accepted)} kills={len(run.kills)} "
+        f"({', '.join(run.kills)}) lost={len(found.lost)} stuck={sum(found.stuck.values())} "
         f"duplicates={stats['duplicate_references']} "
-        f"violations={stats['concurrency_violations']} leaked_slots={slots} "
-        f"conflicting_outcomes={len(conflicting)} dead_letters={dead} "
-        f"post_retries={run.post_failures} statuses={counts} "
+        f"violations={stats['concurrency_violations']} leaked_slots={found.slots} "
+        f"conflicting_outcomes={len(found.conflicting)} dead_letters={found.dead} "
+        f"post_retries={run.post_failures} statuses={found.counts} "
         f"recovery_p99_s={p99(run.recovery_s):.2f} "
         f"recovery_s={dict(zip(run.kills, (round(r, 2) for r in run.recovery_s), strict=True))} "
         f"submissions={stats['submissions']} replays={stats['idempotent_replays']}"
     )
-    assert lost == []
-    assert stuck == {}
-    assert stats["duplicate_references"] == 0
-    assert stats["concurrency_violations"] == 0
-    assert slots == 0
-    assert conflicting == {}
-    assert without_outcome == []
-    assert mismatched == []
-    assert settled, unsettled
-    assert dead == 0
-
-
-async def _no_unsettled(run: FaultRun) -> bool:
-    return not await run.unsettled_messages()
+    found.assert_sound()
 
 
 async def test_sigkill_each_part_then_all_together(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from genbus.devstack import ServiceProcess, StartupError, free_port, wait_until
@@ -135,3 +136,29 @@ def test_wait_http_ok_fails_fast_when_the_process_exits(base_dir: Path) -> None:
         svc.wait_http_ok(f"http://127.0.0.1:{free_port()}/", timeout=30)
     assert time.monotonic() - started < 10
     svc.stop()
+
+
+def test_pause_freezes_the_process_until_resume_and_stop_still_works(base_dir: Path) -> None:
+    log = base_dir / "paused.log"
+    svc = ServiceProcess("paused", [PY, "-c", WITH_CHILD], log_path=log)
+    svc.start()
+    try:
+        assert svc.pid is not None
+        child = child_pid(log)
+        svc.pause()
+        assert svc.paused
+        assert psutil.Process(svc.pid).status() == psutil.STATUS_STOPPED
+        # Only the process itself: its children run on.
+        assert psutil.Process(child).status() != psutil.STATUS_STOPPED
+        svc.resume()
+        assert not svc.paused
+        assert psutil.Process(svc.pid).status() != psutil.STATUS_STOPPED
+
+        svc.pause()
+        started = time.monotonic()
+        svc.stop(timeout=5)  # resumed first, so SIGTERM ends it: no SIGKILL after the timeout
+        assert svc.returncode == -15
+        assert time.monotonic() - started < 4
+        assert not svc.paused
+    finally:
+        svc.stop()

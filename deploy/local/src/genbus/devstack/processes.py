@@ -105,6 +105,14 @@ def descendants(pid: int) -> set[int]:
     return {child.pid for child in children if pid_alive(child.pid)}
 
 
+def _stopped(pid: int) -> bool:
+    """True when `pid` is stopped by a signal (SIGSTOP), False when it runs or is gone."""
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_STOPPED)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
 def _signal_pid(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
@@ -343,6 +351,7 @@ class ServiceProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self._recent: collections.deque[str] = collections.deque(maxlen=200)
+        self._paused = False
 
     # -- state
 
@@ -371,6 +380,7 @@ class ServiceProcess:
         env.setdefault("PYTHONUNBUFFERED", "1")
         env.update(self.env)
         self._recent.clear()
+        self._paused = False
         if self.log_path is not None:
             with open_log(self.log_path, f"start {self.name}: {self.argv}") as log:
                 self._proc = spawn(self.argv, env=env, cwd=self.cwd, stdout=log)
@@ -383,9 +393,13 @@ class ServiceProcess:
         self._reader.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        """SIGTERM (or `stop_signal`) to the process group; SIGKILL after `timeout`."""
+        """SIGTERM (or `stop_signal`) to the process group; SIGKILL after `timeout`.
+
+        A paused process is resumed first, so that it can act on the signal."""
         if self._proc is None:
             return
+        if self._paused:
+            self.resume()
         try:
             stop_process(
                 self._proc,
@@ -399,10 +413,45 @@ class ServiceProcess:
         """SIGKILL the process group now (fault injection)."""
         if self._proc is None:
             return
+        self._paused = False
         try:
             kill_process(self._proc)
         finally:
             self._join_reader()
+
+    def pause(self) -> None:
+        """SIGSTOP the process (by its own PID, not its group): it holds its sockets, leases and
+        connections but runs nothing until `resume` (fault injection: a frozen VM, a GC pause)."""
+        proc = self._proc
+        if proc is None or not running(proc):
+            raise DevstackError(f"{self.name} is not running")
+        _signal_pid(proc.pid, signal.SIGSTOP)
+        self._paused = True
+        # Signals are delivered asynchronously: return once it is frozen.
+        wait_until(
+            lambda: not running(proc) or _stopped(proc.pid),
+            5.0,
+            description=f"{self.name} stops",
+            interval=0.01,
+        )
+
+    def resume(self) -> None:
+        """SIGCONT a process `pause` stopped; returns once it runs again."""
+        proc = self._proc
+        self._paused = False
+        if proc is None or not running(proc):
+            return
+        _signal_pid(proc.pid, signal.SIGCONT)
+        wait_until(
+            lambda: not running(proc) or not _stopped(proc.pid),
+            5.0,
+            description=f"{self.name} continues",
+            interval=0.01,
+        )
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
 
     def restart(self, timeout: float | None = None) -> None:
         self.stop(timeout)

@@ -73,6 +73,10 @@ class SystemConfig:
     #: Port of the first dispatcher's probes, metrics and admin API; None: a free port.
     dispatcher_port: int | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    #: Env of one service's processes, laid over the shared env (`extra_env` included): keyed by
+    #: service ("poller": every poller replica) or by process name ("dispatcher-2": that replica
+    #: only, applied after its service's entry). E.g. a poller with other credential keys.
+    service_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 class GenbusSystem(Stack):
@@ -89,14 +93,30 @@ class GenbusSystem(Stack):
         self.sim = self._add("sim", [sys.executable, "-m", "genbus.provider_sim"], self._sim_env())
         for service in ("dispatcher", "poller", "api"):
             for index in range(config.replicas.get(service, 1)):
-                name = service if index == 0 else f"{service}-{index + 1}"
-                port = self.api_port if index == 0 and service == "api" else free_port()
-                if index == 0 and service == "dispatcher" and config.dispatcher_port:
-                    port = config.dispatcher_port
-                env = self._env(port)
-                if service == "dispatcher":
-                    env["GENBUS_DISPATCHER_ADMIN_TOKEN"] = config.admin_token
-                self._add(name, [sys.executable, "-m", f"genbus.{service}"], env)
+                self._add_service(service, index)
+
+    def _add_service(self, service: str, index: int) -> ServiceProcess:
+        name = service if index == 0 else f"{service}-{index + 1}"
+        port = self.api_port if index == 0 and service == "api" else free_port()
+        if index == 0 and service == "dispatcher" and self.config.dispatcher_port:
+            port = self.config.dispatcher_port
+        env = self._env(port)
+        if service == "dispatcher":
+            env["GENBUS_DISPATCHER_ADMIN_TOKEN"] = self.config.admin_token
+        env.update(self.config.service_env.get(service, {}))
+        if name != service:
+            env.update(self.config.service_env.get(name, {}))
+        return self._add(name, [sys.executable, "-m", f"genbus.{service}"], env)
+
+    def add_replica(self, service: str) -> ServiceProcess:
+        """One more replica of a worker service ("dispatcher-3", ...), not started: start it and
+        wait for `<http_url(name)>/readyz`. `stop()` stops it with the rest."""
+        if service not in ("dispatcher", "poller"):
+            raise ValueError(f"only worker services get replicas this way, not {service!r}")
+        index = sum(1 for name in self.processes if name.split("-")[0] == service)
+        process = self._add_service(service, index)
+        self.add(process)
+        return process
 
     @property
     def api_url(self) -> str:
