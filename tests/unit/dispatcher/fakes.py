@@ -19,7 +19,7 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -170,6 +170,8 @@ class FakeStore:
         self.journal: list[Entry] = []
         self.commits = 0
         self.rollbacks = 0
+        #: Commits still to fail (the database unreachable for that many transactions).
+        self.failing_commits = 0
         #: Added to the wall clock: `now()` as the database sees it.
         self.clock_offset = timedelta()
         self._seq = itertools.count(1)
@@ -517,9 +519,13 @@ class FakeJobRepository(JobRepository):
         self._log("ingest", event.generation_id)
         return True
 
-    async def claim_next(self, owner: str, lease_s: float) -> ClaimedJob | None:
+    async def claim_next(
+        self, owner: str, lease_s: float, *, skip_providers: Collection[str] = ()
+    ) -> ClaimedJob | None:
         now = self._now()
-        candidates = await self._accounts.available()
+        candidates = [
+            c for c in await self._accounts.available() if c.provider_id not in skip_providers
+        ]
         any_op, pairs = servable_pairs(candidates)
         if not any_op and not pairs:
             return None
@@ -832,6 +838,9 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     async def commit(self) -> None:
         assert self._guard.open, "use inside `async with`"
         assert not self._committed, "committed twice"
+        if self._store.failing_commits:
+            self._store.failing_commits -= 1
+            raise ConnectionResetError("the database connection was lost")
         _merge(self._store.tables.jobs, self._base.jobs, self._work.jobs)
         _merge(self._store.tables.accounts, self._base.accounts, self._work.accounts)
         self._store.events.extend(self._staged)

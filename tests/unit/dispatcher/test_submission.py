@@ -527,6 +527,22 @@ async def test_a_raw_network_error_escaping_the_adapter_is_in_doubt(escaped: Exc
     assert len(adapter.submits) == 1  # never a second paid job
 
 
+async def test_a_database_blip_after_the_provider_accepted_is_retried_not_left_in_doubt() -> None:
+    adapter = FakeAdapter([result("pj-1")], guarantees=UNSAFE)
+    world, held = await claimed_job(adapter)
+
+    async def lose_the_database(_: Any) -> None:
+        world.store.failing_commits = 2  # the next two transactions fail
+
+    adapter.on_submit = lose_the_database
+    await submit_claimed(world.deps, held)
+
+    job = world.store.job(held.claim.generation_id)
+    assert (job.state, job.provider_job_id) == (JobState.SUBMITTED, "pj-1")
+    assert len(adapter.submits) == 1
+    assert world.store.failing_commits == 0
+
+
 # -- refusals spend no attempt ----------------------------------------------------------------
 
 

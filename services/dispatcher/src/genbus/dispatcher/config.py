@@ -37,7 +37,10 @@ class DispatcherSettings(RuntimeSettings):
     #: the account must not be given more jobs than its `max_concurrent` meanwhile.
     unfollowed_slot_hold_s: float = Field(default=300.0, ge=0)
     #: Submissions in flight at once, across all accounts of this replica.
-    max_inflight_submissions: int = 64
+    max_inflight_submissions: int = Field(default=64, ge=1)
+    #: Of those, at most this many for one provider: a slow or hung provider never takes the
+    #: slots other providers' submissions need (a bulkhead).
+    max_inflight_per_provider: int = Field(default=32, ge=1)
     #: Attempts at a transient provider error (timeouts, 5xx) before failing the generation.
     max_submit_tries: int = 4
     submit_backoff_base_s: float = 0.5

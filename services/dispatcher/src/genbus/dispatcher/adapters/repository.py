@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -136,14 +136,17 @@ class JobRepository:
         )
         return bool(result.rowcount)
 
-    async def claim_next(self, owner: str, lease_s: float) -> ClaimedJob | None:
+    async def claim_next(
+        self, owner: str, lease_s: float, *, skip_providers: Collection[str] = ()
+    ) -> ClaimedJob | None:
         """Take the best queued job some free account can serve and reserve that account's slot.
 
         Order: priority (higher first), then due time (`scheduled_at` or arrival), then arrival.
-        The claim gets a fresh lease token.
+        Jobs of `skip_providers` (whose bulkhead is full) are left. The claim gets a fresh lease
+        token.
         """
         accounts = AccountRepository(self._conn)
-        candidates = await accounts.available()
+        candidates = [c for c in await accounts.available() if c.provider_id not in skip_providers]
         any_op, pairs = servable_pairs(candidates)
         if not any_op and not pairs:
             return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -103,7 +104,9 @@ class Scheduler:
                         )
                         recovering = claim is not None
                     if claim is None:
-                        claim = await uow.jobs.claim_next(deps.owner, deps.settings.lease_s)
+                        claim = await uow.jobs.claim_next(
+                            deps.owner, deps.settings.lease_s, skip_providers=self._full()
+                        )
                     await uow.commit()
             except Contended:
                 await asyncio.sleep(0.005)
@@ -118,6 +121,12 @@ class Scheduler:
             claimed += 1
             self._start(claim, started)
         return claimed
+
+    def _full(self) -> set[str]:
+        """Providers whose bulkhead is full: as many submissions in flight as they may have."""
+        counts = Counter(held.claim.provider_id for held, _ in self._held.values())
+        cap = self._deps.settings.max_inflight_per_provider
+        return {provider for provider, n in counts.items() if n >= cap}
 
     def _start(self, claim: ClaimedJob, lease_from: float) -> None:
         held = HeldClaim(claim=claim, valid_until=lease_from + self._deps.settings.lease_s)

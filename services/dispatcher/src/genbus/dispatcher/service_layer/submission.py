@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from dataclasses import dataclass, replace
 
 import structlog
@@ -134,14 +135,7 @@ async def _submit_claimed(deps: Deps, held: HeldClaim) -> None:
         return
     # No provider call is left: the lease keeper must not cancel the recording of the job.
     held.settled = True
-    uow = deps.uow()
-    async with uow:
-        cancel_requested = await uow.jobs.mark_submitted(claim, result.provider_job_id)
-        await uow.stage(
-            SUBMITTED,
-            events.submitted(request, claim.account_id, result.provider_job_id, claim.attempt),
-        )
-        await uow.commit()
+    cancel_requested = await _record_submitted(deps, held, request, result)
     observe_since(METRICS.requested_to_submitted, request.occurred_at, claim.provider_id)
     annotate_span(provider_job_id=result.provider_job_id)
     log.info(
@@ -161,6 +155,42 @@ async def _submit_claimed(deps: Deps, held: HeldClaim) -> None:
                 base_url=claim.base_url,
             ),
         )
+
+
+async def _record_submitted(
+    deps: Deps, held: HeldClaim, request: GenerationRequested, result: SubmitResult
+) -> bool:
+    """Record the provider's job (and stage SUBMITTED); whether a cancel was requested.
+
+    The provider has the job now: a database blip must not turn it into an in-doubt claim, so
+    the write is retried for as long as the lease is surely still ours.
+    """
+    claim = held.claim
+    tries = 0
+    while True:
+        try:
+            uow = deps.uow()
+            async with uow:
+                cancel_requested = await uow.jobs.mark_submitted(claim, result.provider_job_id)
+                await uow.stage(
+                    SUBMITTED,
+                    events.submitted(
+                        request, claim.account_id, result.provider_job_id, claim.attempt
+                    ),
+                )
+                await uow.commit()
+            return cancel_requested
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            tries += 1
+            delay = backoff_delay(tries, 0.1, 2.0)
+            # The lease keeper stops renewing a settled claim: stop well before it expires.
+            safe_until = held.valid_until - deps.settings.lease_s / 4
+            if time.monotonic() + delay >= safe_until:
+                raise
+            log.warning("recording the submitted job failed; retrying", error=repr(exc))
+            await asyncio.sleep(delay)
 
 
 async def _obtain_job(
