@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from genbus.contracts.admin_accounts import ACCOUNT_FIELDS, AccountField, FieldKind
 from genbus.dispatcher.domain.model import AccountCandidate, AccountStatus, account_status
 
 #: An account's busy slots (alias `a` for the account row): its jobs claimed or submitted, plus
@@ -36,21 +37,26 @@ USED_TODAY_SQL = """(SELECT count(*) FROM dispatcher.dispatch_jobs j
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
+#: How an account's credentials are stored: encrypted, and their names for operators.
+CREDENTIAL_COLUMNS = ("credentials_ciphertext", "credential_names")
+
+
+def updatable_columns(fields: Sequence[AccountField] = ACCOUNT_FIELDS) -> frozenset[str]:
+    """The columns an update may set: one per updatable field, credentials as they are stored."""
+    columns = {f.name for f in fields if f.updatable and f.kind is not FieldKind.CREDENTIALS}
+    if any(f.updatable and f.kind is FieldKind.CREDENTIALS for f in fields):
+        columns.update(CREDENTIAL_COLUMNS)
+    return frozenset(columns)
+
+
+def json_columns(fields: Sequence[AccountField] = ACCOUNT_FIELDS) -> frozenset[str]:
+    """The columns stored as jsonb: lists of names, and the credential names."""
+    return frozenset({f.name for f in fields if f.kind is FieldKind.NAMES}) | {"credential_names"}
+
+
 #: Columns an update may set; the values are always bound parameters.
-UPDATABLE = frozenset(
-    {
-        "label",
-        "base_url",
-        "max_concurrent",
-        "priority",
-        "operations",
-        "daily_cap",
-        "credits",
-        "credentials_ciphertext",
-        "credential_names",
-    }
-)
-_JSON_COLUMNS = frozenset({"operations", "credential_names"})
+UPDATABLE = updatable_columns()
+_JSON_COLUMNS = json_columns()
 
 
 @dataclass(frozen=True)

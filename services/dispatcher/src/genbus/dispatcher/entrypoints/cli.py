@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from genbus.contracts.account_options import account_values, add_account_options
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.service_layer import accounts
 from genbus.dispatcher.service_layer.unit_of_work import SqlUnitOfWork, UowFactory
@@ -23,9 +24,6 @@ from genbus.runtime.db import create_engine
 from genbus.runtime.logging import configure_logging
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-
-#: Fields `accounts update --clear` can reset to "not set".
-CLEARABLE = ("base_url", "operations", "daily_cap", "credits")
 
 
 def migrate(settings: DispatcherSettings) -> None:
@@ -45,28 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     actions = accounts_cmd.add_subparsers(dest="action", required=True)
 
     add = actions.add_parser("add", help="create an account, or update the one with this label")
-    add.add_argument("--provider", required=True)
-    add.add_argument("--label", required=True)
-    add.add_argument("--max-concurrent", type=int, required=True)
-    add.add_argument("--priority", type=int, default=0)
-    add.add_argument("--base-url")
-    add.add_argument("--operations", help="comma-separated; default: all of the provider's")
-    add.add_argument("--daily-cap", type=int, help="submissions per UTC day")
-    _credential_option(add, required=True)
+    add_account_options(add, update=False, omit=accounts.NOT_SEEDED)
 
     actions.add_parser("list", help="list accounts, one JSON object a line (no credentials)")
 
     update = actions.add_parser("update", help="change an account's settings or credentials")
     update.add_argument("account_id")
-    update.add_argument("--label")
-    update.add_argument("--max-concurrent", type=int)
-    update.add_argument("--priority", type=int)
-    update.add_argument("--base-url")
-    update.add_argument("--operations", help="comma-separated")
-    update.add_argument("--daily-cap", type=int)
-    update.add_argument("--credits", type=int)
-    update.add_argument("--clear", action="append", default=[], choices=CLEARABLE)
-    _credential_option(update, required=False)
+    add_account_options(update, update=True)
 
     disable = actions.add_parser("disable", help="stop using an account")
     disable.add_argument("account_id")
@@ -77,17 +60,6 @@ def _parser() -> argparse.ArgumentParser:
         "rotate-keys", help="re-encrypt every account's credentials with the first key"
     )
     return parser
-
-
-def _credential_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    parser.add_argument(
-        "--credential",
-        action="append",
-        default=[],
-        required=required,
-        metavar="NAME=ENV_VAR",
-        help="read credential NAME from environment variable ENV_VAR (never from argv)",
-    )
 
 
 def credentials_from_env(specs: Sequence[str]) -> Credentials:
@@ -133,23 +105,12 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(line))
 
 
-def _split(value: str | None) -> list[str] | None:
-    return [item.strip() for item in value.split(",") if item.strip()] if value else None
-
-
 Action = Callable[[UowFactory], Awaitable[list[dict[str, Any]]]]
 
 
 def _add(settings: DispatcherSettings, args: argparse.Namespace) -> Action:
     new = accounts.NewAccount(
-        provider_id=args.provider,
-        label=args.label,
-        credentials=credentials_from_env(args.credential),
-        max_concurrent=args.max_concurrent,
-        priority=args.priority,
-        base_url=args.base_url,
-        operations=_split(args.operations),
-        daily_cap=args.daily_cap,
+        **account_values(args), credentials=credentials_from_env(args.credential)
     )
 
     async def run(uow: UowFactory) -> list[dict[str, Any]]:
@@ -167,14 +128,8 @@ def _list(_: DispatcherSettings, __: argparse.Namespace) -> Action:
 
 
 def _update(settings: DispatcherSettings, args: argparse.Namespace) -> Action:
-    values: dict[str, Any] = {name: None for name in args.clear}
-    for name in ("label", "max_concurrent", "priority", "base_url", "daily_cap", "credits"):
-        if getattr(args, name) is not None:
-            values[name] = getattr(args, name)
-    if args.operations is not None:
-        values["operations"] = _split(args.operations)
     changes = accounts.AccountChanges(
-        values=values,
+        values=account_values(args),
         credentials=credentials_from_env(args.credential) if args.credential else None,
     )
 

@@ -6,12 +6,11 @@ leave only as ciphertext; what goes out is an `AccountView`, which has their nam
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
+from genbus.contracts.admin_accounts import ACCOUNT_FIELDS, FieldKind, fields_by_name
 from genbus.dispatcher.adapters.accounts_store import AccountExists, AccountView
 from genbus.dispatcher.domain.model import AccountStatus
 from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
@@ -21,8 +20,14 @@ from genbus.runtime.logging import get_logger
 
 log = get_logger(__name__)
 
-_CREDENTIAL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 _MAX_REASON = 500
+_FIELDS = fields_by_name(ACCOUNT_FIELDS)
+#: What `AccountChanges.values` may hold: the updatable fields but credentials.
+CHANGEABLE = frozenset(
+    f.name for f in ACCOUNT_FIELDS if f.updatable and f.kind is not FieldKind.CREDENTIALS
+)
+#: Fields seeding never writes: credits are a running balance that re-seeding must not reset.
+NOT_SEEDED = frozenset({"credits"})
 
 
 class AccountError(Exception):
@@ -45,6 +50,8 @@ class InvalidAccount(AccountError):
 
 @dataclass(frozen=True, kw_only=True)
 class NewAccount:
+    """An account to create: one attribute per contract field (`ACCOUNT_FIELDS`)."""
+
     provider_id: str
     label: str
     credentials: Credentials
@@ -60,8 +67,7 @@ class NewAccount:
 class AccountChanges:
     """Only the fields present in `values` change; None clears a nullable one.
 
-    `values` keys: label, base_url, max_concurrent, priority, operations, daily_cap, credits.
-    `credentials`, when given, replace the account's whole set.
+    `values` keys are from `CHANGEABLE`; `credentials`, when given, replace the whole set.
     """
 
     values: Mapping[str, Any] = field(default_factory=dict)
@@ -92,7 +98,7 @@ async def create_account(
     uow: AbstractUnitOfWork, cipher: CredentialCipher, new: NewAccount
 ) -> AccountView:
     """Create an account; AccountConflict when its label is taken."""
-    _check_new_account(new, with_credits=True)
+    _check_new_account(new, seeding=False)
     async with uow:
         try:
             account_id = await uow.accounts.insert_account(
@@ -124,7 +130,7 @@ async def seed_account(
     uow: AbstractUnitOfWork, cipher: CredentialCipher, new: NewAccount
 ) -> AccountView:
     """Create the account, or overwrite the one with this label (bootstrap, idempotent)."""
-    _check_new_account(new, with_credits=False)
+    _check_new_account(new, seeding=True)
     async with uow:
         account_id = await uow.accounts.upsert_account(
             provider_id=new.provider_id,
@@ -283,72 +289,40 @@ def _check_provider(provider_id: str, operations: Sequence[str] | None) -> None:
         raise InvalidAccount(
             f"unknown provider {provider_id!r}; known: {', '.join(sorted(PROVIDER_OPERATIONS))}"
         )
-    if operations is None:
-        return
-    if not operations:
-        raise InvalidAccount("operations must name at least one operation (or be null: all)")
-    unsupported = sorted(set(operations) - supported)
+    unsupported = sorted(set(operations or ()) - supported)
     if unsupported:
         raise InvalidAccount(f"{provider_id} does not support {', '.join(unsupported)}")
 
 
-def _check_new_account(new: NewAccount, *, with_credits: bool) -> None:
-    """What creating or seeding checks (seeding does not write credits, so they are not checked)."""
+def _check_new_account(new: NewAccount, *, seeding: bool) -> None:
+    """What creating or seeding checks (seeding does not write `NOT_SEEDED`: not checked)."""
     _check_provider(new.provider_id, new.operations)
-    fields: dict[str, Any] = {
-        "label": new.label,
-        "base_url": new.base_url,
-        "max_concurrent": new.max_concurrent,
-        "daily_cap": new.daily_cap,
-    }
-    if with_credits:
-        fields["credits"] = new.credits
-    _check_fields(fields)
+    _check_values(
+        {
+            f.name: getattr(new, f.name)
+            for f in ACCOUNT_FIELDS
+            if f.kind is not FieldKind.CREDENTIALS and not (seeding and f.name in NOT_SEEDED)
+        }
+    )
     _check_credentials(new.credentials)
 
 
 def _check_fields(values: Mapping[str, Any]) -> None:
-    unknown = set(values) - {
-        "label",
-        "base_url",
-        "max_concurrent",
-        "priority",
-        "operations",
-        "daily_cap",
-        "credits",
-    }
+    """An update's values: changeable fields, each acceptable."""
+    unknown = set(values) - CHANGEABLE
     if unknown:
         raise InvalidAccount(f"cannot change {', '.join(sorted(unknown))}")
-    if "label" in values:
-        label = values["label"]
-        if not isinstance(label, str) or not label.strip() or len(label) > 100:
-            raise InvalidAccount("label must be 1 to 100 characters")
-    if values.get("base_url") is not None:
-        parts = urlsplit(str(values["base_url"]))
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidAccount("base_url must be an http(s) URL")
-        if len(str(values["base_url"])) > 500:
-            raise InvalidAccount("base_url must be at most 500 characters")
-    for name, minimum in (("max_concurrent", 1), ("priority", None), ("daily_cap", 1)):
-        if name not in values:
-            continue
-        value = values[name]
-        if value is None and name != "daily_cap":
-            raise InvalidAccount(f"{name} cannot be null")
-        if value is not None and minimum is not None and value < minimum:
-            raise InvalidAccount(f"{name} must be at least {minimum}")
-    if values.get("credits") is not None and values["credits"] < 0:
-        raise InvalidAccount("credits cannot be negative")
+    _check_values(values)
+
+
+def _check_values(values: Mapping[str, Any]) -> None:
+    """Each value against its field's rules, in the contract's order (the first problem)."""
+    for f in ACCOUNT_FIELDS:
+        if f.name in values and (problem := f.problem(values[f.name])):
+            raise InvalidAccount(problem)
 
 
 def _check_credentials(credentials: Credentials) -> None:
-    if not len(credentials):
-        raise InvalidAccount("at least one credential is required")
-    for name in credentials.names():
-        if not _CREDENTIAL_NAME.fullmatch(name):
-            # Not echoed: a secret pasted in the wrong place must not come back in the answer.
-            raise InvalidAccount(
-                "credential names are 1 to 64 letters, digits, '_', '.' or '-', from a letter"
-            )
-        if not credentials.require(name):
-            raise InvalidAccount(f"credential {name!r} is empty")
+    named = {name: credentials.require(name) for name in credentials.names()}
+    if problem := _FIELDS["credentials"].problem(named):
+        raise InvalidAccount(problem)

@@ -15,9 +15,7 @@ from urllib.parse import quote
 from genbus.cli.client import AdminError
 from genbus.cli.context import Context
 from genbus.cli.output import Column, print_json, print_table
-
-#: Fields `update --clear` resets to "not set".
-CLEARABLE = ("base_url", "operations", "daily_cap", "credits")
+from genbus.contracts.account_options import account_values, add_account_options
 
 COLUMNS: Sequence[Column] = (
     ("ID", lambda a: a.get("id")),
@@ -42,15 +40,7 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     add = actions.add_parser("add", help="create an account")
-    add.add_argument("--provider", required=True, help="e.g. pixverse, replicate, sim")
-    add.add_argument("--label", required=True)
-    add.add_argument("--max-concurrent", type=int, required=True)
-    add.add_argument("--priority", type=int)
-    add.add_argument("--base-url", help="default: the provider's public API")
-    add.add_argument("--operations", help="comma-separated; default: all of the provider's")
-    add.add_argument("--daily-cap", type=int, help="submissions per UTC day")
-    add.add_argument("--credits", type=int, help="credits left, when known")
-    _credential_option(add, required=True)
+    add_account_options(add, update=False)
     add.set_defaults(run=_add)
 
     list_ = actions.add_parser("list", help="list accounts")
@@ -58,17 +48,7 @@ def register(subparsers: Any) -> None:
 
     update = actions.add_parser("update", help="change an account's settings or credentials")
     update.add_argument("account_id")
-    update.add_argument("--label")
-    update.add_argument("--max-concurrent", type=int)
-    update.add_argument("--priority", type=int)
-    update.add_argument("--base-url")
-    update.add_argument("--operations", help="comma-separated")
-    update.add_argument("--daily-cap", type=int)
-    update.add_argument("--credits", type=int)
-    update.add_argument(
-        "--clear", action="append", default=[], choices=CLEARABLE, help="unset a field"
-    )
-    _credential_option(update, required=False)
+    add_account_options(update, update=True)
     update.set_defaults(run=_update)
 
     disable = actions.add_parser("disable", help="stop using an account")
@@ -79,17 +59,6 @@ def register(subparsers: Any) -> None:
     enable = actions.add_parser("enable", help="use an account again (clears its cooldown)")
     enable.add_argument("account_id")
     enable.set_defaults(run=_enable)
-
-
-def _credential_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    parser.add_argument(
-        "--credential",
-        action="append",
-        default=[],
-        required=required,
-        metavar="NAME=ENV_VAR",
-        help="credential NAME, read from environment variable ENV_VAR (repeatable)",
-    )
 
 
 def credentials_from_env(specs: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
@@ -109,17 +78,8 @@ def credentials_from_env(specs: Sequence[str], env: Mapping[str, str]) -> dict[s
 
 
 def _add(ctx: Context, args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {
-        "provider_id": args.provider,
-        "label": args.label,
-        "max_concurrent": args.max_concurrent,
-        "credentials": credentials_from_env(args.credential, ctx.env),
-    }
-    for name in ("priority", "base_url", "daily_cap", "credits"):
-        if getattr(args, name) is not None:
-            body[name] = getattr(args, name)
-    if args.operations is not None:
-        body["operations"] = _split(args.operations)
+    body = account_values(args)
+    body["credentials"] = credentials_from_env(args.credential, ctx.env)
     _show(ctx, [ctx.client.post("/admin/accounts", body)])
     return 0
 
@@ -130,12 +90,7 @@ def _list(ctx: Context, _: argparse.Namespace) -> int:
 
 
 def _update(ctx: Context, args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {name: None for name in args.clear}
-    for name in ("label", "max_concurrent", "priority", "base_url", "daily_cap", "credits"):
-        if getattr(args, name) is not None:
-            body[name] = getattr(args, name)
-    if args.operations is not None:
-        body["operations"] = _split(args.operations)
+    body = account_values(args)
     if args.credential:
         body["credentials"] = credentials_from_env(args.credential, ctx.env)
     if not body:
@@ -157,10 +112,6 @@ def _enable(ctx: Context, args: argparse.Namespace) -> int:
 
 def _path(account_id: str) -> str:
     return f"/admin/accounts/{quote(account_id, safe='')}"
-
-
-def _split(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _show(ctx: Context, accounts: list[dict[str, Any]], *, many: bool = False) -> None:
