@@ -146,6 +146,13 @@ async def test_accounts_are_managed_and_their_credentials_never_shown(
     missing = await admin.call("GET", "/admin/accounts/nope")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json() == {
+        "type": "urn:genbus:problem:account_not_found",
+        "title": "Not Found",
+        "status": 404,
+        "detail": missing.json()["detail"],
+        "code": "account_not_found",
+    }
 
     for body in admin.bodies:
         assert first not in body
@@ -168,10 +175,12 @@ async def test_invalid_bodies_are_refused_without_echoing_a_secret(admin: Admin)
         response = await admin.call("POST", "/admin/accounts", json=body)
         assert response.status_code == 422, (body["label"], response.text)
         assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"] == f"urn:genbus:problem:{response.json()['code']}"
     broken = await admin.call(
         "POST", "/admin/accounts", content=b'{"credentials": {"api_key": "' + key.encode()
     )
-    assert broken.status_code == 400
+    assert broken.status_code == 422
+    assert broken.json()["code"] == "malformed_json"
     assert all(key not in body for body in admin.bodies)
 
 

@@ -11,7 +11,6 @@ from uuid import UUID, uuid4
 import pytest
 
 from genbus.api.domain.errors import (
-    FieldError,
     InvalidRequest,
     UnsupportedOperation,
     UnsupportedProvider,
@@ -27,6 +26,7 @@ from genbus.api.domain.requests import (
 )
 from genbus.api.domain.status import GenerationStatus
 from genbus.contracts import Asset
+from genbus.runtime.problems import FieldError
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 LIMITS = RequestLimits(default_deadline=timedelta(hours=1))

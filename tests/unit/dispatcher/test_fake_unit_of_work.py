@@ -9,12 +9,21 @@ from typing import Any
 
 import pytest
 
-from genbus.contracts import COMPLETED, CompletionStatus
+from genbus.contracts import (
+    COMPLETED,
+    CompletionStatus,
+    GenerationCompleted,
+    GenerationRequested,
+)
 from genbus.dispatcher.adapters.repository import JobRepository, LeaseLost
 from genbus.dispatcher.domain.model import ClaimedJob, JobState
-from genbus.dispatcher.service_layer import events
 
 from .fakes import OWNER, claimed_job, make_world, requested
+
+
+def _cancelled(request: GenerationRequested) -> GenerationCompleted:
+    return GenerationCompleted.following(request, status=CompletionStatus.CANCELLED, attempt=1)
+
 
 FencedWrite = Callable[[JobRepository, ClaimedJob], Awaitable[Any]]
 
@@ -36,7 +45,7 @@ async def test_nothing_reaches_the_store_without_commit() -> None:
     async with world.store.uow() as uow:
         await uow.jobs.fail_claimed(held.claim, {"code": "x"})
         await uow.accounts.cool_down(held.claim.account_id, 10, "x")
-        await uow.stage(COMPLETED, events.ended(request, CompletionStatus.CANCELLED, attempt=1))
+        await uow.stage(COMPLETED, _cancelled(request))
 
     assert world.store.job(gid).state is JobState.CLAIMED
     assert world.store.account().cooldown_until is None
@@ -45,7 +54,7 @@ async def test_nothing_reaches_the_store_without_commit() -> None:
 
     async with world.store.uow() as uow:
         await uow.jobs.fail_claimed(held.claim, {"code": "x"})
-        await uow.stage(COMPLETED, events.ended(request, CompletionStatus.CANCELLED, attempt=1))
+        await uow.stage(COMPLETED, _cancelled(request))
         await uow.commit()
 
     assert world.store.job(gid).state is JobState.FAILED

@@ -1,8 +1,15 @@
-"""The events of a generation's life. Past tense: each states a fact that already happened."""
+"""The events of a generation's life. Past tense: each states a fact that already happened.
+
+Producers build them with the constructors below, never field by field: an event's id is derived
+from its generation, type and attempt (so a replay has the same id and JetStream drops it), and
+every event about a generation repeats the envelope of the one it follows.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal, Self
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -16,6 +23,7 @@ from genbus.contracts.common import (
     OperationType,
     ProviderId,
 )
+from genbus.contracts.ids import derive_event_id
 
 
 class Event(ContractModel):
@@ -32,6 +40,34 @@ class Event(ContractModel):
     provider_id: ProviderId
     operation_type: OperationType
 
+    @classmethod
+    def _envelope(
+        cls,
+        generation_id: UUID,
+        *,
+        attempt: int = 0,
+        occurred_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """`event_id` (derived from this class's `event_type`) and `occurred_at` (default now)."""
+        event_type = cls.model_fields["event_type"].default
+        return {
+            "event_id": derive_event_id(generation_id, event_type, attempt),
+            "occurred_at": occurred_at or datetime.now(UTC),
+        }
+
+    @classmethod
+    def _following(
+        cls, prior: Event, *, attempt: int = 0, occurred_at: datetime | None = None
+    ) -> dict[str, Any]:
+        """The envelope of an event about the same generation as `prior`."""
+        return {
+            **cls._envelope(prior.generation_id, attempt=attempt, occurred_at=occurred_at),
+            "generation_id": prior.generation_id,
+            "user_id": prior.user_id,
+            "provider_id": prior.provider_id,
+            "operation_type": prior.operation_type,
+        }
+
 
 class GenerationRequested(Event):
     """A user asked for a generation; the API committed it."""
@@ -45,6 +81,39 @@ class GenerationRequested(Event):
     reproducible_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     preferred_account_id: str | None = None
 
+    @classmethod
+    def new(
+        cls,
+        *,
+        generation_id: UUID,
+        user_id: str,
+        provider_id: str,
+        operation_type: str,
+        params: dict[str, Any],
+        deadline_at: datetime,
+        reproducible_hash: str,
+        inputs: Sequence[InputRef] = (),
+        priority: int = 5,
+        scheduled_at: datetime | None = None,
+        preferred_account_id: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Self:
+        """The first event of a generation (one per generation: its attempt is 0)."""
+        return cls(
+            **cls._envelope(generation_id, occurred_at=occurred_at),
+            generation_id=generation_id,
+            user_id=user_id,
+            provider_id=provider_id,
+            operation_type=operation_type,
+            params=params,
+            inputs=list(inputs),
+            priority=priority,
+            scheduled_at=scheduled_at,
+            deadline_at=deadline_at,
+            reproducible_hash=reproducible_hash,
+            preferred_account_id=preferred_account_id,
+        )
+
 
 class GenerationSubmitted(Event):
     """A provider accepted the generation as one of its jobs."""
@@ -54,6 +123,25 @@ class GenerationSubmitted(Event):
     provider_job_id: str = Field(min_length=1, max_length=256)
     attempt: int = Field(ge=1)
     deadline_at: AwareDatetime
+
+    @classmethod
+    def following(
+        cls,
+        request: GenerationRequested,
+        *,
+        account_id: str,
+        provider_job_id: str,
+        attempt: int,
+        occurred_at: datetime | None = None,
+    ) -> Self:
+        """The provider accepted `request` as its job `provider_job_id` on this attempt."""
+        return cls(
+            **cls._following(request, attempt=attempt, occurred_at=occurred_at),
+            account_id=account_id,
+            provider_job_id=provider_job_id,
+            attempt=attempt,
+            deadline_at=request.deadline_at,
+        )
 
 
 class GenerationCompleted(Event):
@@ -66,6 +154,34 @@ class GenerationCompleted(Event):
     attempt: int = Field(default=0, ge=0, description="0 when it ended before any submission")
     account_id: str | None = None
     provider_job_id: str | None = None
+
+    @classmethod
+    def following(
+        cls,
+        prior: Event,
+        *,
+        status: CompletionStatus,
+        attempt: int,
+        error: ErrorInfo | None = None,
+        asset: Asset | None = None,
+        account_id: str | None = None,
+        provider_job_id: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Self:
+        """The generation of `prior` ended on this attempt (0: before any submission).
+
+        One id per generation and attempt, whoever reports it: when the poller and the
+        dispatcher both end the same attempt, JetStream keeps the first and drops the other.
+        """
+        return cls(
+            **cls._following(prior, attempt=attempt, occurred_at=occurred_at),
+            status=status,
+            asset=asset,
+            error=error,
+            attempt=attempt,
+            account_id=account_id,
+            provider_job_id=provider_job_id,
+        )
 
     @model_validator(mode="after")
     def _outcome_matches_status(self) -> GenerationCompleted:
@@ -81,3 +197,24 @@ class GenerationCancelRequested(Event):
 
     event_type: Literal["generation.cancel_requested"] = "generation.cancel_requested"
     reason: str = Field(default="cancelled by user", max_length=500)
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        generation_id: UUID,
+        user_id: str,
+        provider_id: str,
+        operation_type: str,
+        reason: str,
+        occurred_at: datetime | None = None,
+    ) -> Self:
+        """The user's cancel of a generation (one per generation: asking again is a replay)."""
+        return cls(
+            **cls._envelope(generation_id, occurred_at=occurred_at),
+            generation_id=generation_id,
+            user_id=user_id,
+            provider_id=provider_id,
+            operation_type=operation_type,
+            reason=reason,
+        )

@@ -53,6 +53,11 @@ UNSUPPORTED_PROVIDER = ErrorInfo(
     code="unsupported_provider", message="no adapter for this provider", retryable=False
 )
 
+#: The provider reported the job failed without a code of its own.
+PROVIDER_FAILED = ErrorInfo(
+    code="provider_failed", message="the provider reported the job failed", retryable=False
+)
+
 #: Every failure genbus itself reports, by code.
 FAILURES: dict[str, ErrorInfo] = {
     failure.code: failure
@@ -63,5 +68,6 @@ FAILURES: dict[str, ErrorInfo] = {
         ACCOUNT_CREDENTIALS_UNREADABLE,
         ACCOUNT_ENTRY_INVALID,
         UNSUPPORTED_PROVIDER,
+        PROVIDER_FAILED,
     )
 }

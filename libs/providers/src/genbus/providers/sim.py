@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 import httpx
 from pydantic import ValidationError
 
-from genbus.contracts import Asset, ErrorInfo
+from genbus.contracts import PROVIDER_FAILED, Asset, ErrorInfo
 from genbus.providers._http import HttpAdapter, parse_retry_after
 from genbus.providers.credentials import Credentials
 from genbus.providers.errors import (
@@ -302,7 +302,7 @@ def _asset(output: object, base_url: str) -> Asset | None:
 
 
 def _error_info(error: object, credentials: Credentials) -> ErrorInfo:
-    code = "provider_failed"
+    code = PROVIDER_FAILED.code
     message = ""
     if isinstance(error, dict):
         if isinstance(error.get("code"), str) and error["code"]:

@@ -89,9 +89,7 @@ def _error_from(response: httpx.Response) -> AdminError:
     errors = problem.get("errors")
     if isinstance(errors, list) and errors:
         detail += "; " + "; ".join(
-            f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}"
-            for e in errors
-            if isinstance(e, dict)
+            f"{e.get('field')}: {e.get('message')}" for e in errors if isinstance(e, dict)
         )
     code = str(problem.get("code") or "http_error")
     return AdminError(code, detail, status=response.status_code)

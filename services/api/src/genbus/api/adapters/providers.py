@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from genbus.api.domain.errors import FieldError, field_errors_from
 from genbus.providers.capabilities import known_provider_ids, provider_supports
 from genbus.providers.registry import ADAPTER_FACTORIES
 from genbus.runtime.logging import get_logger
+from genbus.runtime.problems import FieldError, field_errors_from
 
 log = get_logger(__name__)
 

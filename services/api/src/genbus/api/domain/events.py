@@ -1,26 +1,17 @@
-"""The events the api publishes, built from a generation. Their ids are derived, never random:
-staging the same fact twice (a retried request, a second cancel) yields the same event."""
+"""The events the api publishes, built from a generation by the contracts' constructors: their
+ids are derived, never random, so staging the same fact twice (a retried request, a second
+cancel) yields the same event."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from genbus.api.domain.model import Generation
-from genbus.contracts import (
-    GenerationCancelRequested,
-    GenerationRequested,
-    InputRef,
-    derive_event_id,
-)
-
-REQUESTED_TYPE = "generation.requested"
-CANCEL_REQUESTED_TYPE = "generation.cancel_requested"
+from genbus.contracts import GenerationCancelRequested, GenerationRequested, InputRef
 
 
 def generation_requested(generation: Generation, occurred_at: datetime) -> GenerationRequested:
-    return GenerationRequested(
-        event_id=derive_event_id(generation.id, REQUESTED_TYPE),
-        occurred_at=occurred_at,
+    return GenerationRequested.new(
         generation_id=generation.id,
         user_id=generation.user_id,
         provider_id=generation.provider_id,
@@ -31,18 +22,18 @@ def generation_requested(generation: Generation, occurred_at: datetime) -> Gener
         scheduled_at=generation.scheduled_at,
         deadline_at=generation.deadline_at,
         reproducible_hash=generation.reproducible_hash,
+        occurred_at=occurred_at,
     )
 
 
 def cancel_requested(
     generation: Generation, reason: str, occurred_at: datetime
 ) -> GenerationCancelRequested:
-    return GenerationCancelRequested(
-        event_id=derive_event_id(generation.id, CANCEL_REQUESTED_TYPE),
-        occurred_at=occurred_at,
+    return GenerationCancelRequested.new(
         generation_id=generation.id,
         user_id=generation.user_id,
         provider_id=generation.provider_id,
         operation_type=generation.operation_type,
         reason=reason,
+        occurred_at=occurred_at,
     )

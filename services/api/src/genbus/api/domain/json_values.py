@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any
 
-from genbus.api.domain.errors import FieldError
+from genbus.runtime.problems import FieldError
 
 _MAX_REPORTED = 20
 

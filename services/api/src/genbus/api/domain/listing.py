@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
-from genbus.api.domain.errors import FieldError, InvalidRequest
+from genbus.api.domain.errors import InvalidRequest
 from genbus.api.domain.model import Generation
 from genbus.api.domain.status import GenerationStatus
+from genbus.runtime.problems import FieldError
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20

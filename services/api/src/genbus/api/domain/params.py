@@ -22,8 +22,9 @@ from pydantic import (
     field_validator,
 )
 
-from genbus.api.domain.errors import FieldError, InvalidRequest, field_errors_from
+from genbus.api.domain.errors import InvalidRequest
 from genbus.api.domain.json_values import encoded_size, json_problems
+from genbus.runtime.problems import FieldError, field_errors_from
 
 
 class OperationType(StrEnum):

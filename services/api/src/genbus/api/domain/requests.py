@@ -9,7 +9,6 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from genbus.api.domain.errors import (
-    FieldError,
     InvalidRequest,
     UnsupportedOperation,
     UnsupportedProvider,
@@ -23,6 +22,7 @@ from genbus.api.domain.params import (
     validate_params,
 )
 from genbus.api.domain.status import GenerationStatus
+from genbus.runtime.problems import FieldError
 
 MAX_METADATA_BYTES = 4 * 1024
 MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 0, 10, 5

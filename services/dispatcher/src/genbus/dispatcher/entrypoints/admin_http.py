@@ -2,7 +2,8 @@
 
 Every request needs `Authorization: Bearer <GENBUS_DISPATCHER_ADMIN_TOKEN>` (else 401); with no
 token configured the routes do not exist (404). Credentials are accepted, never returned: an
-account is shown with its `credential_names` only. Errors are `application/problem+json`.
+account is shown with its `credential_names` only. Errors are `application/problem+json` in the
+shape of every genbus HTTP surface (`genbus.runtime.problems`, `docs/problems.md`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,9 +28,18 @@ from genbus.dispatcher.entrypoints.admin_models import AccountCreate, AccountUpd
 from genbus.dispatcher.service_layer import accounts
 from genbus.dispatcher.service_layer.unit_of_work import UowFactory
 from genbus.providers import CredentialCipher
+from genbus.runtime.logging import get_logger
+from genbus.runtime.problems import (
+    field_errors_from,
+    http_problem_handler,
+    malformed_json,
+    problem_response,
+    validation_problem,
+)
 
 Handler = Callable[[Request], Awaitable[Response]]
 Model = TypeVar("Model", bound=BaseModel)
+log = get_logger(__name__)
 
 _STATUS = {
     accounts.AccountNotFound: 404,
@@ -102,7 +114,13 @@ def admin_routes(
         Route("/status", _guarded(status), methods=["GET"]),
         Route("/credentials/rotate", _guarded(rotate_credentials), methods=["POST"]),
     ]
-    return [Mount("/admin", routes=routes, middleware=[Middleware(_RequireToken, token=token)])]
+    # An app of its own, so that an unknown route or method under /admin is a problem too.
+    admin = Starlette(
+        routes=routes,
+        middleware=[Middleware(_RequireToken, token=token)],
+        exception_handlers={HTTPException: http_problem_handler},
+    )
+    return [Mount("/admin", app=admin)]
 
 
 class _RequireToken:
@@ -114,7 +132,7 @@ class _RequireToken:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self._authorized(Headers(scope=scope)):
-            response = problem(
+            response = problem_response(
                 401,
                 "unauthorized",
                 "a valid admin token is required",
@@ -134,29 +152,6 @@ class _RequireToken:
         return hmac.compare_digest(digest, self._digest)
 
 
-def problem(
-    status: int,
-    code: str,
-    detail: str,
-    *,
-    errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """An RFC 9457 problem response with our stable `code`."""
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": code.replace("_", " "),
-        "status": status,
-        "code": code,
-        "detail": detail,
-    }
-    if errors is not None:
-        body["errors"] = errors
-    return JSONResponse(
-        body, status_code=status, headers=headers, media_type="application/problem+json"
-    )
-
-
 class _BadRequest(Exception):
     def __init__(self, response: Response) -> None:
         self.response = response
@@ -171,7 +166,10 @@ def _guarded(handler: Handler) -> Handler:
         except _BadRequest as exc:
             return exc.response
         except accounts.AccountError as exc:
-            return problem(_STATUS.get(type(exc), 400), exc.code, str(exc))
+            return problem_response(_STATUS.get(type(exc), 400), exc.code, str(exc))
+        except Exception as exc:
+            log.error("admin request failed", path=request.url.path, error=repr(exc), exc_info=exc)
+            return problem_response(500, "internal_error", "an unexpected error occurred")
 
     return endpoint
 
@@ -181,15 +179,8 @@ async def _parse(request: Request, model: type[Model]) -> Model:
     try:
         data = json.loads(raw) if raw.strip() else {}
     except ValueError:
-        raise _BadRequest(problem(400, "invalid_json", "the body is not valid JSON")) from None
+        raise _BadRequest(malformed_json()) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        # Never the input: it may hold a credential value.
-        errors = [
-            {"loc": [str(part) for part in error["loc"]], "msg": error["msg"]}
-            for error in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        raise _BadRequest(
-            problem(422, "invalid_request", "the body does not match the schema", errors=errors)
-        ) from None
+        raise _BadRequest(validation_problem(field_errors_from(exc))) from None

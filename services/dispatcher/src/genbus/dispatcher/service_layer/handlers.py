@@ -13,7 +13,6 @@ from genbus.contracts import (
 )
 from genbus.dispatcher.adapters.repository import JobSnapshot
 from genbus.dispatcher.domain.model import UNFOLLOWED_FAILURES, JobState
-from genbus.dispatcher.service_layer import events
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.observability import with_trace_context
 from genbus.dispatcher.service_layer.submission import cancel_at_provider
@@ -86,7 +85,10 @@ async def on_cancel_requested(deps: Deps, event: GenerationCancelRequested) -> N
             tombstone = event.model_dump(mode="json")
             if await uow.jobs.insert_cancelled_tombstone(event.generation_id, tombstone):
                 await uow.stage(
-                    COMPLETED, events.ended(event, CompletionStatus.CANCELLED, attempt=0)
+                    COMPLETED,
+                    GenerationCompleted.following(
+                        event, status=CompletionStatus.CANCELLED, attempt=0
+                    ),
                 )
             await uow.commit()
             return
@@ -94,7 +96,10 @@ async def on_cancel_requested(deps: Deps, event: GenerationCancelRequested) -> N
             await uow.jobs.finish(event.generation_id, JobState.CANCELLED)
             original = GenerationRequested.model_validate(job.request)
             await uow.stage(
-                COMPLETED, events.ended(original, CompletionStatus.CANCELLED, attempt=job.attempt)
+                COMPLETED,
+                GenerationCompleted.following(
+                    original, status=CompletionStatus.CANCELLED, attempt=job.attempt
+                ),
             )
         elif job.state in (JobState.CLAIMED, JobState.SUBMITTED):
             await uow.jobs.flag_cancel_requested(event.generation_id)

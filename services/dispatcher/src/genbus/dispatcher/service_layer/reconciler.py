@@ -12,10 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from genbus.contracts import COMPLETED, DEADLINE_EXCEEDED, CompletionStatus, GenerationRequested
+from genbus.contracts import (
+    COMPLETED,
+    DEADLINE_EXCEEDED,
+    CompletionStatus,
+    GenerationCompleted,
+    GenerationRequested,
+)
 from genbus.dispatcher.adapters.repository import JobSnapshot
 from genbus.dispatcher.domain.model import JobState
-from genbus.dispatcher.service_layer import events
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.handlers import provider_job_of
 from genbus.dispatcher.service_layer.submission import cancel_at_provider
@@ -79,9 +84,9 @@ async def _stage_deadline_exceeded(uow: AbstractUnitOfWork, job: JobSnapshot) ->
     request = GenerationRequested.model_validate(job.request)
     await uow.stage(
         COMPLETED,
-        events.ended(
+        GenerationCompleted.following(
             request,
-            CompletionStatus.FAILED,
+            status=CompletionStatus.FAILED,
             attempt=job.attempt,
             error=DEADLINE_EXCEEDED,
             account_id=job.account_id,

@@ -27,14 +27,15 @@ from genbus.contracts import (
     UNSUPPORTED_PROVIDER,
     CompletionStatus,
     ErrorInfo,
+    GenerationCompleted,
     GenerationRequested,
+    GenerationSubmitted,
     provider_idempotency_key,
 )
 from genbus.dispatcher.adapters.repository import LeaseLost
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.domain.backoff import backoff_delay
 from genbus.dispatcher.domain.model import UNFOLLOWED_FAILURES, AccountStatus, ClaimedJob
-from genbus.dispatcher.service_layer import events
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.observability import trace_context_of
 from genbus.providers import (
@@ -174,8 +175,11 @@ async def _record_submitted(
                 cancel_requested = await uow.jobs.mark_submitted(claim, result.provider_job_id)
                 await uow.stage(
                     SUBMITTED,
-                    events.submitted(
-                        request, claim.account_id, result.provider_job_id, claim.attempt
+                    GenerationSubmitted.following(
+                        request,
+                        account_id=claim.account_id,
+                        provider_job_id=result.provider_job_id,
+                        attempt=claim.attempt,
                     ),
                 )
                 await uow.commit()
@@ -417,9 +421,9 @@ async def _fail(
         await uow.jobs.fail_claimed(claim, error.model_dump(), hold_slot_s=hold)
         await uow.stage(
             COMPLETED,
-            events.ended(
+            GenerationCompleted.following(
                 request,
-                CompletionStatus.FAILED,
+                status=CompletionStatus.FAILED,
                 attempt=claim.attempt,
                 error=error,
                 account_id=claim.account_id,

@@ -8,16 +8,15 @@ ends a job past its deadline, whatever else is wrong, so no slot is ever held fo
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from genbus.contracts import (
     COMPLETED,
     DEADLINE_EXCEEDED,
+    PROVIDER_FAILED,
     CompletionStatus,
     ErrorInfo,
     GenerationCompleted,
     GenerationSubmitted,
-    derive_event_id,
 )
 from genbus.contracts.topology import POLLER_SUBMITTED
 from genbus.poller.adapters.account_directory import AccountLookupError
@@ -42,7 +41,7 @@ async def end_job(
 ) -> None:
     """Publish the job's outcome as reported by the provider."""
     if status is CompletionStatus.FAILED and error is None:
-        error = ErrorInfo(code="provider_failed")
+        error = PROVIDER_FAILED
     await _publish(publisher, event, status, error, job)
     log.info(
         "job ended",
@@ -113,17 +112,12 @@ async def _publish(
     error: ErrorInfo | None,
     job: JobStatus | None,
 ) -> None:
-    completed = GenerationCompleted(
-        event_id=derive_event_id(event.generation_id, "generation.completed", event.attempt),
-        occurred_at=datetime.now(UTC),
-        generation_id=event.generation_id,
-        user_id=event.user_id,
-        provider_id=event.provider_id,
-        operation_type=event.operation_type,
+    completed = GenerationCompleted.following(
+        event,
         status=status,
+        attempt=event.attempt,
         asset=job.asset if job is not None and status is CompletionStatus.COMPLETED else None,
         error=error if status is CompletionStatus.FAILED else None,
-        attempt=event.attempt,
         account_id=event.account_id,
         provider_job_id=event.provider_job_id,
     )

@@ -13,10 +13,11 @@ from fastapi.openapi.utils import get_openapi
 from genbus.api.bootstrap import ApiRuntime, bootstrap
 from genbus.api.config import ApiSettings
 from genbus.api.entrypoints.http.body_limit import BodySizeLimit
-from genbus.api.entrypoints.http.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from genbus.api.entrypoints.http.problems import install_problem_handlers
 from genbus.api.entrypoints.http.routes import events, generations, health, jobs
 from genbus.api.entrypoints.http.schemas import PRIORITY_DOC
 from genbus.runtime.instrumentation import instrument_fastapi
+from genbus.runtime.problems import PROBLEM_MEDIA_TYPE
 
 TITLE = "genbus api"
 VERSION = "0.2.0"

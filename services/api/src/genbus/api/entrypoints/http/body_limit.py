@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from genbus.api.entrypoints.http.problems import problem_response
+from genbus.runtime.problems import problem_response
 
 
 class BodyTooLarge(HTTPException):

@@ -9,8 +9,9 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.routing import APIRoute
 
 from genbus.api.bootstrap import ApiRuntime
-from genbus.api.domain.errors import FieldError, GenerationNotFound, InvalidRequest
+from genbus.api.domain.errors import GenerationNotFound, InvalidRequest
 from genbus.api.domain.idempotency import KEY_PATTERN
+from genbus.runtime.problems import FieldError
 
 
 # Dependencies are `async def` although they never await: FastAPI runs a plain `def` one in

@@ -1,4 +1,5 @@
-"""Errors as `application/problem+json` (RFC 9457) with a stable `code`: translated here, once.
+"""The api's errors as `application/problem+json` (the format of every genbus HTTP surface:
+`genbus.runtime.problems`, `docs/problems.md`), translated here, once.
 
 A database that cannot be reached is a 503 `service_unavailable` with `Retry-After`, never a
 500: the request may simply be sent again later.
@@ -7,7 +8,6 @@ A database that cannot be reached is a 503 `service_unavailable` with `Retry-Aft
 from __future__ import annotations
 
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import Any
 
 import asyncpg
@@ -15,12 +15,10 @@ import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from genbus.api.domain.errors import (
     DomainError,
-    FieldError,
     GenerationNotFound,
     GenerationNotRetryable,
     GenerationNotTerminal,
@@ -29,14 +27,23 @@ from genbus.api.domain.errors import (
     InvalidRequest,
     RateLimited,
     Unauthenticated,
-    field_errors_from_details,
 )
 from genbus.api.domain.rate_limit import retry_after_header
 from genbus.runtime.logging import get_logger
+from genbus.runtime.problems import (
+    PROBLEM_MEDIA_TYPE,
+    FieldError,
+    Problem,
+    field_errors_from_details,
+    http_problem,
+    malformed_json,
+    problem_body,
+    problem_response,
+    validation_problem,
+)
 
 log = get_logger(__name__)
 
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 #: What a client should wait before retrying when the database is unreachable.
 UNAVAILABLE_RETRY_AFTER_S = 5
 
@@ -50,81 +57,6 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     Unauthenticated: 401,
     RateLimited: 429,
 }
-_HTTP_CODES = {
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "request_too_large",
-    415: "unsupported_media_type",
-}
-
-
-class FieldProblem(BaseModel):
-    field: str = Field(description="the field at fault, as sent: `params.prompt`, `inputs[0].url`")
-    code: str = Field(description="a stable machine code: `required`, `unknown_field`, ...")
-    message: str
-
-
-class Problem(BaseModel):
-    """The body of every error response (RFC 9457), with a stable machine `code`."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "type": "urn:genbus:problem:generation_not_found",
-                    "title": "Not Found",
-                    "status": 404,
-                    "detail": "generation 3f2b8c1e-0d4a-4c55-9a77-1b2c3d4e5f60 not found",
-                    "code": "generation_not_found",
-                }
-            ]
-        }
-    )
-
-    type: str = Field(description="`urn:genbus:problem:<code>`")
-    title: str
-    status: int
-    detail: str
-    code: str
-    errors: list[FieldProblem] | None = Field(
-        default=None, description="on 422: every field at fault"
-    )
-
-
-def problem_body(
-    status: int, code: str, detail: str, errors: list[dict[str, str]] | None = None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": f"urn:genbus:problem:{code}",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "code": code,
-    }
-    if errors is not None:
-        body["errors"] = errors
-    return body
-
-
-def problem_response(
-    status: int,
-    code: str,
-    detail: str,
-    *,
-    errors: list[FieldError] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    listed = (
-        [{"field": e.field, "code": e.code, "message": e.message} for e in errors]
-        if errors is not None
-        else None
-    )
-    return JSONResponse(
-        problem_body(status, code, detail, listed),
-        status_code=status,
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers,
-    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -151,12 +83,11 @@ async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     details = list(exc.errors())
     if any(d.get("type") == "json_invalid" for d in details):
-        return _malformed_json()
-    errors = field_errors_from_details(
-        {**d, "loc": _without_source(tuple(d.get("loc", ())))} for d in details
-    )
-    return problem_response(
-        422, InvalidRequest.code, "the request is invalid; see errors", errors=errors
+        return malformed_json()
+    return validation_problem(
+        field_errors_from_details(
+            {**d, "loc": _without_source(tuple(d.get("loc", ())))} for d in details
+        )
     )
 
 
@@ -164,9 +95,8 @@ async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
     # FastAPI turns any failure to parse a JSON body other than a syntax error (bad UTF-8,
     # nesting too deep, a number too long) into a bare 400 caused by that failure.
     if exc.status_code == 400 and exc.__cause__ is not None:
-        return _malformed_json()
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return problem_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+        return malformed_json()
+    return http_problem(exc)
 
 
 async def _infrastructure_error(request: Request, exc: Exception) -> JSONResponse:
@@ -224,15 +154,6 @@ def _without_source(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     return loc[1:] if loc and loc[0] in ("body", "path", "query", "header") else loc
 
 
-def _malformed_json() -> JSONResponse:
-    return problem_response(
-        422,
-        "malformed_json",
-        "the request body is not valid JSON",
-        errors=[FieldError("body", "malformed_json", "not valid JSON")],
-    )
-
-
 # -- OpenAPI: the error responses each route documents, with an example each.
 
 _EXAMPLES: dict[int, tuple[str, str]] = {
@@ -272,12 +193,8 @@ _VALIDATION_EXAMPLE = problem_body(
     "validation_error",
     "the request is invalid; see errors",
     [
-        {"field": "params.prompt", "code": "required", "message": "Field required"},
-        {
-            "field": "params.fps",
-            "code": "unknown_field",
-            "message": "Extra inputs are not permitted",
-        },
+        FieldError("params.prompt", "required", "Field required"),
+        FieldError("params.fps", "unknown_field", "Extra inputs are not permitted"),
     ],
 )
 
