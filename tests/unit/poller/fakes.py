@@ -52,7 +52,10 @@ class FakeDirectory:
 
 
 class FakeAdapter:
-    """A provider whose `status` answers `status` (or raises `status_error`); records cancels."""
+    """A provider whose `status` answers `status` (or raises `status_error`); records cancels.
+
+    With `status_gate`, each status call first waits until the gate is set (a hung provider);
+    `status_in_flight` counts the calls waiting there."""
 
     def __init__(
         self,
@@ -61,6 +64,7 @@ class FakeAdapter:
         status_error: Exception | None = None,
         cancel_error: Exception | None = None,
         cancel_hangs: bool = False,
+        status_gate: asyncio.Event | None = None,
     ) -> None:
         self.job_status = status or JobStatus(state=JobState.RUNNING, progress=0.5)
         self.status_error = status_error
@@ -68,9 +72,17 @@ class FakeAdapter:
         self.cancel_hangs = cancel_hangs
         self.cancelled: list[ProviderJobRef] = []
         self.polled: list[ProviderJobRef] = []
+        self.status_gate = status_gate
+        self.status_in_flight = 0
 
     async def status(self, job: ProviderJobRef) -> JobStatus:
         self.polled.append(job)
+        if self.status_gate is not None:
+            self.status_in_flight += 1
+            try:
+                await self.status_gate.wait()
+            finally:
+                self.status_in_flight -= 1
         if self.status_error is not None:
             raise self.status_error
         return self.job_status
@@ -93,6 +105,19 @@ class FakeAdapters:
         if provider_id != "sim":
             raise UnknownProvider(provider_id)
         return self.adapter
+
+
+class ProviderAdapters:
+    """Serves one adapter per provider id."""
+
+    def __init__(self, adapters: dict[str, JobControl]) -> None:
+        self.adapters = adapters
+
+    def get(self, provider_id: str) -> JobControl:
+        try:
+            return self.adapters[provider_id]
+        except KeyError:
+            raise UnknownProvider(provider_id) from None
 
 
 class FakePublisher:

@@ -17,6 +17,11 @@ once, all or nothing; if it raises, each message of that group runs through `han
 own, so one bad message costs its neighbours a retry, never their outcome. Each message is
 still acked, nak'ed or dead-lettered on its own.
 
+Keep-alive (opt-in, `keep_alive_s`): while a handler runs, JetStream is told every
+`keep_alive_s` that the message is in progress (`+WPI`), so a handler that outlasts the ack wait
+does not get its message handed to another consumer meanwhile. Choose it well below the ack wait.
+Without it (the default) a message is redelivered once the ack wait passes, handler or not.
+
 While a handler runs, every log line carries the event's generation_id, event_id and consumer
 (structlog contextvars), and the message's span (FastStream's telemetry middleware, which
 continued the publisher's trace) carries them as attributes.
@@ -166,9 +171,16 @@ def register_consumer(
     batch_size: int = 32,
     max_workers: int | None = None,
     batch_handler: BatchHandler[Any] | None = None,
+    keep_alive_s: float | None = None,
 ) -> None:
     """Subscribe `handler` to the durable consumer `spec` (already provisioned); with a
-    `batch_handler`, messages pulled together are applied together (see the module doc)."""
+    `batch_handler`, messages pulled together are applied together (see the module doc).
+
+    `max_workers` > 1 handles messages one by one, up to that many at once, fetching more as
+    soon as a worker is free; otherwise each pull is handled as a whole before the next.
+    `keep_alive_s` keeps a message in hand alive while its handler runs (see the module doc)."""
+    if keep_alive_s is not None and not 0 < keep_alive_s < spec.ack_wait_s:
+        raise ValueError(f"keep_alive_s must be within the ack wait ({spec.ack_wait_s} s)")
     model: type[Event] = spec.binding.model
     apply: Handler[Any] = (
         GroupCommit(spec.durable, handler, batch_handler).run
@@ -207,7 +219,10 @@ def register_consumer(
             event, msg.subject, deliveries, dict(msg.headers or {}), msg, current_trace_headers()
         )
         try:
-            await apply(delivery)
+            if keep_alive_s is None:
+                await apply(delivery)
+            else:
+                await _kept_alive(apply(delivery), msg, keep_alive_s)
         except RedeliverLater as later:
             await message.nack(delay=later.delay_s)
             return
@@ -243,6 +258,27 @@ def register_consumer(
         title=spec.durable,
         description=f"{spec.service} consumes {spec.binding.model.__name__}",
     )(on_message)
+
+
+async def _kept_alive(work: Awaitable[None], msg: Msg, every_s: float) -> None:
+    """Await `work`, telling JetStream every `every_s` that `msg` is still in progress. The
+    heartbeat has stopped when this returns: no `+WPI` can follow the message's ack or nak (one
+    would override a nak's delay)."""
+    beat = asyncio.create_task(_heartbeat(msg, every_s))
+    try:
+        await work
+    finally:
+        beat.cancel()
+        await asyncio.gather(beat, return_exceptions=True)
+
+
+async def _heartbeat(msg: Msg, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await msg.in_progress()
+        except Exception as exc:  # the next beat may get through; the ack wait is the backstop
+            log.warning("could not mark the message in progress", error=repr(exc))
 
 
 async def _dead_letter(

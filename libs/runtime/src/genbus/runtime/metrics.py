@@ -126,6 +126,20 @@ class GenbusMetrics:
             ["provider", "code"],
             registry=registry,
         )
+        self.poller_polls_in_flight = Gauge(
+            "genbus_poller_polls_in_flight",
+            "Polls running now on this replica (poller), by provider; at most "
+            "GENBUS_POLLER_MAX_POLLS_PER_PROVIDER each",
+            ["provider"],
+            registry=registry,
+        )
+        self.poller_polls_deferred = Counter(
+            "genbus_poller_polls_deferred_total",
+            "Polls put off because their provider was at its concurrency limit on this replica "
+            "(poller; the message is nak'ed with a short delay), by provider",
+            ["provider"],
+            registry=registry,
+        )
         # -- provider calls (dispatcher: submit, cancel; poller: status, cancel)
         self.provider_calls = Counter(
             "genbus_provider_calls_total",

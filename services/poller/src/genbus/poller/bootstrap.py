@@ -38,7 +38,13 @@ async def serve(settings: PollerSettings, stop: asyncio.Event) -> None:
         ),
         publisher=EventPublisher(js, topology),
     )
-    register_consumers(broker, deps, batch_size=settings.batch_size)
+    register_consumers(
+        broker,
+        deps,
+        batch_size=settings.batch_size,
+        max_polls_per_provider=settings.max_polls_per_provider,
+        providers=len(adapters.known_provider_ids()),
+    )
     http = service_app({"nats": nats_readiness(broker, topology)})
     await broker.start()
     log.info("poller started")
@@ -46,7 +52,8 @@ async def serve(settings: PollerSettings, stop: asyncio.Event) -> None:
         await serve_http(http, settings.health_host, settings.health_port, stop)
     finally:
         log.info("poller stopping")
-        # Polls in hand finish; unfinished jobs' messages are redelivered to another replica.
+        # Polls in hand finish (each status call is bounded by 80 % of the ack wait); unfinished
+        # jobs' messages are redelivered to another replica.
         await broker.stop()
         await adapters.aclose()
         log.info("poller stopped")

@@ -7,10 +7,12 @@ can fail, so every job ends by its deadline and its provider slot is released.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 
 from genbus.contracts import UNSUPPORTED_PROVIDER, CompletionStatus, GenerationSubmitted
+from genbus.contracts.topology import POLLER_SUBMITTED
 from genbus.poller.domain.schedule import next_poll_delay
 from genbus.poller.domain.timeline import age_s, is_overdue
 from genbus.poller.service_layer.accounts import Unusable, account_for
@@ -20,7 +22,13 @@ from genbus.providers import Behaviour, JobState, ProviderJobRef, UnknownProvide
 from genbus.runtime.consumer import RedeliverLater
 from genbus.runtime.metrics import METRICS, observe_since, provider_call
 
-__all__ = ["PollerDeps", "poll_submitted"]
+__all__ = ["STATUS_BUDGET_S", "STATUS_SHARE_OF_ACK_WAIT", "PollerDeps", "poll_submitted"]
+
+#: Time allowed for one status call: within the consumer's ack wait, so the poll ends (and its
+#: message is nak'ed with a backoff) before JetStream would hand the message to another replica.
+#: A call that takes longer is provider trouble like any other, never a lost job.
+STATUS_SHARE_OF_ACK_WAIT = 0.8
+STATUS_BUDGET_S = POLLER_SUBMITTED.ack_wait_s * STATUS_SHARE_OF_ACK_WAIT
 
 _END = {
     JobState.SUCCEEDED: CompletionStatus.COMPLETED,
@@ -29,8 +37,12 @@ _END = {
 }
 
 
-async def poll_submitted(deps: PollerDeps, event: GenerationSubmitted) -> None:
-    """Poll once. Returns when the job's end was published; raises RedeliverLater otherwise."""
+async def poll_submitted(
+    deps: PollerDeps, event: GenerationSubmitted, *, status_budget_s: float | None = None
+) -> None:
+    """Poll once. Returns when the job's end was published; raises RedeliverLater otherwise.
+
+    The status call is given up after `status_budget_s` (default `STATUS_BUDGET_S`)."""
     settings = deps.settings
     now = datetime.now(UTC)
     if is_overdue(event, now):
@@ -52,8 +64,10 @@ async def poll_submitted(deps: PollerDeps, event: GenerationSubmitted) -> None:
         base_url=account.base_url,
     )
     try:
+        budget = STATUS_BUDGET_S if status_budget_s is None else status_budget_s
         with provider_call(event.provider_id, "status"):
-            status = await adapter.status(ref)
+            async with asyncio.timeout(budget):
+                status = await adapter.status(ref)
     except Exception as exc:
         if behaviour_of(exc) is Behaviour.FAIL and hasattr(exc, "to_error_info"):
             await end_job(deps.publisher, event, CompletionStatus.FAILED, exc.to_error_info())
