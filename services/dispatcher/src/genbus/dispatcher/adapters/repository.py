@@ -32,6 +32,14 @@ _CLAIM_COLUMNS = """
     a.base_url, a.credentials_ciphertext
 """
 
+#: A job with its account's address (base URL, credentials' ciphertext), for `_snapshot`.
+_SNAPSHOT_SQL = """
+    SELECT j.generation_id, j.state, j.account_id, j.provider_job_id, j.attempt,
+           j.request, j.provider_id, a.base_url, a.credentials_ciphertext
+      FROM dispatcher.dispatch_jobs j
+      LEFT JOIN dispatcher.provider_accounts a ON a.id = j.account_id
+"""
+
 #: The fence of every write on a claimed job: still claimed, and by this holder.
 _FENCE = "generation_id = :g AND state = 'claimed' AND lease_token = :token"
 
@@ -412,29 +420,14 @@ class JobRepository:
                 },
             )
         ).first()
-        if row is None:
-            return None
-        return JobSnapshot(
-            generation_id=row.generation_id,
-            state=JobState(row.state),
-            account_id=row.account_id,
-            provider_job_id=row.provider_job_id,
-            attempt=row.attempt,
-            request=dict(row.request),
-            base_url=None,
-            credentials_ciphertext=None,
-            provider_id=row.provider_id,
-        )
+        return _snapshot(row) if row else None
 
     async def lock_job(self, generation_id: UUID) -> JobSnapshot | None:
         row = (
             await self._conn.execute(
                 text(
-                    """
-                    SELECT j.generation_id, j.state, j.account_id, j.provider_job_id, j.attempt,
-                           j.request, j.provider_id, a.base_url, a.credentials_ciphertext
-                      FROM dispatcher.dispatch_jobs j
-                      LEFT JOIN dispatcher.provider_accounts a ON a.id = j.account_id
+                    f"""
+                    {_SNAPSHOT_SQL}
                      WHERE j.generation_id = :g
                        FOR UPDATE OF j
                     """
@@ -497,11 +490,8 @@ class JobRepository:
         """Submitted jobs `grace_s` past their deadline (nothing ended them), locked."""
         rows = await self._conn.execute(
             text(
-                """
-                SELECT j.generation_id, j.state, j.account_id, j.provider_job_id, j.attempt,
-                       j.request, j.provider_id, a.base_url, a.credentials_ciphertext
-                  FROM dispatcher.dispatch_jobs j
-                  LEFT JOIN dispatcher.provider_accounts a ON a.id = j.account_id
+                f"""
+                {_SNAPSHOT_SQL}
                  WHERE j.state = 'submitted'
                    AND j.deadline_at < now() - make_interval(secs => :grace)
                  ORDER BY j.deadline_at LIMIT :limit
@@ -570,6 +560,8 @@ class JobRepository:
 
 
 def _snapshot(row: Any) -> JobSnapshot:
+    """A job row; its account's base URL and ciphertext when the statement selected them."""
+    mapping = row._mapping
     return JobSnapshot(
         generation_id=row.generation_id,
         state=JobState(row.state),
@@ -577,8 +569,8 @@ def _snapshot(row: Any) -> JobSnapshot:
         provider_job_id=row.provider_job_id,
         attempt=row.attempt,
         request=dict(row.request),
-        base_url=row.base_url,
-        credentials_ciphertext=row.credentials_ciphertext,
+        base_url=mapping.get("base_url"),
+        credentials_ciphertext=mapping.get("credentials_ciphertext"),
         provider_id=row.provider_id,
     )
 
