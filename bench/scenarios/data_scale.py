@@ -34,6 +34,7 @@ from bench.scenarios.common import Context, other_load_figure, rounded
 from bench.stack import RunningSystem, pipeline_spec
 from bench.stats import summary
 from genbus.runtime.db import create_engine
+from genbus.runtime.settings import RuntimeSettings
 
 NAME = "data_scale"
 #: Who anonymous requests act as (the api's `default_user_id`).
@@ -431,7 +432,9 @@ async def _claim_cost(ctx: Context, system: RunningSystem, result: ScenarioResul
     scale = ctx.scale
     await asyncio.to_thread(system.system.processes["dispatcher"].stop)
     conn = await asyncpg.connect(system.database_url)
-    engine = create_engine(system.database_url, pool_size=2)
+    engine = create_engine(
+        system.database_url, pool_size=2, timeouts=RuntimeSettings().db_timeouts()
+    )
     timer = StatementTimer(engine)
     try:
         queued = int(

@@ -36,6 +36,7 @@ from genbus.runtime.db import create_engine
 from genbus.runtime.jetstream import consumer_config, provision
 from genbus.runtime.publisher import encode_event
 from genbus.runtime.service import make_broker
+from genbus.runtime.settings import RuntimeSettings
 
 NAME = "unit_costs"
 DATABASE_KEYS = (
@@ -60,7 +61,7 @@ async def _cpu_us_per(n: int, work: Callable[[], Awaitable[None]]) -> float:
 
 
 async def _database_costs(database_url: str, n: int) -> dict[str, float]:
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, timeouts=RuntimeSettings().db_timeouts())
     update = text("UPDATE bench_unit_costs SET v = v + 1 WHERE id = :id")
     try:
         async with engine.begin() as conn:

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import pytest
 from api_harness import ASSET, USER, Api, completed_event, eventually, submitted_event
+from prometheus_client import REGISTRY
 
 from genbus.contracts import (
     CANCEL_REQUESTED,
@@ -20,6 +21,7 @@ from genbus.contracts import (
     derive_event_id,
 )
 from genbus.contracts.topology import API_COMPLETED, API_SUBMITTED
+from genbus.devstack.nats import NatsServer
 
 pytestmark = pytest.mark.integration
 
@@ -289,3 +291,33 @@ async def test_healthz_and_readyz(api: Api) -> None:
     ready = await api.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "checks": {"postgres": True, "nats": True}}
+
+
+async def test_readyz_stays_ready_while_nats_is_down(api: Api, nats_server: NatsServer) -> None:
+    """The api serves with Postgres alone (writes go through the outbox): NATS trouble shows in
+    the checks and in `genbus_dependency_up`, never as a 503 that would take every replica out."""
+    nats_server.stop()
+    try:
+        ready = await api.client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ready", "checks": {"postgres": True, "nats": False}}
+        assert _dependency_up("nats") == 0
+        assert _dependency_up("postgres") == 1
+    finally:
+        nats_server.start()
+    # Back once the client has reconnected.
+    await eventually(
+        lambda: api.client.get("/readyz"), lambda r: r.json()["checks"]["nats"] is True
+    )
+    assert _dependency_up("nats") == 1
+    await eventually(_true, lambda _: api.nc.is_connected)  # the harness's own connection too
+
+
+async def _true() -> bool:
+    return True
+
+
+def _dependency_up(dependency: str) -> float | None:
+    return REGISTRY.get_sample_value(
+        "genbus_dependency_up", {"service": "api", "dependency": dependency}
+    )

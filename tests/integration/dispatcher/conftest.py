@@ -41,7 +41,9 @@ def settings(database_url: str) -> DispatcherSettings:
 @pytest.fixture
 async def dispatcher(settings: DispatcherSettings, sim: SimServer) -> AsyncIterator[Dispatcher]:
     await asyncio.to_thread(upgrade_to_head, MIGRATIONS, settings.database_url, "dispatcher")
-    engine = create_engine(settings.database_url, pool_size=5, max_overflow=5)
+    engine = create_engine(
+        settings.database_url, pool_size=5, max_overflow=5, timeouts=settings.db_timeouts()
+    )
     try:
         yield Dispatcher(engine, sim, settings)
     finally:

@@ -120,7 +120,9 @@ class Dispatcher:
         priority: int = 0,
         daily_cap: int | None = None,
         provider_id: str = "sim",
+        base_url: str | None = None,
     ) -> AccountView:
+        """An account at `base_url` (default: the fixture's sim server)."""
         return await accounts.create_account(
             self.deps.uow(),
             self.cipher,
@@ -130,7 +132,7 @@ class Dispatcher:
                 credentials=Credentials(api_key=key),
                 max_concurrent=max_concurrent,
                 priority=priority,
-                base_url=self.sim.url,
+                base_url=base_url or self.sim.url,
                 daily_cap=daily_cap,
             ),
         )

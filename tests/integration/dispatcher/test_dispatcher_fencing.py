@@ -181,3 +181,20 @@ async def test_a_claim_recovered_in_doubt_is_not_resubmitted_to_pixverse(
         )
     assert job["last_error"]["code"] == "submission_outcome_unknown"
     assert (await dispatcher.sim.stats())["submissions"] == 0
+
+
+async def test_a_job_past_its_deadline_is_never_claimed(dispatcher: Dispatcher) -> None:
+    """A request replayed after its deadline (e.g. from the dead letters) is not submitted."""
+    await dispatcher.add_account("only", "sim-key-1")
+    [gid] = await dispatcher.queue()
+    async with dispatcher.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE dispatcher.dispatch_jobs SET deadline_at = now() - interval '1 second' "
+                "WHERE generation_id = :g"
+            ),
+            {"g": gid},
+        )
+    uow = dispatcher.deps.uow()
+    async with uow:
+        assert await uow.jobs.claim_next("replica-a", 30.0) is None

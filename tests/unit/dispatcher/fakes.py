@@ -33,6 +33,7 @@ from genbus.dispatcher.adapters.accounts_store import (
     AccountRepository,
     AccountSlots,
     AccountView,
+    BreakerUpdate,
 )
 from genbus.dispatcher.adapters.repository import (
     Contended,
@@ -45,9 +46,12 @@ from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.domain.model import (
     AccountCandidate,
     AccountStatus,
+    BreakerState,
     ClaimedJob,
     JobState,
     account_status,
+    breaker_pause_s,
+    breaker_state,
     rank_accounts,
     servable_pairs,
 )
@@ -137,6 +141,9 @@ class AccountRow:
     status: AccountStatus = AccountStatus.ACTIVE
     status_reason: str | None = None
     cooldown_until: datetime | None = None
+    breaker_failures: int = 0
+    breaker_open_until: datetime | None = None
+    breaker_opened_count: int = 0
     daily_cap: int | None = None
     credits: int | None = None
     operations: list[str] | None = None
@@ -279,9 +286,28 @@ def _used_today(tables: Tables, account_id: str, now: datetime) -> int:
 
 
 def _usable(account: AccountRow, now: datetime) -> bool:
-    return account.status is AccountStatus.ACTIVE and (
-        account.cooldown_until is None or account.cooldown_until <= now
+    """Active, out of cooldown, breaker not open (as `reserve_slot`'s first statement)."""
+    return (
+        account.status is AccountStatus.ACTIVE
+        and (account.cooldown_until is None or account.cooldown_until <= now)
+        and (account.breaker_open_until is None or account.breaker_open_until <= now)
     )
+
+
+def _claimed_on(tables: Tables, account_id: str) -> int:
+    return sum(
+        1
+        for j in tables.jobs.values()
+        if j.account_id == account_id and j.state is JobState.CLAIMED
+    )
+
+
+def _breaker_lets_through(tables: Tables, account: AccountRow, now: datetime) -> bool:
+    """Closed, or half-open with no job claimed (`BREAKER_LETS_THROUGH_SQL`)."""
+    state = breaker_state(account.breaker_opened_count, account.breaker_open_until, now)
+    if state is BreakerState.CLOSED:
+        return True
+    return state is BreakerState.HALF_OPEN and _claimed_on(tables, account.id) == 0
 
 
 @dataclass
@@ -338,6 +364,10 @@ class FakeAccountRepository(AccountRepository):
             last_used_at=a.last_used_at,
             created_at=a.created_at,
             updated_at=a.updated_at,
+            breaker=breaker_state(a.breaker_opened_count, a.breaker_open_until, now),
+            breaker_open_until=a.breaker_open_until,
+            breaker_failures=a.breaker_failures,
+            breaker_opened_count=a.breaker_opened_count,
         )
 
     async def list_accounts(self) -> list[AccountView]:
@@ -374,6 +404,9 @@ class FakeAccountRepository(AccountRepository):
         a.updated_at = now
         if clear_cooldown:
             a.cooldown_until = None
+            a.breaker_failures = 0
+            a.breaker_open_until = None
+            a.breaker_opened_count = 0
         self._journal.append(("set_status", account_id))
         return True
 
@@ -396,7 +429,7 @@ class FakeAccountRepository(AccountRepository):
                 used_today=_used_today(self._t, a.id, now) if a.daily_cap is not None else 0,
             )
             for a in self._t.accounts.values()
-            if _usable(a, now)
+            if _usable(a, now) and _breaker_lets_through(self._t, a, now)
         ]
 
     async def reserve_slot(self, account_id: str) -> bool:
@@ -405,6 +438,8 @@ class FakeAccountRepository(AccountRepository):
         if a is None or not _usable(a, now):
             return False
         if _busy(self._t, account_id, self._now()) >= a.max_concurrent:
+            return False
+        if a.breaker_opened_count > 0 and _claimed_on(self._t, account_id) > 0:
             return False
         return a.daily_cap is None or _used_today(self._t, account_id, now) < a.daily_cap
 
@@ -418,6 +453,45 @@ class FakeAccountRepository(AccountRepository):
         a.status_reason = reason[:500]
         a.updated_at = now
         self._journal.append(("cool_down", account_id))
+
+    async def record_breaker_failure(
+        self, account_id: str, *, threshold: int, open_s: float, max_s: float
+    ) -> BreakerUpdate | None:
+        now = self._now()
+        a = self._t.accounts.get(account_id)
+        if a is None:
+            return None
+        half_open = a.breaker_opened_count > 0 and (
+            a.breaker_open_until is None or a.breaker_open_until <= now
+        )
+        trips = half_open or (a.breaker_opened_count == 0 and a.breaker_failures + 1 >= threshold)
+        if trips:
+            a.breaker_opened_count += 1
+            pause = breaker_pause_s(a.breaker_opened_count, open_s, max_s)
+            a.breaker_open_until = now + timedelta(seconds=pause)
+            a.breaker_failures = 0
+        else:
+            a.breaker_failures += 1
+        a.updated_at = now
+        self._journal.append(("breaker_failure", account_id))
+        return BreakerUpdate(
+            state=breaker_state(a.breaker_opened_count, a.breaker_open_until, now),
+            tripped=trips,
+            open_until=a.breaker_open_until,
+            opened_count=a.breaker_opened_count,
+        )
+
+    async def record_breaker_success(self, account_id: str) -> bool:
+        now = self._now()
+        a = self._t.accounts.get(account_id)
+        if a is None or (a.breaker_failures == 0 and a.breaker_opened_count == 0):
+            return False
+        a.breaker_failures = 0
+        a.breaker_open_until = None
+        a.breaker_opened_count = 0
+        a.updated_at = now
+        self._journal.append(("breaker_success", account_id))
+        return True
 
     async def mark_exhausted(self, account_id: str, reason: str) -> None:
         now = self._now()
@@ -434,7 +508,12 @@ class FakeAccountRepository(AccountRepository):
         now = self._now()
         return [
             AccountSlots(
-                a.id, a.provider_id, a.max_concurrent, _usable(a, now), _busy(self._t, a.id, now)
+                a.id,
+                a.provider_id,
+                a.max_concurrent,
+                _usable(a, now),
+                _busy(self._t, a.id, now),
+                a.breaker_opened_count > 0,
             )
             for a in self._t.accounts.values()
         ]
@@ -482,6 +561,7 @@ class FakeJobRepository(JobRepository):
             credentials_ciphertext=account.credentials_ciphertext,
             lease_token=job.lease_token,
             submit_started_at=job.submit_started_at,
+            breaker_dirty=account.breaker_failures > 0 or account.breaker_opened_count > 0,
         )
 
     def _snapshot(self, job: JobRow, *, with_account: bool = True) -> JobSnapshot:
@@ -534,6 +614,7 @@ class FakeJobRepository(JobRepository):
             for j in self._t.jobs.values()
             if j.state is JobState.QUEUED
             and j.due_at <= now
+            and j.deadline_at > now
             and (j.provider_id in any_op or f"{j.provider_id}:{j.operation_type}" in pairs)
         ]
         if not queued:
@@ -774,6 +855,13 @@ class FakeJobRepository(JobRepository):
             if a.status is AccountStatus.ACTIVE
             and a.cooldown_until is not None
             and a.cooldown_until > now
+        ]
+        moments += [
+            a.breaker_open_until
+            for a in self._t.accounts.values()
+            if a.status is AccountStatus.ACTIVE
+            and a.breaker_open_until is not None
+            and a.breaker_open_until > now
         ]
         moments += [
             j.lease_until

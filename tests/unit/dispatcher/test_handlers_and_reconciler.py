@@ -138,9 +138,13 @@ async def test_submitted_jobs_past_deadline_and_grace_fail_deadline_exceeded() -
         submitted_deadline_grace_s=60,
     )
     world.store.account().max_concurrent = 2
-    late = await world.queue(requested(deadline_in_s=-120))  # past deadline + grace
-    recent = await world.queue(requested(deadline_in_s=-30))  # past deadline, within grace
+    late = await world.queue()
+    recent = await world.queue()
     await _submitted_jobs(world, 2)
+    # The deadlines pass while the jobs run at the provider (a job past it is never claimed).
+    now = world.store.now()
+    world.store.job(late.generation_id).deadline_at = now - timedelta(seconds=120)
+    world.store.job(recent.generation_id).deadline_at = now - timedelta(seconds=30)
     assert world.store.job(late.generation_id).provider_job_id == "pj-late"
     submitted_events = len(world.store.events)
     world.deps.wake.clear()

@@ -282,11 +282,14 @@ async def test_unavailable_is_retried_with_the_same_key_until_it_succeeds(guaran
     assert [e.provider_job_id for e in _submitted(world)] == ["pj-3"]
     assert len(world.store.events) == 1
     ops = [op for op in world.store.ops() if op not in ("ingest", "claim_next")]
+    # Each refusal counts against the account's breaker; the success closes it again.
+    accepted = ["submit", "mark_submitted", "breaker_success"]
     if guarantees.idempotent:
-        assert ops == ["submit", "record_refusal"] * 2 + ["submit", "mark_submitted"]
+        assert ops == ["submit", "breaker_failure", "record_refusal"] * 2 + accepted
     else:
-        refused = ["record_submit_started", "submit", "record_refusal"]
-        assert ops == [*refused, *refused, "record_submit_started", "submit", "mark_submitted"]
+        refused = ["record_submit_started", "submit", "breaker_failure", "record_refusal"]
+        assert ops == [*refused, *refused, "record_submit_started", *accepted]
+    assert world.store.account().breaker_failures == 0
 
 
 async def test_unavailable_after_max_tries_fails_the_generation_provider_unavailable() -> None:
@@ -376,8 +379,16 @@ async def test_a_holder_fenced_out_mid_call_records_nothing(outcome: Any) -> Non
     assert job.last_error is None
     assert job.submit_started_at is not None  # the new holder knows the call may have landed
     assert world.store.events == []
-    # Durable since the claim: the mark before the call, and the thief's recovery. Nothing else.
-    assert world.store.ops()[2:] == ["record_submit_started", "submit", "recover_expired_lease"]
+    # Durable since the claim: the mark before the call, and the thief's recovery. Nothing else
+    # about the job (a lost answer still counts against the account's breaker: a fact about
+    # the account, whoever holds the job).
+    breaker = ["breaker_failure"] if isinstance(outcome, SubmitOutcomeUnknown) else []
+    assert world.store.ops()[2:] == [
+        "record_submit_started",
+        "submit",
+        "recover_expired_lease",
+        *breaker,
+    ]
     assert world.store.rollbacks >= 1
     account = world.store.account()  # the refusal's account change was rolled back with it
     assert (account.status, account.cooldown_until) == (AccountStatus.ACTIVE, None)
@@ -403,6 +414,7 @@ async def test_unknown_outcome_without_lookup_or_idempotency_fails_and_never_res
         "claim_next",
         "record_submit_started",
         "submit",
+        "breaker_failure",
         "fail_claimed",
     ]
 
@@ -438,10 +450,12 @@ async def test_unknown_outcome_not_found_by_reference_is_submitted_again() -> No
     assert world.store.ops()[2:] == [
         "record_submit_started",
         "submit",
+        "breaker_failure",
         "find_by_reference",
         "record_submit_started",
         "submit",
         "mark_submitted",
+        "breaker_success",
     ]
     assert job.submit_tries == 2
 

@@ -67,3 +67,30 @@ async def test_instrumented_fastapi_serves_metrics_and_counts_by_route() -> None
     assert _value("genbus_http_requests_total", method="GET", route="unmatched", status="404") >= 1
     assert _value("genbus_http_requests_total", method="GET", route="/healthz", status="200") == 0
     assert "/metrics" not in app.openapi()["paths"]
+
+
+async def test_worker_readiness_needs_every_check_and_records_each_dependency() -> None:
+    nats_up = False
+
+    async def nats_check() -> None:
+        if not nats_up:
+            raise ConnectionError("not connected to NATS")
+
+    async def database_check() -> None:
+        return None
+
+    app = service_app({"nats": nats_check, "database": database_check}, service="ready-test")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://w"
+    ) as client:
+        down = await client.get("/readyz")
+        gauges_down = (
+            _value("genbus_dependency_up", service="ready-test", dependency="nats"),
+            _value("genbus_dependency_up", service="ready-test", dependency="database"),
+        )
+        nats_up = True
+        up = await client.get("/readyz")
+    assert (down.status_code, down.json()["failing"]) == (503, {"nats": "ConnectionError"})
+    assert gauges_down == (0.0, 1.0)
+    assert up.status_code == 200
+    assert _value("genbus_dependency_up", service="ready-test", dependency="nats") == 1.0

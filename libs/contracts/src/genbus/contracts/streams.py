@@ -7,6 +7,7 @@ service provisions from these specs instead of relying on client-side implicit c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from genbus.contracts.bindings import SUBJECT_ROOT, EventBinding
 from genbus.contracts.events import Event
@@ -14,13 +15,31 @@ from genbus.contracts.events import Event
 DEAD_LETTER_ROOT = "deadletter"
 
 
+GiB = 1024**3
+
+
 @dataclass(frozen=True)
 class StreamSpec:
+    """A limits-based stream, bounded in age and in size.
+
+    Past `max_age_s`, `max_bytes` or `max_msgs` (-1: no bound) JetStream discards the oldest
+    messages (`discard="old"`): publishing never fails because the stream is full, so producers
+    (the outbox relays) keep going under overload. The price: a message still unconsumed when it
+    is pushed out is gone for its consumers. A consumer that falls behind by more than the bound
+    loses the oldest messages it had not processed (its durable skips ahead to the stream's
+    first message); for the work queue this means generations that only the deadline sweeps
+    (the dispatcher's and the api's reconcilers) then end. Size the bound to hold a few hours of
+    peak traffic (`GENBUS_STREAM_MAX_BYTES`, `GENBUS_DLQ_MAX_BYTES`).
+    """
+
     name: str
     subjects: tuple[str, ...]
     max_age_s: float
     duplicate_window_s: float
     replicas: int = 1
+    max_bytes: int = -1
+    max_msgs: int = -1
+    discard: Literal["old", "new"] = "old"
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,10 @@ GENERATIONS_STREAM = StreamSpec(
     max_age_s=7 * 24 * 3600,
     # Longer than any crash-and-restart, so a republished event is dropped by JetStream itself.
     duplicate_window_s=20 * 60,
+    # A generation's events take a few kB: 4 GiB holds around a million generations, hours of
+    # peak traffic. With the dead letters' bound it must fit the server's JetStream file store
+    # (NATS reserves `max_bytes` up front; the k8s NATS volume is 10Gi, 75 % of it usable).
+    max_bytes=4 * GiB,
 )
 
 DEAD_LETTER_STREAM = StreamSpec(
@@ -62,6 +85,7 @@ DEAD_LETTER_STREAM = StreamSpec(
     subjects=(f"{DEAD_LETTER_ROOT}.>",),
     max_age_s=30 * 24 * 3600,
     duplicate_window_s=20 * 60,
+    max_bytes=GiB // 2,
 )
 
 

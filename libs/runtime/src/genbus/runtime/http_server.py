@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from genbus.runtime.instrumentation import HttpMetricsMiddleware, ScrapeHook, metrics_endpoint
 from genbus.runtime.logging import get_logger
+from genbus.runtime.metrics import METRICS
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 log = get_logger(__name__)
@@ -29,8 +30,11 @@ def service_app(
     routes: Sequence[BaseRoute] = (),
     registry: CollectorRegistry = REGISTRY,
     on_scrape: Sequence[ScrapeHook] = (),
+    service: str = "",
 ) -> Starlette:
-    """Probes and metrics, plus `routes`. A readiness check passes by returning.
+    """Probes and metrics, plus `routes`. A readiness check passes by returning; every check
+    is also recorded in `genbus_dependency_up{service,dependency}` when `service` is named.
+    The service is ready only when all pass (the dispatcher and poller do nothing without NATS).
 
     `on_scrape` hooks refresh gauges just before `/metrics` renders them.
     """
@@ -45,6 +49,8 @@ def service_app(
                 await asyncio.wait_for(check(), timeout=2.0)
             except Exception as exc:
                 failures[name] = type(exc).__name__
+            if service:
+                METRICS.dependency_up.labels(service, name).set(0 if name in failures else 1)
         if failures:
             return JSONResponse({"status": "unavailable", "failing": failures}, status_code=503)
         return JSONResponse({"status": "ready", "checks": sorted(readiness)})

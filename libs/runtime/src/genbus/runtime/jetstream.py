@@ -7,6 +7,7 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    DiscardPolicy,
     KeyValueConfig,
     RetentionPolicy,
     StorageType,
@@ -32,6 +33,9 @@ def stream_config(spec: StreamSpec, replicas: int | None = None) -> StreamConfig
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         max_age=spec.max_age_s,
+        max_bytes=spec.max_bytes,
+        max_msgs=spec.max_msgs,
+        discard=DiscardPolicy(spec.discard),
         duplicate_window=spec.duplicate_window_s,
         num_replicas=replicas or spec.replicas,
     )
@@ -67,13 +71,21 @@ async def provision_consumer(js: JetStreamContext, stream: StreamSpec, spec: Con
 
 
 async def provision(
-    js: JetStreamContext, consumers: tuple[ConsumerSpec, ...], replicas: int | None = None
+    js: JetStreamContext,
+    consumers: tuple[ConsumerSpec, ...],
+    replicas: int | None = None,
+    streams: tuple[StreamSpec, StreamSpec] = (GENERATIONS_STREAM, DEAD_LETTER_STREAM),
 ) -> None:
-    """Everything one service needs: the event and dead-letter streams and its own consumers."""
-    await provision_stream(js, GENERATIONS_STREAM, replicas)
-    await provision_stream(js, DEAD_LETTER_STREAM, replicas)
+    """Everything one service needs: the event and dead-letter streams and its own consumers.
+
+    `streams` are the event and the dead-letter stream, as sized by the service's settings
+    (`RuntimeSettings.streams()`); an existing stream is updated to their bounds.
+    """
+    events, dead_letters = streams
+    await provision_stream(js, events, replicas)
+    await provision_stream(js, dead_letters, replicas)
     for spec in consumers:
-        await provision_consumer(js, GENERATIONS_STREAM, spec)
+        await provision_consumer(js, events, spec)
 
 
 async def provision_kv(

@@ -72,6 +72,20 @@ class GenbusMetrics:
             ["provider", "account", "state"],
             registry=registry,
         )
+        self.account_breaker_open = Gauge(
+            "genbus_account_breaker_open",
+            "Provider accounts whose circuit breaker is not closed (dispatcher): 1 while open "
+            "or half-open (waiting for a probe submission to succeed), 0 when closed",
+            ["provider", "account"],
+            registry=registry,
+        )
+        self.account_breaker_trips = Counter(
+            "genbus_account_breaker_trips_total",
+            "Times an account's circuit breaker opened after transient provider failures "
+            "(timeouts, 5xx, answers lost) (dispatcher), by provider",
+            ["provider"],
+            registry=registry,
+        )
         self.requested_to_submitted = Histogram(
             "genbus_requested_to_submitted_seconds",
             "From the request's occurred_at to the provider accepting the job (dispatcher)",
@@ -167,6 +181,17 @@ class GenbusMetrics:
             ["service"],
             registry=registry,
         )
+        self.jobs_purged = Counter(
+            "genbus_dispatch_jobs_purged_total",
+            "Finished dispatch jobs deleted after their retention",
+            registry=registry,
+        )
+        self.dependency_up = Gauge(
+            "genbus_dependency_up",
+            "1 when the service's last readiness check reached the dependency, else 0",
+            ["service", "dependency"],
+            registry=registry,
+        )
         # -- HTTP servers (api routes, worker admin routes)
         self.http_requests = Counter(
             "genbus_http_requests_total",
@@ -185,6 +210,44 @@ class GenbusMetrics:
             "genbus_outbox_published_total",
             "Outbox rows published to JetStream, by service",
             ["service"],
+            registry=registry,
+        )
+        # -- api: admission control (429 `overloaded`) and live-status stream caps
+        self.api_backlog = Gauge(
+            "genbus_api_backlog",
+            "The api replica's backlog estimate admission control compares with its bound, by "
+            "kind: pending (due, not yet submitted generations), outbox (unpublished rows)",
+            ["kind"],
+            registry=registry,
+        )
+        self.api_backlog_limit = Gauge(
+            "genbus_api_backlog_limit",
+            "The bound of each backlog kind past which new generations are refused (0: none)",
+            ["kind"],
+            registry=registry,
+        )
+        self.api_backlog_drain_rate = Gauge(
+            "genbus_api_backlog_drain_per_second",
+            "How fast each backlog kind is draining (smoothed); what Retry-After is based on",
+            ["kind"],
+            registry=registry,
+        )
+        self.api_admission_refusals = Counter(
+            "genbus_api_admission_refusals_total",
+            "New generations refused with 429 by admission control, by reason: pending, "
+            "outbox, user_pending",
+            ["reason"],
+            registry=registry,
+        )
+        self.api_sse_streams = Gauge(
+            "genbus_api_sse_streams",
+            "Live-status (SSE) streams open on this api replica",
+            registry=registry,
+        )
+        self.api_sse_refusals = Counter(
+            "genbus_api_sse_refusals_total",
+            "Live-status streams refused with 429 too_many_streams, by scope: key, replica",
+            ["scope"],
             registry=registry,
         )
 

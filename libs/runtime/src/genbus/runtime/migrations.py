@@ -10,7 +10,7 @@ from alembic.config import Config
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
-from genbus.runtime.db import create_engine
+from genbus.runtime.db import DbTimeouts, create_engine
 
 
 def alembic_config(script_location: Path, database_url: str, schema: str) -> Config:
@@ -46,7 +46,9 @@ def run_env(metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run_async() -> None:
-        engine = create_engine(url, pool_size=1, max_overflow=0)
+        # No statement or lock bound: DDL may take long, and a replica waits on purpose for
+        # another's migration (the advisory lock below).
+        engine = create_engine(url, pool_size=1, max_overflow=0, timeouts=DbTimeouts.unbounded())
         try:
             async with engine.connect() as conn:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))

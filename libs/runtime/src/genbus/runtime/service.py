@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from genbus.contracts import GENERATIONS_STREAM, ServiceTopology
+from genbus.contracts import GENERATIONS_STREAM, ServiceTopology, StreamSpec
 from genbus.runtime.http_server import ReadinessCheck
 from genbus.runtime.jetstream import provision
 from genbus.runtime.logging import get_logger
@@ -96,6 +96,7 @@ async def connect_and_provision(
     topology: ServiceTopology,
     replicas: int | None = None,
     *,
+    streams: tuple[StreamSpec, StreamSpec] | None = None,
     timeout_s: float = 60.0,
 ) -> JetStreamContext:
     """Connect, provision streams and this service's consumers, and return a JetStream context.
@@ -103,17 +104,21 @@ async def connect_and_provision(
     `replicas` defaults to `GENBUS_STREAM_REPLICAS`: every service provisions the same streams,
     so they must all ask for the same replication. A JetStream cluster that is still electing
     its leaders answers late or "unavailable": that is retried for up to `timeout_s`.
+    `streams` (the event and dead-letter streams with their size bounds) default to
+    `RuntimeSettings().streams()`, from `GENBUS_STREAM_MAX_BYTES` and friends.
     """
     await broker.connect()
     js = broker.connection.jetstream()
     if replicas is None:
         replicas = RuntimeSettings().stream_replicas
+    if streams is None:
+        streams = RuntimeSettings().streams()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     delay = 0.25
     while True:
         try:
-            await provision(js, topology.consumes, replicas)
+            await provision(js, topology.consumes, replicas, streams)
             break
         except Exception as exc:
             if not _jetstream_not_ready(exc) or loop.time() + delay > deadline:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from genbus.contracts import DEAD_LETTER_STREAM, GENERATIONS_STREAM, StreamSpec
+from genbus.runtime.db import DbTimeouts
 
 #: Of `shutdown_grace_s`, the seconds kept for flushing and closing after in-hand work drained.
 SHUTDOWN_CLOSE_RESERVE_S = 4.0
@@ -44,6 +48,71 @@ class RuntimeSettings(BaseSettings):
     shutdown_grace_s: float = Field(
         default=20.0, gt=0, validation_alias=AliasChoices("GENBUS_SHUTDOWN_GRACE_S")
     )
+
+    # Database bounds on every connection (`genbus.runtime.db.DbTimeouts`); 0 turns one off.
+    db_statement_timeout_s: float = Field(
+        default=15.0, ge=0, validation_alias=AliasChoices("GENBUS_DB_STATEMENT_TIMEOUT_S")
+    )
+    db_lock_timeout_s: float = Field(
+        default=5.0, ge=0, validation_alias=AliasChoices("GENBUS_DB_LOCK_TIMEOUT_S")
+    )
+    db_idle_in_transaction_timeout_s: float = Field(
+        default=30.0,
+        ge=0,
+        validation_alias=AliasChoices("GENBUS_DB_IDLE_IN_TRANSACTION_TIMEOUT_S"),
+    )
+    #: The client's wait for any one statement; keep it above the statement timeout.
+    db_command_timeout_s: float = Field(
+        default=20.0, gt=0, validation_alias=AliasChoices("GENBUS_DB_COMMAND_TIMEOUT_S")
+    )
+    db_connect_timeout_s: float = Field(
+        default=5.0, gt=0, validation_alias=AliasChoices("GENBUS_DB_CONNECT_TIMEOUT_S")
+    )
+    #: Idle seconds before the server probes this session's socket (then every 10 s, 6 times).
+    db_tcp_keepalives_idle_s: int = Field(
+        default=60, ge=0, validation_alias=AliasChoices("GENBUS_DB_TCP_KEEPALIVES_IDLE_S")
+    )
+    #: Size bounds of the streams (bytes; -1 none); the oldest messages go first past them.
+    stream_max_bytes: int = Field(
+        default=GENERATIONS_STREAM.max_bytes,
+        ge=-1,
+        validation_alias=AliasChoices("GENBUS_STREAM_MAX_BYTES"),
+    )
+    stream_max_msgs: int = Field(
+        default=GENERATIONS_STREAM.max_msgs,
+        ge=-1,
+        validation_alias=AliasChoices("GENBUS_STREAM_MAX_MSGS"),
+    )
+    dlq_max_bytes: int = Field(
+        default=DEAD_LETTER_STREAM.max_bytes,
+        ge=-1,
+        validation_alias=AliasChoices("GENBUS_DLQ_MAX_BYTES"),
+    )
+    dlq_max_msgs: int = Field(
+        default=DEAD_LETTER_STREAM.max_msgs,
+        ge=-1,
+        validation_alias=AliasChoices("GENBUS_DLQ_MAX_MSGS"),
+    )
+
+    def db_timeouts(self) -> DbTimeouts:
+        """The bounds every engine of this service applies to its connections."""
+        return DbTimeouts(
+            statement_s=self.db_statement_timeout_s,
+            lock_s=self.db_lock_timeout_s,
+            idle_in_transaction_s=self.db_idle_in_transaction_timeout_s,
+            command_timeout_s=self.db_command_timeout_s,
+            connect_s=self.db_connect_timeout_s,
+            tcp_keepalives_idle_s=self.db_tcp_keepalives_idle_s,
+        )
+
+    def streams(self) -> tuple[StreamSpec, StreamSpec]:
+        """The event and dead-letter streams as the contracts state them, sized by this config."""
+        return (
+            replace(
+                GENERATIONS_STREAM, max_bytes=self.stream_max_bytes, max_msgs=self.stream_max_msgs
+            ),
+            replace(DEAD_LETTER_STREAM, max_bytes=self.dlq_max_bytes, max_msgs=self.dlq_max_msgs),
+        )
 
     def drain_s(self) -> float:
         """How long in-hand work (messages, provider calls) may take to finish on SIGTERM."""

@@ -12,6 +12,7 @@ from faststream.nats import NatsBroker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from genbus.api.adapters.backlog import Backlog, read_backlog
 from genbus.api.adapters.notifications import ChangeNotifier
 from genbus.api.adapters.providers import CapabilitiesCatalog
 from genbus.api.adapters.tables import outbox
@@ -20,11 +21,19 @@ from genbus.api.domain.rate_limit import TokenBuckets
 from genbus.api.domain.requests import ProviderCatalog, RequestLimits
 from genbus.api.entrypoints.consumers import register_consumers
 from genbus.api.entrypoints.reconciler import run_purger, run_reconciler
+from genbus.api.service_layer.admission import (
+    AdmissionGate,
+    Bounds,
+    count_caps,
+    run_backlog_refresher,
+)
 from genbus.api.service_layer.live import Wakeups
+from genbus.api.service_layer.stream_slots import StreamSlots
 from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.contracts import SERVICES
 from genbus.runtime.db import create_engine
 from genbus.runtime.logging import get_logger
+from genbus.runtime.metrics import METRICS
 from genbus.runtime.outbox import OutboxRelay
 from genbus.runtime.publisher import EventPublisher
 from genbus.runtime.service import connect_and_provision, make_broker
@@ -63,6 +72,21 @@ class ApiRuntime:
         self.rate_limits = TokenBuckets(
             settings.rate_limit_per_s, settings.rate_limit_burst, time.monotonic
         )
+        self.admission = AdmissionGate(
+            Bounds(
+                pending=settings.max_pending_generations,
+                outbox=settings.max_outbox_backlog,
+                pending_per_user=settings.max_pending_per_user,
+            ),
+            time.monotonic,
+            stale_after_s=max(5.0, 5 * settings.admission_refresh_s),
+        )
+        self.streams = StreamSlots(
+            per_key=settings.max_streams_per_key,
+            per_replica=settings.max_streams_per_replica,
+            max_stream_s=settings.sse_max_stream_s,
+            clock=time.monotonic,
+        )
         self.wakeups = Wakeups()
         self.notifier = ChangeNotifier(self.wakeups.wake)
         self.relay: OutboxRelay | None = None
@@ -77,7 +101,9 @@ class ApiRuntime:
 
     async def start(self) -> None:
         """Provision JetStream, subscribe, then start the relay, the reconciler and the purger."""
-        js = await connect_and_provision(self.broker, TOPOLOGY, self.settings.stream_replicas)
+        js = await connect_and_provision(
+            self.broker, TOPOLOGY, self.settings.stream_replicas, streams=self.settings.streams()
+        )
         self.relay = OutboxRelay(self.engine, outbox, EventPublisher(js, TOPOLOGY))
         register_consumers(self.broker, self)
         await self.broker.start()
@@ -105,6 +131,15 @@ class ApiRuntime:
                     stop=self._stop,
                 ),
                 name="purger",
+            ),
+            asyncio.create_task(
+                run_backlog_refresher(
+                    self.admission,
+                    self._read_backlog,
+                    interval_s=self.settings.admission_refresh_s,
+                    stop=self._stop,
+                ),
+                name="backlog-refresher",
             ),
         ]
         log.info("api started")
@@ -134,11 +169,22 @@ class ApiRuntime:
         log.info("api stopped")
 
     async def readiness(self) -> dict[str, bool]:
-        """Whether Postgres answers a query and NATS is connected."""
-        return {
+        """Whether Postgres answers a query and NATS is connected (each also in
+        `genbus_dependency_up{service="api"}`). The api can serve with Postgres alone: writes
+        go through the outbox, reads need only Postgres; NATS being down delays events only."""
+        checks = {
             "postgres": await self._postgres_ready(),
-            "nats": await self.broker.ping(timeout=_READY_TIMEOUT_S),
+            "nats": await self._nats_ready(),
         }
+        for dependency, up in checks.items():
+            METRICS.dependency_up.labels("api", dependency).set(1 if up else 0)
+        return checks
+
+    async def _nats_ready(self) -> bool:
+        try:
+            return bool(await self.broker.ping(timeout=_READY_TIMEOUT_S))
+        except Exception:
+            return False
 
     async def _postgres_ready(self) -> bool:
         try:
@@ -147,6 +193,16 @@ class ApiRuntime:
         except Exception:
             return False
         return True
+
+    async def _read_backlog(self) -> Backlog:
+        pending_cap, outbox_cap = count_caps(self.admission.bounds)
+        async with self.engine.connect() as conn:
+            return await read_backlog(
+                conn,
+                pending_cap=pending_cap,
+                outbox_cap=outbox_cap,
+                by_user=bool(self.admission.bounds.pending_per_user),
+            )
 
     def _wake_relay(self) -> None:
         if self.relay is not None:
@@ -157,7 +213,7 @@ def bootstrap(settings: ApiSettings) -> ApiRuntime:
     """Build the runtime; nothing connects until `start()`."""
     return ApiRuntime(
         settings,
-        engine=create_engine(settings.database_url),
+        engine=create_engine(settings.database_url, timeouts=settings.db_timeouts()),
         broker=make_broker(settings.nats_url, "genbus-api"),
         catalog=CapabilitiesCatalog(),
     )

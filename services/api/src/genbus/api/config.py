@@ -46,3 +46,16 @@ class ApiSettings(RuntimeSettings):
     sse_max_stream_s: Seconds = 900.0
     #: How often expired idempotency keys and change-log rows are deleted.
     purge_interval_s: Seconds = 600.0
+    #: Admission control: a new generation (create, retry, legacy create) is refused with 429
+    #: `overloaded` while this many generations are pending and due (accepted, not yet
+    #: submitted), or this many outbox rows are unpublished (NATS trouble); 0 disables each.
+    max_pending_generations: Annotated[int, Field(ge=0)] = 10_000
+    max_outbox_backlog: Annotated[int, Field(ge=0)] = 5_000
+    #: The same per user (429 `too_many_pending`); 0 (the default) disables it.
+    max_pending_per_user: Annotated[int, Field(ge=0)] = 0
+    #: How often the backlog estimate is read from the database (one query per replica).
+    admission_refresh_s: Seconds = 1.0
+    #: Live-status streams open at once, per API key and per replica (429 `too_many_streams`
+    #: past either); 0 disables each.
+    max_streams_per_key: Annotated[int, Field(ge=0)] = 20
+    max_streams_per_replica: Annotated[int, Field(ge=0)] = 1000

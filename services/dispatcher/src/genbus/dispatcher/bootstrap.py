@@ -49,7 +49,9 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
     topology = SERVICES["dispatcher"]
     owner = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
     configure_tracing("dispatcher")
-    engine = create_engine(settings.database_url, pool_size=10, max_overflow=20)
+    engine = create_engine(
+        settings.database_url, pool_size=10, max_overflow=20, timeouts=settings.db_timeouts()
+    )
     # Shutdown fits `shutdown_grace_s`: consumers and submissions drain together for all of it
     # but the reserve left to flush the outbox and close.
     drain_s = settings.drain_s()
@@ -59,7 +61,9 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         app_name="genbus-dispatcher",
         graceful_timeout=drain_s,
     )
-    js = await connect_and_provision(broker, topology, settings.stream_replicas)
+    js = await connect_and_provision(
+        broker, topology, settings.stream_replicas, streams=settings.streams()
+    )
     kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]
     publisher = EventPublisher(js, topology)
     relay = OutboxRelay(engine, OUTBOX, publisher)
@@ -83,6 +87,7 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
             new_uow, deps.cipher, settings.admin_token.get_secret_value(), deps.wake.set
         ),
         on_scrape=(DispatchGauges(new_uow).refresh, relay.refresh_backlog),
+        service="dispatcher",
     )
     background = [
         asyncio.create_task(

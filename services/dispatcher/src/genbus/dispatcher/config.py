@@ -48,9 +48,22 @@ class DispatcherSettings(RuntimeSettings):
     #: Cooldowns applied to an account when the provider pushes back.
     rate_limit_cooldown_s: float = 10.0
     concurrency_cooldown_s: float = 2.0
+    #: Circuit breaker per account: after this many transient failures in a row (timeouts,
+    #: 5xx, answers lost) the account is not used for `breaker_open_s`, doubled on every trip in
+    #: a row up to `breaker_open_max_s`; then one probe submission decides (README).
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_open_s: float = Field(default=10.0, gt=0)
+    breaker_open_max_s: float = Field(default=300.0, gt=0)
     #: Safety-net wake-up of the scheduler when no event woke it.
     idle_tick_s: float = 0.5
     reconcile_interval_s: float = 5.0
+    #: Jobs ended (completed, failed, cancelled) longer ago than this are deleted, once their
+    #: slot is no longer held. At least a day: today's submissions per account are counted from
+    #: the jobs (`daily_cap`).
+    finished_retention_h: float = Field(default=168.0, ge=24)
+    #: How often the reconciler looks for them, and the rows one statement deletes at most.
+    finished_purge_interval_s: float = Field(default=300.0, gt=0)
+    finished_purge_batch: int = Field(default=1000, ge=1)
     account_directory_sync_s: float = 5.0
 
     def credentials_cipher(self) -> CredentialCipher:

@@ -27,7 +27,9 @@ async def serve(settings: PollerSettings, stop: asyncio.Event) -> None:
     topology = SERVICES["poller"]
     configure_tracing("poller")
     broker = make_broker(settings.nats_url, "genbus-poller", graceful_timeout=settings.drain_s())
-    js = await connect_and_provision(broker, topology, settings.stream_replicas)
+    js = await connect_and_provision(
+        broker, topology, settings.stream_replicas, streams=settings.streams()
+    )
     kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]
     adapters = AdapterRegistry()
     deps = PollerDeps(
@@ -45,7 +47,7 @@ async def serve(settings: PollerSettings, stop: asyncio.Event) -> None:
         max_polls_per_provider=settings.max_polls_per_provider,
         providers=len(adapters.known_provider_ids()),
     )
-    http = service_app({"nats": nats_readiness(broker, topology)})
+    http = service_app({"nats": nats_readiness(broker, topology)}, service="poller")
     await broker.start()
     log.info("poller started")
     try:

@@ -72,6 +72,19 @@ class IdempotencyRepository:
             raise RuntimeError("idempotency key vanished while being claimed")
         return StoredKey(row.request_hash, row.generation_id, row.created_at)
 
+    async def find(self, *, user_id: str, key: str, not_before: datetime) -> StoredKey | None:
+        """The key as first used, if `user_id` used it since `not_before` (a plain read)."""
+        row = (
+            await self._conn.execute(
+                select(_t.c.request_hash, _t.c.generation_id, _t.c.created_at).where(
+                    _t.c.user_id == user_id, _t.c.key == key, _t.c.created_at >= not_before
+                )
+            )
+        ).first()
+        return (
+            None if row is None else StoredKey(row.request_hash, row.generation_id, row.created_at)
+        )
+
     async def forget_generation(self, generation_id: UUID) -> None:
         await self._conn.execute(delete(_t).where(_t.c.generation_id == generation_id))
 

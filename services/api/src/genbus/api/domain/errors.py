@@ -66,12 +66,36 @@ class Unauthenticated(DomainError):
     code: ClassVar[str] = "unauthorized"
 
 
-class RateLimited(DomainError):
-    code: ClassVar[str] = "rate_limited"
+class RetryLater(DomainError):
+    """Refused for now (429): the same request may succeed after `retry_after_s` seconds."""
+
+    code: ClassVar[str] = "retry_later"
 
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class RateLimited(RetryLater):
+    code: ClassVar[str] = "rate_limited"
+
+
+class Overloaded(RetryLater):
+    """The service-wide backlog is at its bound: a new generation would only queue."""
+
+    code: ClassVar[str] = "overloaded"
+
+
+class TooManyPending(RetryLater):
+    """This user's own backlog (pending, due generations) is at its bound."""
+
+    code: ClassVar[str] = "too_many_pending"
+
+
+class TooManyStreams(RetryLater):
+    """Too many live-status streams open for this API key, or on this replica."""
+
+    code: ClassVar[str] = "too_many_streams"
 
 
 class ApiKeyNotFound(DomainError):

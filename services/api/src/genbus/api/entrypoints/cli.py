@@ -62,7 +62,9 @@ def create_key(settings: ApiSettings, *, user_id: str, name: str, admin: bool = 
     migrate(settings)
 
     async def issue() -> IssuedKey:
-        engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
+        engine = create_engine(
+            settings.database_url, pool_size=1, max_overflow=0, timeouts=settings.db_timeouts()
+        )
         try:
             uow = SqlUnitOfWork(engine, outbox, TOPOLOGY)
             return await issue_api_key(
@@ -133,7 +135,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 async def _with_uow(settings: ApiSettings, action: Any) -> Any:
-    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
+    engine = create_engine(
+        settings.database_url, pool_size=1, max_overflow=0, timeouts=settings.db_timeouts()
+    )
     try:
         return await action(SqlUnitOfWork(engine, outbox, TOPOLOGY))
     finally:

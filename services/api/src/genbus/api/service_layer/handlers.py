@@ -130,6 +130,18 @@ async def retry_generation(
     return Created(generation)
 
 
+async def idempotency_key_used(
+    claim: IdempotencyClaim, user_id: str, uow: UnitOfWork, *, limits: RequestLimits, now: datetime
+) -> bool:
+    """Whether `user_id` already used `claim`'s key (within its lifetime): the request is then
+    a replay (or a reuse with another body), which creates nothing."""
+    async with uow:
+        stored = await uow.idempotency.find(
+            user_id=user_id, key=claim.key, not_before=now - limits.idempotency_ttl
+        )
+    return stored is not None
+
+
 async def _claim(
     uow: UnitOfWork,
     claim: IdempotencyClaim,

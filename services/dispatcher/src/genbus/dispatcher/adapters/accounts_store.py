@@ -17,7 +17,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.contracts.admin_accounts import ACCOUNT_FIELDS, AccountField, FieldKind
-from genbus.dispatcher.domain.model import AccountCandidate, AccountStatus, account_status
+from genbus.dispatcher.domain.model import (
+    AccountCandidate,
+    AccountStatus,
+    BreakerState,
+    account_status,
+    breaker_state,
+)
 
 #: An account's busy slots (alias `a` for the account row): its jobs claimed or submitted, plus
 #: the ended ones whose provider job may still be running unfollowed (`slot_held_until`, see
@@ -34,6 +40,19 @@ USED_TODAY_SQL = """(SELECT count(*) FROM dispatcher.dispatch_jobs j
                         AND (j.state = 'claimed'
                              OR j.submitted_at >= date_trunc('day', now() AT TIME ZONE 'UTC')
                                                   AT TIME ZONE 'UTC'))"""
+
+#: Whether the account's circuit breaker lets a claim through (alias `a`): closed, or half-open
+#: (its pause is over) with none of its jobs claimed, so one probe at a time is in flight.
+BREAKER_LETS_THROUGH_SQL = """(a.breaker_opened_count = 0
+        OR ((a.breaker_open_until IS NULL OR a.breaker_open_until <= now())
+            AND NOT EXISTS (SELECT 1 FROM dispatcher.dispatch_jobs j
+                             WHERE j.account_id = a.id AND j.state = 'claimed')))"""
+
+#: The breaker trips on this failure: half-open (its probe failed), or closed and this is the
+#: `:n`-th failure in a row. Column references are the row before the UPDATE.
+_TRIPS_SQL = """((breaker_opened_count > 0
+          AND (breaker_open_until IS NULL OR breaker_open_until <= now()))
+         OR (breaker_opened_count = 0 AND breaker_failures + 1 >= :n))"""
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -66,6 +85,19 @@ class AccountSlots:
     max_concurrent: int
     usable: bool
     busy: int
+    #: The circuit breaker is not closed (open, or half-open waiting for its probe to succeed).
+    breaker_tripped: bool = False
+
+
+@dataclass(frozen=True)
+class BreakerUpdate:
+    """An account's breaker after a failure was recorded on it."""
+
+    state: BreakerState
+    #: This failure opened it.
+    tripped: bool
+    open_until: datetime | None
+    opened_count: int
 
 
 class AccountExists(Exception):
@@ -96,6 +128,10 @@ class AccountView:
     last_used_at: datetime | None
     created_at: datetime | None
     updated_at: datetime | None
+    breaker: BreakerState = BreakerState.CLOSED
+    breaker_open_until: datetime | None = None
+    breaker_failures: int = 0
+    breaker_opened_count: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +142,12 @@ class AccountView:
             "status": self.status.value,
             "status_reason": self.status_reason,
             "cooldown_until": _iso(self.cooldown_until),
+            "breaker": {
+                "state": self.breaker.value,
+                "open_until": _iso(self.breaker_open_until),
+                "failures": self.breaker_failures,
+                "opened_count": self.breaker_opened_count,
+            },
             "max_concurrent": self.max_concurrent,
             "busy": self.busy,
             "in_flight": {"claimed": self.claimed, "submitted": self.submitted},
@@ -129,6 +171,7 @@ _VIEW_SQL = f"""
     SELECT a.id, a.provider_id, a.label, a.base_url, a.max_concurrent, a.priority,
            a.status, a.status_reason, a.cooldown_until, a.daily_cap, a.credits, a.operations,
            a.credential_names, a.last_used_at, a.created_at, a.updated_at, now() AS now,
+           a.breaker_failures, a.breaker_open_until, a.breaker_opened_count,
            {BUSY_SQL} AS busy, {USED_TODAY_SQL} AS used_today,
            (SELECT count(*) FROM dispatcher.dispatch_jobs j
              WHERE j.account_id = a.id AND j.state = 'claimed') AS claimed,
@@ -160,6 +203,10 @@ def _view(r: Any) -> AccountView:
         last_used_at=r.last_used_at,
         created_at=r.created_at,
         updated_at=r.updated_at,
+        breaker=breaker_state(r.breaker_opened_count, r.breaker_open_until, r.now),
+        breaker_open_until=r.breaker_open_until,
+        breaker_failures=r.breaker_failures,
+        breaker_opened_count=r.breaker_opened_count,
     )
 
 
@@ -356,7 +403,10 @@ class AccountRepository:
         *,
         clear_cooldown: bool = False,
     ) -> bool:
-        """Set the stored status (active, exhausted, disabled); False when there is no account."""
+        """Set the stored status (active, exhausted, disabled); False when there is no account.
+
+        `clear_cooldown` (an operator's enable) also closes the circuit breaker.
+        """
         if status is AccountStatus.COOLING_DOWN:
             raise ValueError("cooling_down is derived from cooldown_until, never stored")
         result = await self._conn.execute(
@@ -364,7 +414,12 @@ class AccountRepository:
                 """
                 UPDATE dispatcher.provider_accounts
                    SET status = :st, status_reason = :reason, updated_at = now(),
-                       cooldown_until = CASE WHEN :clear THEN NULL ELSE cooldown_until END
+                       cooldown_until = CASE WHEN :clear THEN NULL ELSE cooldown_until END,
+                       breaker_failures = CASE WHEN :clear THEN 0 ELSE breaker_failures END,
+                       breaker_open_until = CASE WHEN :clear THEN NULL
+                                                 ELSE breaker_open_until END,
+                       breaker_opened_count = CASE WHEN :clear THEN 0
+                                                   ELSE breaker_opened_count END
                  WHERE id = :a
                 """
             ),
@@ -390,7 +445,8 @@ class AccountRepository:
     # -- standing, as the scheduler and submissions see it ---------------------------------
 
     async def available(self) -> list[AccountCandidate]:
-        """Active accounts out of cooldown, with busy slots and today's use derived from jobs."""
+        """Active accounts out of cooldown whose breaker lets a claim through, with busy slots
+        and today's use derived from jobs."""
         rows = await self._conn.execute(
             text(
                 f"""
@@ -401,6 +457,7 @@ class AccountRepository:
                   FROM dispatcher.provider_accounts a
                  WHERE a.status = 'active'
                    AND (a.cooldown_until IS NULL OR a.cooldown_until <= now())
+                   AND {BREAKER_LETS_THROUGH_SQL}
                 """
             )
         )
@@ -425,14 +482,17 @@ class AccountRepository:
         The count is a separate statement on purpose: in READ COMMITTED each statement takes a
         fresh snapshot, so it sees every claim committed by whoever held the lock before us.
         Claims on this account cannot commit while we hold it, and releases only lower the count.
+        A half-open breaker takes one claim at a time (its probe): none of its jobs may be claimed.
         """
         account = (
             await self._conn.execute(
                 text(
                     """
-                    SELECT max_concurrent, daily_cap FROM dispatcher.provider_accounts
+                    SELECT max_concurrent, daily_cap, breaker_opened_count
+                      FROM dispatcher.provider_accounts
                      WHERE id = :a AND status = 'active'
                        AND (cooldown_until IS NULL OR cooldown_until <= now())
+                       AND (breaker_open_until IS NULL OR breaker_open_until <= now())
                        FOR UPDATE SKIP LOCKED
                     """
                 ),
@@ -447,7 +507,11 @@ class AccountRepository:
                     f"""
                     SELECT {BUSY_SQL} AS busy,
                            CASE WHEN a.daily_cap IS NULL THEN 0 ELSE {USED_TODAY_SQL} END
-                               AS used_today
+                               AS used_today,
+                           CASE WHEN a.breaker_opened_count = 0 THEN 0
+                                ELSE (SELECT count(*) FROM dispatcher.dispatch_jobs j
+                                       WHERE j.account_id = a.id AND j.state = 'claimed')
+                           END AS claimed
                       FROM dispatcher.provider_accounts a
                      WHERE a.id = :a
                     """
@@ -457,6 +521,8 @@ class AccountRepository:
         ).one()
         if counts.busy >= account.max_concurrent:
             return False
+        if account.breaker_opened_count > 0 and counts.claimed > 0:
+            return False  # half-open: its probe is in flight
         return account.daily_cap is None or counts.used_today < account.daily_cap
 
     async def cool_down(self, account_id: str, seconds: float, reason: str) -> None:
@@ -472,6 +538,64 @@ class AccountRepository:
             ),
             {"a": account_id, "s": seconds, "reason": reason[:500]},
         )
+
+    async def record_breaker_failure(
+        self, account_id: str, *, threshold: int, open_s: float, max_s: float
+    ) -> BreakerUpdate | None:
+        """A transient failure (timeout, 5xx, answer lost) on the account; None if no account.
+
+        Closed: counted; the `threshold`-th in a row opens the breaker for `open_s`. Half-open
+        (the probe, or anything else, failed): open again at once, each trip in a row doubling
+        the pause up to `max_s`. Open: only counted.
+        """
+        row = (
+            await self._conn.execute(
+                text(
+                    f"""
+                    UPDATE dispatcher.provider_accounts
+                       SET breaker_failures = CASE WHEN {_TRIPS_SQL} THEN 0
+                                                   ELSE breaker_failures + 1 END,
+                           breaker_open_until = CASE WHEN {_TRIPS_SQL}
+                               THEN now() + make_interval(secs => LEAST(
+                                   CAST(:max AS double precision),
+                                   CAST(:open AS double precision)
+                                       * power(2, breaker_opened_count)))
+                               ELSE breaker_open_until END,
+                           breaker_opened_count = breaker_opened_count
+                               + CASE WHEN {_TRIPS_SQL} THEN 1 ELSE 0 END,
+                           updated_at = now()
+                     WHERE id = :a
+                    RETURNING breaker_failures, breaker_open_until, breaker_opened_count,
+                              now() AS now
+                    """
+                ),
+                {"a": account_id, "n": threshold, "open": open_s, "max": max_s},
+            )
+        ).first()
+        if row is None:
+            return None
+        return BreakerUpdate(
+            state=breaker_state(row.breaker_opened_count, row.breaker_open_until, row.now),
+            # A failure that does not trip leaves at least one failure counted.
+            tripped=row.breaker_failures == 0,
+            open_until=row.breaker_open_until,
+            opened_count=row.breaker_opened_count,
+        )
+
+    async def record_breaker_success(self, account_id: str) -> bool:
+        """The provider accepted a submission: the breaker closes. Whether it was not clean."""
+        result = await self._conn.execute(
+            text(
+                """
+                UPDATE dispatcher.provider_accounts
+                   SET breaker_failures = 0, breaker_open_until = NULL,
+                       breaker_opened_count = 0, updated_at = now()
+                 WHERE id = :a AND (breaker_failures > 0 OR breaker_opened_count > 0)
+                """
+            ),
+            {"a": account_id},
+        )
+        return bool(result.rowcount)
 
     async def mark_exhausted(self, account_id: str, reason: str) -> None:
         """The provider says the account's credits are spent: record 0 credits, stop using it."""
@@ -491,10 +615,15 @@ class AccountRepository:
                 SELECT a.id, a.provider_id, a.max_concurrent,
                        a.status = 'active'
                            AND (a.cooldown_until IS NULL OR a.cooldown_until <= now())
+                           AND (a.breaker_open_until IS NULL OR a.breaker_open_until <= now())
                            AS usable,
+                       a.breaker_opened_count > 0 AS breaker_tripped,
                        {BUSY_SQL} AS busy
                   FROM dispatcher.provider_accounts a
                 """
             )
         )
-        return [AccountSlots(r.id, r.provider_id, r.max_concurrent, r.usable, r.busy) for r in rows]
+        return [
+            AccountSlots(r.id, r.provider_id, r.max_concurrent, r.usable, r.busy, r.breaker_tripped)
+            for r in rows
+        ]

@@ -29,7 +29,8 @@ from genbus.dispatcher.domain.model import ClaimedJob, JobState, rank_accounts, 
 _CLAIM_COLUMNS = """
     j.generation_id, j.provider_id, j.operation_type, j.account_id, j.attempt, j.submit_tries,
     j.request, j.cancel_requested, j.lease_token, j.submit_started_at,
-    a.base_url, a.credentials_ciphertext
+    a.base_url, a.credentials_ciphertext,
+    (a.breaker_failures > 0 OR a.breaker_opened_count > 0) AS breaker_dirty
 """
 
 #: A job with its account's address (base URL, credentials' ciphertext), for `_snapshot`.
@@ -66,6 +67,7 @@ def _claimed(row: Any) -> ClaimedJob:
         credentials_ciphertext=row.credentials_ciphertext,
         lease_token=row.lease_token,
         submit_started_at=row.submit_started_at,
+        breaker_dirty=row.breaker_dirty,
     )
 
 
@@ -165,6 +167,8 @@ class JobRepository:
                     SELECT generation_id, provider_id, operation_type, request
                       FROM dispatcher.dispatch_jobs
                      WHERE state = 'queued' AND due_at <= now()
+                       -- Past its deadline a job is failed by the reconciler, never submitted.
+                       AND deadline_at > now()
                        AND (provider_id = ANY(:any_op)
                             OR (provider_id || ':' || operation_type) = ANY(:pairs))
                      ORDER BY priority DESC, due_at, seq
@@ -188,7 +192,8 @@ class JobRepository:
                             WITH a AS (
                                 UPDATE dispatcher.provider_accounts SET last_used_at = now()
                                  WHERE id = :a
-                                RETURNING id, base_url, credentials_ciphertext)
+                                RETURNING id, base_url, credentials_ciphertext,
+                                          breaker_failures, breaker_opened_count)
                             UPDATE dispatcher.dispatch_jobs j
                                SET state = 'claimed', account_id = :a,
                                    attempt = GREATEST(j.attempt, 1),
@@ -502,9 +507,30 @@ class JobRepository:
         )
         return [_snapshot(r) for r in rows]
 
+    async def purge_finished(self, retention_s: float, limit: int = 1000) -> int:
+        """Delete at most `limit` jobs that ended (completed, failed, cancelled) more than
+        `retention_s` ago and hold no slot any more; rows another transaction holds are left
+        for the next pass. Returns how many went."""
+        result = await self._conn.execute(
+            text(
+                """
+                DELETE FROM dispatcher.dispatch_jobs
+                 WHERE generation_id IN (
+                       SELECT generation_id FROM dispatcher.dispatch_jobs
+                        WHERE state IN ('completed', 'failed', 'cancelled')
+                          AND finished_at < now() - make_interval(secs => :retention)
+                          AND (slot_held_until IS NULL OR slot_held_until <= now())
+                        LIMIT :limit
+                          FOR UPDATE SKIP LOCKED)
+                """
+            ),
+            {"retention": retention_s, "limit": limit},
+        )
+        return int(result.rowcount)
+
     async def next_wake_at(self) -> datetime | None:
-        """The earliest future moment a queued job becomes due, an account leaves cooldown, a
-        lease expires or a held slot frees."""
+        """The earliest future moment a queued job becomes due, an account leaves cooldown or
+        its breaker half-opens, a lease expires or a held slot frees."""
         value = await self._conn.scalar(
             text(
                 """
@@ -513,6 +539,8 @@ class JobRepository:
                       WHERE state = 'queued' AND due_at > now()),
                     (SELECT min(cooldown_until) FROM dispatcher.provider_accounts
                       WHERE status = 'active' AND cooldown_until > now()),
+                    (SELECT min(breaker_open_until) FROM dispatcher.provider_accounts
+                      WHERE status = 'active' AND breaker_open_until > now()),
                     (SELECT min(lease_until) FROM dispatcher.dispatch_jobs
                       WHERE state = 'claimed'),
                     (SELECT min(slot_held_until) FROM dispatcher.dispatch_jobs

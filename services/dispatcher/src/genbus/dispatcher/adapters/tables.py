@@ -30,7 +30,8 @@ class ProviderAccount(SQLModel, table=True):
     """A paid provider account: its capacity and standing. Credentials are encrypted.
 
     `cooling_down` is not a stored status: it is an active account whose `cooldown_until` is in
-    the future. Submissions per UTC day (for `daily_cap`) are counted from `dispatch_jobs`.
+    the future. Submissions per UTC day (for `daily_cap`) are counted from `dispatch_jobs`. The
+    circuit breaker's state is derived from the `breaker_*` columns.
     """
 
     __tablename__ = "provider_accounts"
@@ -57,6 +58,11 @@ class ProviderAccount(SQLModel, table=True):
     status: str = Field(default="active", max_length=16)
     status_reason: str | None = Field(default=None, max_length=500)
     cooldown_until: datetime | None = _ts()
+    #: Circuit breaker (see `domain.model.BreakerState`): transient failures in a row since the
+    #: last success or trip, not used before `breaker_open_until`, trips in a row (0: closed).
+    breaker_failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    breaker_open_until: datetime | None = _ts()
+    breaker_opened_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     credits: int | None = None
     daily_cap: int | None = None
     operations: list[str] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
@@ -100,6 +106,11 @@ class DispatchJob(SQLModel, table=True):
             "account_id",
             "slot_held_until",
             postgresql_where=text("slot_held_until IS NOT NULL"),
+        ),
+        Index(
+            "ix_dispatch_jobs_finished",
+            "finished_at",
+            postgresql_where=text("state IN ('completed', 'failed', 'cancelled')"),
         ),
         Index(
             "ix_dispatch_jobs_submitted_deadline",

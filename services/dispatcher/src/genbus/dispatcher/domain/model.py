@@ -54,6 +54,34 @@ def account_status(stored: str, cooldown_until: datetime | None, now: datetime) 
     return status
 
 
+class BreakerState(StrEnum):
+    """An account's circuit breaker (derived from its row, never stored as such).
+
+    closed: in use. open: repeated transient failures (timeouts, 5xx); not used before
+    `breaker_open_until`. half_open: that pause is over; one probe submission at a time is let
+    through (the account takes a claim only while none of its jobs is claimed): success closes
+    the breaker, a failure opens it again for twice as long (capped).
+    """
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+def breaker_state(opened_count: int, open_until: datetime | None, now: datetime) -> BreakerState:
+    """The breaker of an account whose row says it tripped `opened_count` times in a row."""
+    if opened_count <= 0:
+        return BreakerState.CLOSED
+    if open_until is not None and open_until > now:
+        return BreakerState.OPEN
+    return BreakerState.HALF_OPEN
+
+
+def breaker_pause_s(opened_count: int, open_s: float, max_s: float) -> float:
+    """How long the breaker stays open after its `opened_count`-th trip in a row (1-based)."""
+    return min(open_s * 2.0 ** max(opened_count - 1, 0), max_s)
+
+
 @dataclass(frozen=True)
 class AccountCandidate:
     """An account as seen when choosing one for a job."""
@@ -136,6 +164,9 @@ class ClaimedJob:
     #: Set while a job-creating provider call may have reached the provider (an earlier holder's
     #: included): the outcome is then unknown until resolved with the provider.
     submit_started_at: datetime | None = None
+    #: The account's breaker had recorded failures (or tripped) when the job was claimed: a
+    #: success on this claim must close it (otherwise a success writes nothing to the account).
+    breaker_dirty: bool = False
 
     @property
     def in_doubt(self) -> bool:

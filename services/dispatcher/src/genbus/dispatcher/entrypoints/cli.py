@@ -174,7 +174,9 @@ _ACTIONS: dict[str, Callable[[DispatcherSettings, argparse.Namespace], Action]] 
 
 
 async def _with_engine(settings: DispatcherSettings, action: Action) -> list[dict[str, Any]]:
-    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
+    engine = create_engine(
+        settings.database_url, pool_size=1, max_overflow=0, timeouts=settings.db_timeouts()
+    )
     try:
         return await action(lambda: SqlUnitOfWork(engine))
     finally:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from genbus.contracts.admin_accounts import ACCOUNT_FIELDS, FieldKind, fields_by_name
 from genbus.dispatcher.adapters.accounts_store import AccountExists, AccountView
-from genbus.dispatcher.domain.model import AccountStatus
+from genbus.dispatcher.domain.model import AccountStatus, BreakerState
 from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
 from genbus.providers import CredentialCipher, CredentialDecryptError, Credentials
 from genbus.providers.capabilities import PROVIDER_OPERATIONS
@@ -195,7 +195,7 @@ async def disable_account(uow: AbstractUnitOfWork, account_id: str, reason: str)
 
 
 async def enable_account(uow: AbstractUnitOfWork, account_id: str) -> AccountView:
-    """Make the account usable again now: active, no cooldown, no reason.
+    """Make the account usable again now: active, no cooldown, breaker closed, no reason.
 
     Credits recorded as spent (0) become unknown: the operator says there are some again.
     """
@@ -255,7 +255,7 @@ async def dispatch_status(uow: AbstractUnitOfWork) -> dict[str, Any]:
         )
         summary["accounts"] += 1
         summary["busy"] += account.busy
-        if account.status is AccountStatus.ACTIVE:
+        if account.status is AccountStatus.ACTIVE and account.breaker is not BreakerState.OPEN:
             summary["usable"] += 1
             summary["slots"] += account.max_concurrent
     return {
@@ -266,6 +266,10 @@ async def dispatch_status(uow: AbstractUnitOfWork) -> dict[str, Any]:
                 "account_id": a.id,
                 "provider_id": a.provider_id,
                 "status": a.status.value,
+                "breaker": a.breaker.value,
+                "breaker_open_until": a.breaker_open_until.isoformat()
+                if a.breaker_open_until
+                else None,
                 "busy": a.busy,
                 "claimed": a.claimed,
                 "submitted": a.submitted,

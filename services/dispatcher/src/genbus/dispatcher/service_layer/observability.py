@@ -42,7 +42,8 @@ def trace_context_of(request: Mapping[str, object]) -> dict[str, str] | None:
 
 
 class DispatchGauges:
-    """Refreshes due queue depth, oldest due job's wait and slots per account (on each scrape)."""
+    """Refreshes due queue depth, oldest due job's wait, slots and breaker per account (on each
+    scrape)."""
 
     def __init__(self, uow: UowFactory) -> None:
         self._uow = uow
@@ -69,8 +70,12 @@ class DispatchGauges:
         for provider, account in self._accounts - current:
             for state in ("busy", "free"):
                 METRICS.account_slots.remove(provider, account, state)
+            METRICS.account_breaker_open.remove(provider, account)
         for row in accounts:
             free = max(row.max_concurrent - row.busy, 0) if row.usable else 0
             METRICS.account_slots.labels(row.provider_id, row.id, "busy").set(row.busy)
             METRICS.account_slots.labels(row.provider_id, row.id, "free").set(free)
+            METRICS.account_breaker_open.labels(row.provider_id, row.id).set(
+                1 if row.breaker_tripped else 0
+            )
         self._accounts = current

@@ -5,6 +5,10 @@ ended one by its deadline plus `submitted_deadline_grace_s` (a poller down, a lo
 dispatcher cancels it at the provider, fails it and releases its slot: no job can hold a slot
 forever, whatever the poller does. Expired claim leases are recovered by the scheduler itself;
 unpublished outbox rows by the relay.
+
+Every `finished_purge_interval_s` it also deletes jobs that ended more than
+`finished_retention_h` ago (and hold no slot any more), in transactions of at most
+`finished_purge_batch` rows, so the queue table does not grow without bound.
 """
 
 from __future__ import annotations
@@ -95,12 +99,40 @@ async def _stage_deadline_exceeded(uow: AbstractUnitOfWork, job: JobSnapshot) ->
     )
 
 
+async def purge_finished(deps: Deps, max_batches: int = 10) -> int:
+    """Delete finished jobs past their retention: batches of `finished_purge_batch` rows, each
+    its own transaction (short locks, bounded statements), at most `max_batches` per pass."""
+    settings = deps.settings
+    retention_s = settings.finished_retention_h * 3600
+    total = 0
+    for _ in range(max_batches):
+        uow = deps.uow()
+        async with uow:
+            purged = await uow.jobs.purge_finished(retention_s, settings.finished_purge_batch)
+            await uow.commit()
+        total += purged
+        METRICS.jobs_purged.inc(purged)
+        if purged < settings.finished_purge_batch:
+            break
+    if total:
+        log.info("purged finished jobs", count=total)
+    return total
+
+
 async def run_reconciler(deps: Deps, stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    next_purge = loop.time()
     while not stop.is_set():
         for sweep in (fail_overdue_queued, fail_overdue_submitted):
             try:
                 await sweep(deps)
             except Exception as exc:
                 log.warning("reconcile failed", sweep=sweep.__name__, error=repr(exc))
+        if loop.time() >= next_purge:
+            next_purge = loop.time() + deps.settings.finished_purge_interval_s
+            try:
+                await purge_finished(deps)
+            except Exception as exc:
+                log.warning("reconcile failed", sweep="purge_finished", error=repr(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), deps.settings.reconcile_interval_s)

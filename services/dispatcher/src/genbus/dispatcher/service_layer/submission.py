@@ -9,6 +9,12 @@ fenced out mid-call) is never repeated blindly: `resolve_in_doubt` asks the prov
 adapter can (lookup by reference, or a replay under the same idempotency key), and otherwise
 the generation ends `submission_outcome_unknown`. For a provider without idempotency the start
 of each such call is recorded first, so a later holder knows the job may exist.
+
+Every transient failure (a RETRY-behaviour refusal, or an in-doubt call) is recorded on the
+account's circuit breaker (`record_breaker_failure`); an accepted submission closes it. When the
+breaker is open after a definite refusal, the job is requeued without spending an attempt
+(another account, or this one later) instead of being retried on this account. An in-doubt
+submission is never requeued: it stays on its account until resolved (billed once).
 """
 
 from __future__ import annotations
@@ -32,12 +38,19 @@ from genbus.contracts import (
     GenerationSubmitted,
     provider_idempotency_key,
 )
+from genbus.dispatcher.adapters.accounts_store import BreakerUpdate
 from genbus.dispatcher.adapters.repository import LeaseLost
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.domain.backoff import backoff_delay
-from genbus.dispatcher.domain.model import UNFOLLOWED_FAILURES, AccountStatus, ClaimedJob
+from genbus.dispatcher.domain.model import (
+    UNFOLLOWED_FAILURES,
+    AccountStatus,
+    BreakerState,
+    ClaimedJob,
+)
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.observability import trace_context_of
+from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
 from genbus.providers import (
     Behaviour,
     CredentialDecryptError,
@@ -74,6 +87,9 @@ class HeldClaim:
     call_started: bool = False
     #: The holder wrote its last word about the job: nothing is left to fence or renew.
     settled: bool = False
+    #: A failure was recorded on the account's breaker during this submission: its success
+    #: must close the breaker (see `ClaimedJob.breaker_dirty`).
+    breaker_dirty: bool = False
 
 
 class _Resolution(enum.Enum):
@@ -173,6 +189,10 @@ async def _record_submitted(
             uow = deps.uow()
             async with uow:
                 cancel_requested = await uow.jobs.mark_submitted(claim, result.provider_job_id)
+                if (claim.breaker_dirty or held.breaker_dirty) and (
+                    await uow.accounts.record_breaker_success(claim.account_id)
+                ):
+                    log.info("account circuit breaker closed", account_id=claim.account_id)
                 await uow.stage(
                     SUBMITTED,
                     GenerationSubmitted.following(
@@ -249,6 +269,7 @@ async def _obtain_job(
                     return await adapter.submit(submit)
         except SubmitOutcomeUnknown as exc:
             log.warning("submission outcome unknown", error=exc.message)
+            await _breaker_failure_in_doubt(deps, held)
             in_doubt = True
             continue
         except TimeoutError as exc:
@@ -256,6 +277,7 @@ async def _obtain_job(
                 log.warning("submission budget spent during a provider call")
             else:
                 log.warning("provider call timed out outside the adapter", error=repr(exc))
+            await _breaker_failure_in_doubt(deps, held)
             in_doubt = True
             continue
         except Exception as exc:
@@ -263,6 +285,7 @@ async def _obtain_job(
             if behaviour is Behaviour.RETRY and not isinstance(exc, ProviderError):
                 # A raw network error escaped the adapter: the request may have been sent.
                 log.warning("provider call failed outside the adapter", error=repr(exc))
+                await _breaker_failure_in_doubt(deps, held)
                 in_doubt = True
                 continue
             error = _error_info(exc)
@@ -270,13 +293,70 @@ async def _obtain_job(
             if behaviour is not Behaviour.RETRY:
                 await _act_on_refusal(deps, claim, request, behaviour, exc, error)
                 return None
-            # The provider answered: nothing was created. Same account, same idempotency key.
+            # The provider answered: nothing was created. Same account, same idempotency key;
+            # unless the account's breaker is open now: then another account, or this one
+            # later, takes the job (no attempt spent, so the same key is used there).
             uow = deps.uow()
             async with uow:
-                await uow.jobs.record_refusal(claim, settings.lease_s)
+                breaker = await _record_breaker_failure(uow, settings, claim)
+                open_now = breaker is not None and breaker.state is BreakerState.OPEN
+                if open_now:
+                    await uow.jobs.requeue(
+                        claim,
+                        0.0,
+                        {
+                            "code": "account_breaker_open",
+                            "message": f"{error.code} on account {claim.account_id}",
+                        },
+                    )
+                else:
+                    await uow.jobs.record_refusal(claim, settings.lease_s)
                 await uow.commit()
+            held.breaker_dirty = True
             held.call_started = False
+            _after_breaker_failure(claim, breaker)
+            if open_now:
+                log.info("account circuit breaker open; job requeued", account_id=claim.account_id)
+                deps.wake.set()
+                return None
             await _back_off(settings, claim.submit_tries, budget_end)
+
+
+async def _record_breaker_failure(
+    uow: AbstractUnitOfWork, settings: DispatcherSettings, claim: ClaimedJob
+) -> BreakerUpdate | None:
+    return await uow.accounts.record_breaker_failure(
+        claim.account_id,
+        threshold=settings.breaker_failures,
+        open_s=settings.breaker_open_s,
+        max_s=settings.breaker_open_max_s,
+    )
+
+
+def _after_breaker_failure(claim: ClaimedJob, breaker: BreakerUpdate | None) -> None:
+    if breaker is not None and breaker.tripped:
+        METRICS.account_breaker_trips.labels(claim.provider_id).inc()
+        log.warning(
+            "account circuit breaker opened",
+            account_id=claim.account_id,
+            open_until=breaker.open_until.isoformat() if breaker.open_until else None,
+            opened_count=breaker.opened_count,
+        )
+
+
+async def _breaker_failure_in_doubt(deps: Deps, held: HeldClaim) -> None:
+    """Count an in-doubt call against the account's breaker. The job stays on its account
+    whatever the breaker says (never resubmitted elsewhere); a failed write is only logged."""
+    held.breaker_dirty = True
+    try:
+        uow = deps.uow()
+        async with uow:
+            breaker = await _record_breaker_failure(uow, deps.settings, held.claim)
+            await uow.commit()
+    except Exception as exc:
+        log.warning("could not record a failure on the account's breaker", error=repr(exc))
+        return
+    _after_breaker_failure(held.claim, breaker)
 
 
 async def _back_off(settings: DispatcherSettings, tries: int, budget_end: float) -> None:
@@ -378,7 +458,8 @@ def reaction_of(error_class: type[BaseException], behaviour: Behaviour) -> str:
         return (
             "in doubt: look the job up by reference where the provider can, replay with the "
             "same idempotency key where it is idempotent; otherwise fail the generation with "
-            "`submission_outcome_unknown` (never a second paid job)"
+            "`submission_outcome_unknown` (never a second paid job); counts against the "
+            "account's circuit breaker, but the job never leaves its account"
         )
     if behaviour is Behaviour.BACK_OFF:
         return (
@@ -398,7 +479,9 @@ def reaction_of(error_class: type[BaseException], behaviour: Behaviour) -> str:
         return "fail the generation with this code at once; no retry"
     return (
         "retry on the same account and idempotency key, with exponential backoff and jitter; "
-        "after `max_submit_tries` tries fail the generation with `provider_unavailable`"
+        "after `max_submit_tries` tries fail the generation with `provider_unavailable`; "
+        "counts against the account's circuit breaker: once it is open, a job the provider "
+        "refused (not one whose answer was lost) is requeued at once without spending an attempt"
     )
 
 

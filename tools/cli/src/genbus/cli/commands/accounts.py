@@ -27,6 +27,8 @@ COLUMNS: Sequence[Column] = (
     ("TODAY", lambda a: f"{a.get('used_today')}/{a.get('daily_cap') or '-'}"),
     ("CREDITS", lambda a: a.get("credits")),
     ("COOLDOWN_UNTIL", lambda a: a.get("cooldown_until")),
+    ("BREAKER", lambda a: (a.get("breaker") or {}).get("state")),
+    ("BREAKER_UNTIL", lambda a: (a.get("breaker") or {}).get("open_until")),
     ("CREDENTIALS", lambda a: a.get("credential_names")),
     ("REASON", lambda a: a.get("status_reason")),
 )

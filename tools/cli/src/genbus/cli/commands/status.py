@@ -6,6 +6,7 @@ dispatcher's admin API; consumer lag and dead letters from JetStream (NATS_URL).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from nats.js import JetStreamContext
@@ -45,6 +46,12 @@ async def _streams(js: JetStreamContext) -> dict[str, Any]:
     return {"consumers": consumers, "dead_letters": dead}
 
 
+def _breaker(row: Mapping[str, Any]) -> object:
+    """`open until <time>`, `half_open` or `closed` (None from a dispatcher without a breaker)."""
+    state, until = row.get("breaker"), row.get("breaker_open_until")
+    return f"open until {until}" if state == "open" and until else state
+
+
 def _status(ctx: Context, args: Any) -> int:
     dispatch = ctx.client.get("/admin/status")
     streams = with_jetstream(ctx.env, _streams)
@@ -71,6 +78,7 @@ def _status(ctx: Context, args: Any) -> int:
             ("ACCOUNT", lambda a: a.get("account_id")),
             ("PROVIDER", lambda a: a.get("provider_id")),
             ("STATUS", lambda a: a.get("status")),
+            ("BREAKER", _breaker),
             ("IN_FLIGHT", lambda a: f"{a.get('busy')}/{a.get('max_concurrent')}"),
         ),
         out,

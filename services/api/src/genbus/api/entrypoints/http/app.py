@@ -35,9 +35,17 @@ another user's generation is `404`, never `403`, and never appears in a list or 
 (`GET /api/v1/generations/{{id}}`, `GET /api/v1/jobs/{{id}}` and its event stream); lists,
 `/api/v1/events` and every action stay scoped to the admin's own user.
 
-## Rate limits
+## Rate limits and overload
 Per API key, per api replica: by default 20 requests/s sustained with bursts of 40. Over it:
 `429` `rate_limited` with `Retry-After` (seconds).
+
+When the backlog of generations waiting to start (or of events not yet delivered) is past its
+bound, requests that create a generation (`POST /api/v1/generations`, `.../retry`,
+`POST /api/v1/jobs`) are refused at once with `429` `overloaded` and `Retry-After` (1..60 s,
+from how fast the backlog drains), instead of being accepted into a long queue; reads, cancels
+and streams are unaffected, and the replay of an already accepted request (same
+`Idempotency-Key` and body) is always answered. Live-status streams are limited per API key
+(20 by default) and per server: past it, `429` `too_many_streams`.
 
 ## Priority
 {PRIORITY_DOC}

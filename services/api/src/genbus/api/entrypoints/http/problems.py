@@ -25,7 +25,7 @@ from genbus.api.domain.errors import (
     GenerationTerminal,
     IdempotencyKeyReused,
     InvalidRequest,
-    RateLimited,
+    RetryLater,
     Unauthenticated,
 )
 from genbus.api.domain.rate_limit import retry_after_header
@@ -55,7 +55,7 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     GenerationNotRetryable: 409,
     IdempotencyKeyReused: 409,
     Unauthenticated: 401,
-    RateLimited: 429,
+    RetryLater: 429,
 }
 
 
@@ -75,7 +75,7 @@ async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="genbus"'
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RetryLater):
         headers["Retry-After"] = retry_after_header(exc.retry_after_s)
     return problem_response(status, exc.code, exc.message, errors=errors, headers=headers)
 
@@ -132,6 +132,10 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # The connection bounds (`GENBUS_DB_*_TIMEOUT_S`): an overloaded database, retry later.
+    asyncpg.QueryCanceledError,  # statement_timeout
+    asyncpg.LockNotAvailableError,  # lock_timeout
+    asyncpg.IdleInTransactionSessionTimeoutError,
 )
 
 
@@ -199,14 +203,45 @@ _VALIDATION_EXAMPLE = problem_body(
 )
 
 
+#: The 429 codes of the routes that create a generation (admission control).
+OVERLOAD_CODES = {
+    "overloaded": "the service's backlog is past its bound (too many generations waiting, or "
+    "events not being delivered): retry after `Retry-After` seconds, computed from how fast "
+    "the backlog drains (1..60)",
+    "too_many_pending": "your own generations waiting to start are at their bound (when "
+    "configured): retry after `Retry-After` seconds",
+}
+_THROTTLE_EXAMPLES = {
+    "overloaded": "the service is overloaded (too many generations waiting); retry after "
+    "Retry-After",
+    "too_many_pending": "you have 500 generations waiting (at most 500); retry after Retry-After",
+    "too_many_streams": "this API key already has 20 live-status streams open (at most 20); "
+    "close one, or retry after Retry-After",
+}
+#: The 429 code of live-status streams.
+STREAM_CODES = {
+    "too_many_streams": "too many live-status streams open for this API key, or on this "
+    "server: close one, or retry after `Retry-After` seconds",
+}
+
+
 def problem_responses(
-    *statuses: int, conflicts: Mapping[str, str] | None = None
+    *statuses: int,
+    conflicts: Mapping[str, str] | None = None,
+    throttles: Mapping[str, str] | None = None,
 ) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for these error statuses; `conflicts` maps each 409 code to what
-    it means on this route."""
+    it means on this route, `throttles` each 429 code besides `rate_limited`."""
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        if status == 422:
+        if status == 429 and throttles:
+            code, detail = _EXAMPLES[429]
+            examples = {code: {"value": problem_body(429, code, detail)}}
+            examples.update(
+                (c, {"value": problem_body(429, c, _THROTTLE_EXAMPLES.get(c, d))})
+                for c, d in throttles.items()
+            )
+        elif status == 422:
             examples = {"validation_error": {"value": _VALIDATION_EXAMPLE}}
         elif status == 409:
             examples = {
@@ -219,6 +254,9 @@ def problem_responses(
         description = _DESCRIPTIONS[status]
         if status == 409 and conflicts:
             description += ": " + "; ".join(f"`{c}`: {d}" for c, d in conflicts.items())
+        if status == 429 and throttles:
+            description = "`rate_limited`: " + description[0].lower() + description[1:]
+            description += "; " + "; ".join(f"`{c}`: {d}" for c, d in throttles.items())
         response: dict[str, Any] = {
             "model": Problem,
             "description": description,

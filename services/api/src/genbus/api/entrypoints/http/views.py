@@ -26,6 +26,21 @@ def idempotency_claim(key: str | None, operation: str, body: Any) -> Idempotency
     return IdempotencyClaim(key, request_fingerprint(operation, body))
 
 
+async def admit(runtime: ApiRuntime, principal: Principal, claim: IdempotencyClaim | None) -> None:
+    """Raise 429 if admission control refuses a new generation now. The check is in memory; a
+    request with an `Idempotency-Key` is refused only once a read shows the key unused: the
+    replay of an accepted request always answers as the original did."""
+    refusal = runtime.admission.check(principal.user_id)
+    if refusal is None:
+        return
+    if claim is not None and await handlers.idempotency_key_used(
+        claim, principal.user_id, runtime.uow(), limits=runtime.limits, now=runtime.clock()
+    ):
+        return
+    runtime.admission.count_refusal(refusal)
+    raise refusal.error
+
+
 async def create(
     runtime: ApiRuntime,
     principal: Principal,
@@ -34,6 +49,7 @@ async def create(
     response: Response,
     location_prefix: str,
 ) -> GenerationPublic:
+    await admit(runtime, principal, claim)
     created = await handlers.create_generation(
         draft,
         principal.user_id,
@@ -54,6 +70,7 @@ async def retry(
     response: Response,
     location_prefix: str,
 ) -> GenerationPublic:
+    await admit(runtime, principal, claim)
     created = await handlers.retry_generation(
         generation_id,
         principal.user_id,
@@ -72,6 +89,8 @@ def _created(
     response.status_code = 200 if created.replayed else 201
     if created.replayed:
         response.headers[REPLAYED_HEADER] = "true"
+    else:
+        runtime.admission.admitted(created.generation.user_id)
     response.headers["Location"] = f"{location_prefix}/{created.generation.id}"
     return GenerationPublic.from_domain(created.generation, runtime.clock())
 

@@ -9,20 +9,25 @@ deleted_at}`). Comment lines (`: ping`) keep idle connections open.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any, TypeVar
+from uuid import UUID
 
 from fastapi import APIRouter, Header, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import Receive, Scope, Send
 
 from genbus.api.adapters.change_log import DELETED_EVENT, ChangeRecord
 from genbus.api.adapters.repository import generation_from_snapshot
 from genbus.api.bootstrap import ApiRuntime
+from genbus.api.domain.api_keys import Principal
 from genbus.api.entrypoints.http.auth import CurrentPrincipal
 from genbus.api.entrypoints.http.deps import GenerationId, KnownQueryOnly, RuntimeDep
-from genbus.api.entrypoints.http.problems import problem_responses
+from genbus.api.entrypoints.http.problems import STREAM_CODES, problem_responses
 from genbus.api.entrypoints.http.schemas import GenerationDeleted, GenerationPublic
 from genbus.api.service_layer import handlers, live
+from genbus.api.service_layer.stream_slots import StreamSlot
 from genbus.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -105,6 +110,7 @@ def _stream_doc(description: str) -> dict[str, Any]:
             "`Last-Event-ID`: an EventSource stops reconnecting"
         },
         **problem_responses(404),
+        **problem_responses(429, throttles=STREAM_CODES),
     },
 )
 async def stream_generation_events(
@@ -115,6 +121,24 @@ async def stream_generation_events(
 ) -> Response:
     """Follow one generation (yours; admin keys: anyone's) until it is completed, failed,
     cancelled or deleted."""
+    slot = runtime.streams.acquire(principal.key_id)
+    try:
+        response = await _generation_stream(runtime, principal, generation_id, last_event_id, slot)
+    except BaseException:
+        slot.release()
+        raise
+    if not isinstance(response, _StreamResponse):
+        slot.release()
+    return response
+
+
+async def _generation_stream(
+    runtime: ApiRuntime,
+    principal: Principal,
+    generation_id: UUID,
+    last_event_id: int | None,
+    slot: StreamSlot,
+) -> Response:
     generation = await handlers.get_generation(generation_id, principal.reads_as, runtime.uow())
     after = last_event_id or 0
     if generation.terminal:
@@ -122,12 +146,14 @@ async def stream_generation_events(
             runtime.uow(), user_id=generation.user_id, generation_id=generation.id, after=after
         )
         if remaining:
-            return _respond(runtime, _as_sse(_iterate(remaining)))
+            return _respond(runtime, _as_sse(_iterate(remaining)), slot)
         if last_event_id is not None:
             return Response(status_code=204)
         # Its history has expired: the state as it is now, once (id 0, so a reconnect is 204).
         snapshot = GenerationPublic.from_domain(generation, runtime.clock()).model_dump_json()
-        return _respond(runtime, _iterate([ServerSentEvent(snapshot, event="generation", id="0")]))
+        return _respond(
+            runtime, _iterate([ServerSentEvent(snapshot, event="generation", id="0")]), slot
+        )
     records = live.follow_changes(
         runtime.uow,
         runtime.wakeups,
@@ -138,7 +164,7 @@ async def stream_generation_events(
         until=live.ends_generation_stream,
         max_duration_s=runtime.settings.sse_max_stream_s,
     )
-    return _respond(runtime, _as_sse(records))
+    return _respond(runtime, _as_sse(records), slot)
 
 
 @router.get(
@@ -149,16 +175,22 @@ async def stream_generation_events(
         200: _stream_doc(
             "Every change of any of your generations from now on (or after `Last-Event-ID`), "
             "in commit order; the stream does not end by itself"
-        )
+        ),
+        **problem_responses(429, throttles=STREAM_CODES),
     },
 )
 async def stream_events(
     runtime: RuntimeDep, principal: CurrentPrincipal, last_event_id: LastEventId = None
 ) -> Response:
     """Follow all of your generations: creations, status changes and deletions."""
+    slot = runtime.streams.acquire(principal.key_id)
     after = last_event_id
     if after is None:
-        after = await live.latest_change(runtime.uow(), principal.user_id)
+        try:
+            after = await live.latest_change(runtime.uow(), principal.user_id)
+        except BaseException:
+            slot.release()
+            raise
     records = live.follow_changes(
         runtime.uow,
         runtime.wakeups,
@@ -167,11 +199,42 @@ async def stream_events(
         catch_up_s=runtime.settings.sse_catch_up_s,
         max_duration_s=runtime.settings.sse_max_stream_s,
     )
-    return _respond(runtime, _as_sse(records))
+    return _respond(runtime, _as_sse(records), slot)
 
 
-def _respond(runtime: ApiRuntime, events: AsyncIterator[ServerSentEvent]) -> EventSourceResponse:
-    return EventSourceResponse(events, ping=runtime.settings.sse_ping_s)
+class _StreamResponse(EventSourceResponse):
+    """An SSE response holding a stream slot until it ends, however it ends (its last event,
+    the client gone, an error)."""
+
+    def __init__(
+        self, events: AsyncIterator[ServerSentEvent], *, ping: float, slot: StreamSlot
+    ) -> None:
+        super().__init__(_releasing(events, slot), ping=ping)
+        self.slot = slot
+        # Should the response never be sent at all, the slot is released when it is dropped.
+        weakref.finalize(self, slot.release)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.slot.release()
+
+
+async def _releasing(
+    events: AsyncIterator[ServerSentEvent], slot: StreamSlot
+) -> AsyncIterator[ServerSentEvent]:
+    try:
+        async for event in events:
+            yield event
+    finally:
+        slot.release()
+
+
+def _respond(
+    runtime: ApiRuntime, events: AsyncIterator[ServerSentEvent], slot: StreamSlot
+) -> EventSourceResponse:
+    return _StreamResponse(events, ping=runtime.settings.sse_ping_s, slot=slot)
 
 
 async def _iterate(items: Iterable[T]) -> AsyncIterator[T]:

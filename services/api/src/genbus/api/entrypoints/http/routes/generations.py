@@ -14,7 +14,7 @@ from genbus.api.entrypoints.http.deps import (
     KnownQueryOnly,
     RuntimeDep,
 )
-from genbus.api.entrypoints.http.problems import problem_responses
+from genbus.api.entrypoints.http.problems import OVERLOAD_CODES, problem_responses
 from genbus.api.entrypoints.http.queries import ListQueryDep
 from genbus.api.entrypoints.http.schemas import GenerationCreate, GenerationPage, GenerationPublic
 from genbus.api.service_layer import handlers
@@ -52,7 +52,11 @@ _KEY_REUSED = {"idempotency_key_reused": "this Idempotency-Key was used for a di
     "",
     status_code=201,
     operation_id="create_generation",
-    responses={**_CREATED, **problem_responses(409, 413, conflicts=_KEY_REUSED)},
+    responses={
+        **_CREATED,
+        **problem_responses(409, 413, conflicts=_KEY_REUSED),
+        **problem_responses(429, throttles=OVERLOAD_CODES),
+    },
 )
 async def create_generation(
     body: GenerationCreate,
@@ -127,6 +131,7 @@ async def cancel_generation(
                 **_KEY_REUSED,
             },
         ),
+        **problem_responses(429, throttles=OVERLOAD_CODES),
     },
 )
 async def retry_generation(

@@ -13,7 +13,7 @@ from genbus.api.entrypoints.http.deps import (
     KnownQueryOnly,
     RuntimeDep,
 )
-from genbus.api.entrypoints.http.problems import problem_responses
+from genbus.api.entrypoints.http.problems import OVERLOAD_CODES, problem_responses
 from genbus.api.entrypoints.http.queries import ListQueryDep
 from genbus.api.entrypoints.http.schemas import GenerationPage, GenerationPublic, JobCreate
 
@@ -46,6 +46,7 @@ router = APIRouter(
                 "idempotency_key_reused": "this Idempotency-Key was used for another request"
             },
         ),
+        **problem_responses(429, throttles=OVERLOAD_CODES),
     },
 )
 async def create_job(

@@ -1,0 +1,57 @@
+"""SQL for admission control: how many generations wait to be submitted, and how many outbox
+rows wait to be published. Read in the background, never per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from genbus.api.adapters.tables import generations, outbox
+from genbus.api.domain.status import GenerationStatus
+
+_g = generations
+
+
+@dataclass(frozen=True)
+class Backlog:
+    #: Generations pending and due (accepted, not yet submitted, not scheduled for later).
+    pending: int
+    #: Outbox rows not yet published.
+    outbox: int
+    #: `pending` per user (only when asked for: it costs a full count).
+    pending_by_user: dict[str, int] = field(default_factory=dict)
+
+
+async def read_backlog(
+    conn: AsyncConnection, *, pending_cap: int | None, outbox_cap: int | None, by_user: bool
+) -> Backlog:
+    """Count the backlog; a count with a cap stops at it (its cost is bounded by the cap).
+
+    The pending rows are found through the partial index of non-terminal generations.
+    """
+    due = (
+        _g.c.status == str(GenerationStatus.PENDING),
+        or_(_g.c.scheduled_at.is_(None), _g.c.scheduled_at <= func.now()),
+    )
+    by_user_counts: dict[str, int] = {}
+    if by_user:
+        rows = await conn.execute(
+            select(_g.c.user_id, func.count()).where(*due).group_by(_g.c.user_id)
+        )
+        by_user_counts = {row[0]: int(row[1]) for row in rows}
+        pending = sum(by_user_counts.values())
+    else:
+        pending = await _count(conn, select(_g.c.id).where(*due), pending_cap)
+    backlog = await _count(
+        conn, select(outbox.c.id).where(outbox.c.published_at.is_(None)), outbox_cap
+    )
+    return Backlog(pending=pending, outbox=backlog, pending_by_user=by_user_counts)
+
+
+async def _count(conn: AsyncConnection, rows: Select[Any], cap: int | None) -> int:
+    if cap is not None:
+        rows = rows.limit(cap)
+    return int(await conn.scalar(select(func.count()).select_from(rows.subquery())) or 0)

@@ -1,0 +1,225 @@
+"""Admission control: refuse new generations quickly (429) while the backlog is past its bound,
+instead of accepting them into minutes of queueing.
+
+The backlog is read from the database in the background (`run_backlog_refresher`, one query
+per replica every `admission_refresh_s`), never per request; between two reads, this replica
+adds the generations it created itself, so a burst cannot overshoot the bound by much. A
+request is checked against that estimate in memory: a refusal costs no database access.
+
+`Retry-After` is how long the backlog should take to drain below the bound at the rate it has
+recently drained (smoothed), clamped to 1..60 s; 60 s when it is not draining at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from genbus.api.adapters.backlog import Backlog
+from genbus.api.domain.errors import Overloaded, RetryLater, TooManyPending
+from genbus.runtime.logging import get_logger
+from genbus.runtime.metrics import METRICS
+
+log = get_logger(__name__)
+
+MIN_RETRY_AFTER_S = 1.0
+MAX_RETRY_AFTER_S = 60.0
+#: Weight of the newest sample in the smoothed drain rates.
+DRAIN_SMOOTHING = 0.3
+#: A capped count stops at this many times its bound (its cost stays bounded; past it, the
+#: drain is not visible and `Retry-After` is the maximum).
+COUNT_CAP_FACTOR = 2
+
+
+def retry_after_s(excess: float, drain_per_s: float | None) -> float:
+    """Seconds until `excess` items have drained at `drain_per_s`, clamped to 1..60."""
+    if drain_per_s is None or drain_per_s <= 0:
+        return MAX_RETRY_AFTER_S
+    return min(MAX_RETRY_AFTER_S, max(MIN_RETRY_AFTER_S, math.ceil(excess / drain_per_s)))
+
+
+class Refusal(NamedTuple):
+    #: `pending`, `outbox` or `user_pending` (the label of the refusals counter).
+    reason: str
+    error: RetryLater
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """0 disables a bound."""
+
+    pending: int
+    outbox: int
+    pending_per_user: int
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.pending or self.outbox or self.pending_per_user)
+
+
+class AdmissionGate:
+    """The backlog estimate of this replica and the decision made against it."""
+
+    def __init__(self, bounds: Bounds, clock: Callable[[], float], *, stale_after_s: float) -> None:
+        self.bounds = bounds
+        self._clock = clock
+        self._stale_after_s = stale_after_s
+        self._base: Backlog | None = None
+        self._observed_at = 0.0
+        self._sample_started_at = 0.0
+        #: Generations this replica created since the read in flight (or the last) began...
+        self._since = Counter[str]()
+        #: ...and during the read in flight (already in the database, maybe not in the read).
+        self._during = Counter[str]()
+        self.pending_drain: float | None = None
+        self.outbox_drain: float | None = None
+        for kind, bound in (("pending", bounds.pending), ("outbox", bounds.outbox)):
+            METRICS.api_backlog_limit.labels(kind).set(bound)
+
+    # -- the refresher's side
+
+    def begin_sample(self) -> None:
+        """A read of the backlog starts: what was created until now is in it."""
+        self._during = self._since
+        self._since = Counter()
+        self._sample_started_at = self._clock()
+
+    def abandon_sample(self) -> None:
+        """The read begun by `begin_sample` failed: keep counting what was created."""
+        self._since.update(self._during)
+        self._during = Counter()
+
+    def observe(self, backlog: Backlog) -> None:
+        """The read begun by `begin_sample` returned `backlog`."""
+        previous, previous_at = self._base, self._observed_at
+        created = sum(self._during.values())
+        if previous is not None:
+            elapsed = self._sample_started_at - previous_at
+            if elapsed > 0:
+                self.pending_drain = _smoothed(
+                    self.pending_drain, (previous.pending - backlog.pending + created) / elapsed
+                )
+                self.outbox_drain = _smoothed(
+                    self.outbox_drain, (previous.outbox - backlog.outbox + created) / elapsed
+                )
+        self._base = backlog
+        self._during = Counter()
+        self._observed_at = self._sample_started_at
+        pending, outbox = self.estimate()
+        METRICS.api_backlog.labels("pending").set(pending)
+        METRICS.api_backlog.labels("outbox").set(outbox)
+        METRICS.api_backlog_drain_rate.labels("pending").set(self.pending_drain or 0.0)
+        METRICS.api_backlog_drain_rate.labels("outbox").set(self.outbox_drain or 0.0)
+
+    # -- the request's side
+
+    def admitted(self, user_id: str) -> None:
+        """This replica just created a generation for `user_id`."""
+        if self.bounds.enabled:
+            self._since[user_id] += 1
+
+    @property
+    def has_estimate(self) -> bool:
+        """Whether the backlog has been read at least once."""
+        return self._base is not None
+
+    def estimate(self) -> tuple[int, int]:
+        """(pending, outbox) as last read plus what this replica created since."""
+        if self._base is None:
+            return 0, 0
+        created = sum(self._since.values()) + sum(self._during.values())
+        return self._base.pending + created, self._base.outbox + created
+
+    def check(self, user_id: str) -> Refusal | None:
+        """Why a new generation of `user_id` must wait (its `error` to raise), else None.
+
+        With no estimate (none read yet, or the database unreachable for a while) every
+        request is admitted: the request itself then meets the database's state.
+        """
+        base = self._base
+        if base is None or self._clock() - self._observed_at > self._stale_after_s:
+            return None
+        pending, outbox = self.estimate()
+        b = self.bounds
+        if b.outbox and outbox >= b.outbox:
+            return Refusal(
+                "outbox",
+                Overloaded(
+                    "the service is overloaded (events are not being delivered); "
+                    "retry after Retry-After",
+                    retry_after_s(outbox - b.outbox + 1, self.outbox_drain),
+                ),
+            )
+        if b.pending and pending >= b.pending:
+            return Refusal(
+                "pending",
+                Overloaded(
+                    "the service is overloaded (too many generations waiting); "
+                    "retry after Retry-After",
+                    retry_after_s(pending - b.pending + 1, self.pending_drain),
+                ),
+            )
+        if b.pending_per_user:
+            mine = (
+                base.pending_by_user.get(user_id, 0) + self._since[user_id] + self._during[user_id]
+            )
+            if mine >= b.pending_per_user:
+                # Generations drain in about the order they came: this user's share of the rate.
+                share = (
+                    None
+                    if self.pending_drain is None
+                    else self.pending_drain * mine / max(pending, 1)
+                )
+                return Refusal(
+                    "user_pending",
+                    TooManyPending(
+                        f"you have {mine} generations waiting (at most "
+                        f"{b.pending_per_user}); retry after Retry-After",
+                        retry_after_s(mine - b.pending_per_user + 1, share),
+                    ),
+                )
+        return None
+
+    @staticmethod
+    def count_refusal(refusal: Refusal) -> None:
+        METRICS.api_admission_refusals.labels(refusal.reason).inc()
+
+
+def _smoothed(previous: float | None, sample: float) -> float:
+    sample = max(0.0, sample)
+    if previous is None:
+        return sample
+    return (1 - DRAIN_SMOOTHING) * previous + DRAIN_SMOOTHING * sample
+
+
+def count_caps(bounds: Bounds) -> tuple[int | None, int | None]:
+    """How far the pending and outbox counts need to go (None: no cap, a full count)."""
+    pending = None if bounds.pending_per_user else max(1, COUNT_CAP_FACTOR * bounds.pending)
+    return pending, max(1, COUNT_CAP_FACTOR * bounds.outbox)
+
+
+async def run_backlog_refresher(
+    gate: AdmissionGate,
+    read: Callable[[], Awaitable[Backlog]],
+    *,
+    interval_s: float,
+    stop: asyncio.Event,
+) -> None:
+    """Refresh `gate`'s estimate every `interval_s` until `stop` is set; failures are logged
+    and retried (a stale estimate stops refusing, see `AdmissionGate.check`)."""
+    if not gate.bounds.enabled:
+        return
+    while not stop.is_set():
+        gate.begin_sample()
+        try:
+            gate.observe(await read())
+        except Exception as exc:
+            gate.abandon_sample()
+            log.warning("backlog read failed, retrying", error=repr(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
