@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import asyncpg
 import pytest
 from api_harness import Api, completed_event, submitted_event
 
+from genbus.api.service_layer import handlers
 from genbus.contracts import CANCEL_REQUESTED, COMPLETED, SUBMITTED, GenerationCancelRequested
 from genbus.contracts.topology import API_COMPLETED
 
@@ -57,3 +59,46 @@ async def test_terminal_generations_past_their_deadline_are_left_alone(api: Api)
     # Once the witness (same deadline) is failed, the reconciler has swept past that deadline.
     await api.wait_status(witness["id"], "failed")
     assert await api.get(created["id"]) == done
+
+
+async def test_expired_rows_are_purged_in_bounded_batches(api: Api) -> None:
+    """Each statement deletes at most one batch; a pass stops after its batches (the next pass
+    takes the rest); rows inside their retention stay."""
+    for index in range(4):
+        await api.client.post(
+            "/api/v1/generations", json=T2V, headers={"Idempotency-Key": f"purge-{index}"}
+        )
+    conn = await asyncpg.connect(api.database_url)
+    try:
+        # All but one key, and every change-log row, are 2 hours old (the service's own purger
+        # keeps at least a day, so it never races these counts).
+        await conn.execute(
+            "UPDATE api.idempotency_keys SET created_at = now() - interval '2 hours' "
+            "WHERE key <> 'purge-3'"
+        )
+        old_changes = await conn.fetchval("SELECT count(*) FROM api.generation_events")
+        await conn.execute(
+            "UPDATE api.generation_events SET created_at = now() - interval '2 hours'"
+        )
+        now = datetime.now(UTC)
+        keys, changes = await handlers.purge_expired(
+            api.runtime.uow,
+            now=now,
+            idempotency_ttl=timedelta(hours=1),
+            change_log_ttl=timedelta(hours=1),
+            batch=1,
+            max_batches=2,
+        )
+        assert (keys, changes) == (2, 2)  # two one-row statements each, then the pass ends
+        keys, changes = await handlers.purge_expired(
+            api.runtime.uow,
+            now=now,
+            idempotency_ttl=timedelta(hours=1),
+            change_log_ttl=timedelta(hours=1),
+        )
+        assert keys == 1  # the third old key; the recent one stays
+        assert changes == old_changes - 2
+        remaining = await conn.fetch("SELECT key FROM api.idempotency_keys")
+        assert [r["key"] for r in remaining] == ["purge-3"]
+    finally:
+        await conn.close()

@@ -124,6 +124,8 @@ class ChangeLogRepository:
         """Drop every row of a generation (it is being deleted: so is its history)."""
         await self._conn.execute(delete(_t).where(_t.c.generation_id == generation_id))
 
-    async def purge(self, *, before: datetime) -> int:
-        result = await self._conn.execute(delete(_t).where(_t.c.created_at < before))
+    async def purge(self, *, before: datetime, limit: int) -> int:
+        """Delete at most `limit` rows created before `before`; how many went."""
+        batch = select(_t.c.id).where(_t.c.created_at < before).limit(limit)
+        result = await self._conn.execute(delete(_t).where(_t.c.id.in_(batch)))
         return result.rowcount or 0

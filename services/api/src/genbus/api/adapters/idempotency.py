@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -88,6 +88,10 @@ class IdempotencyRepository:
     async def forget_generation(self, generation_id: UUID) -> None:
         await self._conn.execute(delete(_t).where(_t.c.generation_id == generation_id))
 
-    async def purge(self, *, before: datetime) -> int:
-        result = await self._conn.execute(delete(_t).where(_t.c.created_at < before))
+    async def purge(self, *, before: datetime, limit: int) -> int:
+        """Delete at most `limit` keys created before `before`; how many went."""
+        batch = select(_t.c.user_id, _t.c.key).where(_t.c.created_at < before).limit(limit)
+        result = await self._conn.execute(
+            delete(_t).where(tuple_(_t.c.user_id, _t.c.key).in_(batch))
+        )
         return result.rowcount or 0

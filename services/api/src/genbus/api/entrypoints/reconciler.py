@@ -55,7 +55,7 @@ async def run_purger(
     while not stop.is_set():
         try:
             keys, changes = await handlers.purge_expired(
-                uow(), now=clock(), idempotency_ttl=idempotency_ttl, change_log_ttl=change_log_ttl
+                uow, now=clock(), idempotency_ttl=idempotency_ttl, change_log_ttl=change_log_ttl
             )
             if keys or changes:
                 log.info("purged expired rows", idempotency_keys=keys, change_log=changes)

@@ -414,14 +414,34 @@ async def fail_overdue_generations(
     return failed
 
 
+#: Rows deleted per statement and statements per pass: every statement stays short (well
+#: inside the statement timeout) however large the backlog; the next pass takes the rest.
+PURGE_BATCH = 1000
+PURGE_MAX_BATCHES = 20
+
+
 async def purge_expired(
-    uow: UnitOfWork, *, now: datetime, idempotency_ttl: timedelta, change_log_ttl: timedelta
+    new_uow: Callable[[], UnitOfWork],
+    *,
+    now: datetime,
+    idempotency_ttl: timedelta,
+    change_log_ttl: timedelta,
+    batch: int = PURGE_BATCH,
+    max_batches: int = PURGE_MAX_BATCHES,
 ) -> tuple[int, int]:
-    """Forget idempotency keys and change-log rows past their retention; returns the counts."""
-    async with uow:
-        keys = await uow.idempotency.purge(before=now - idempotency_ttl)
-        changes = await uow.change_log.purge(before=now - change_log_ttl)
-        await uow.commit()
+    """Forget idempotency keys and change-log rows past their retention, in bounded batches
+    (one transaction each); returns the counts."""
+    keys = changes = 0
+    for _ in range(max_batches):
+        uow = new_uow()
+        async with uow:
+            purged_keys = await uow.idempotency.purge(before=now - idempotency_ttl, limit=batch)
+            purged_changes = await uow.change_log.purge(before=now - change_log_ttl, limit=batch)
+            await uow.commit()
+        keys += purged_keys
+        changes += purged_changes
+        if purged_keys < batch and purged_changes < batch:
+            break
     return keys, changes
 
 
