@@ -669,22 +669,20 @@ class FakeJobRepository(JobRepository):
         return renewed
 
     async def record_submit_started(self, claim: ClaimedJob, lease_s: float) -> None:
-        now = self._now()
-        job = self._held(claim)
-        job.submit_started_at = now
-        job.submit_tries = claim.submit_tries
-        job.lease_until = now + timedelta(seconds=lease_s)
-        job.updated_at = now
+        self._record_try(claim, lease_s, started=True)
         self._log("record_submit_started", claim.generation_id)
 
     async def record_refusal(self, claim: ClaimedJob, lease_s: float) -> None:
+        self._record_try(claim, lease_s, started=False)
+        self._log("record_refusal", claim.generation_id)
+
+    def _record_try(self, claim: ClaimedJob, lease_s: float, *, started: bool) -> None:
         now = self._now()
         job = self._held(claim)
-        job.submit_started_at = None
+        job.submit_started_at = now if started else None
         job.submit_tries = claim.submit_tries
         job.lease_until = now + timedelta(seconds=lease_s)
         job.updated_at = now
-        self._log("record_refusal", claim.generation_id)
 
     async def mark_submitted(self, claim: ClaimedJob, provider_job_id: str) -> bool:
         now = self._now()

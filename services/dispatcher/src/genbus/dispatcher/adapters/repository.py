@@ -275,26 +275,22 @@ class JobRepository:
 
         From here until `mark_submitted` or `record_refusal`, the provider may have the job.
         """
-        await self._fenced(
-            """
-            UPDATE dispatcher.dispatch_jobs
-               SET submit_started_at = now(), submit_tries = :tries,
-                   lease_until = now() + make_interval(secs => :lease), updated_at = now()
-             WHERE """
-            + _FENCE,
-            {**_fence(claim), "tries": claim.submit_tries, "lease": lease_s},
-        )
+        await self._record_try(claim, lease_s, started=True)
 
     async def record_refusal(self, claim: ClaimedJob, lease_s: float) -> None:
         """The provider answered a try with a refusal: nothing was created; count the try."""
+        await self._record_try(claim, lease_s, started=False)
+
+    async def _record_try(self, claim: ClaimedJob, lease_s: float, *, started: bool) -> None:
         await self._fenced(
             """
             UPDATE dispatcher.dispatch_jobs
-               SET submit_started_at = NULL, submit_tries = :tries,
+               SET submit_started_at = CASE WHEN :started THEN now() END,
+                   submit_tries = :tries,
                    lease_until = now() + make_interval(secs => :lease), updated_at = now()
              WHERE """
             + _FENCE,
-            {**_fence(claim), "tries": claim.submit_tries, "lease": lease_s},
+            {**_fence(claim), "started": started, "tries": claim.submit_tries, "lease": lease_s},
         )
 
     async def mark_submitted(self, claim: ClaimedJob, provider_job_id: str) -> bool:

@@ -39,6 +39,12 @@ UNFOLLOWED_FAILURES = frozenset(
 )
 
 
+def slot_hold_s(error_code: str | None, hold_s: float) -> float:
+    """How long a job that ended with `error_code` keeps its slot: `hold_s` when its provider
+    job may still be running unfollowed, else 0."""
+    return hold_s if error_code in UNFOLLOWED_FAILURES else 0.0
+
+
 class AccountStatus(StrEnum):
     ACTIVE = "active"
     COOLING_DOWN = "cooling_down"  # never stored: active with `cooldown_until` in the future

@@ -12,7 +12,7 @@ from genbus.contracts import (
     GenerationRequested,
 )
 from genbus.dispatcher.adapters.repository import JobSnapshot
-from genbus.dispatcher.domain.model import UNFOLLOWED_FAILURES, JobState
+from genbus.dispatcher.domain.model import JobState, slot_hold_s
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.observability import with_trace_context
 from genbus.dispatcher.service_layer.submission import cancel_at_provider
@@ -67,7 +67,10 @@ async def on_generations_completed(deps: Deps, events: Sequence[GenerationComple
                 event.generation_id,
                 _END_STATE[event.status],
                 _error(event),
-                hold_slot_s=_slot_hold_s(deps, event),
+                hold_slot_s=slot_hold_s(
+                    event.error.code if event.error else None,
+                    deps.settings.unfollowed_slot_hold_s,
+                ),
             )
             released |= done is not None
         await uow.commit()
@@ -125,13 +128,6 @@ def provider_job_of(deps: Deps, job: JobSnapshot) -> ProviderJobRef | None:
     return ProviderJobRef(
         provider_job_id=provider_job_id, credentials=credentials, base_url=job.base_url
     )
-
-
-def _slot_hold_s(deps: Deps, event: GenerationCompleted) -> float:
-    """How long the ended job keeps its slot: a while if its provider job may still run."""
-    if event.error is not None and event.error.code in UNFOLLOWED_FAILURES:
-        return deps.settings.unfollowed_slot_hold_s
-    return 0.0
 
 
 def _error(event: GenerationCompleted) -> dict[str, object] | None:

@@ -24,7 +24,7 @@ from genbus.contracts import (
     GenerationRequested,
 )
 from genbus.dispatcher.adapters.repository import JobSnapshot
-from genbus.dispatcher.domain.model import JobState
+from genbus.dispatcher.domain.model import JobState, slot_hold_s
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.handlers import provider_job_of
 from genbus.dispatcher.service_layer.submission import cancel_at_provider
@@ -66,7 +66,9 @@ async def fail_overdue_submitted(deps: Deps) -> int:
                 DEADLINE_EXCEEDED.model_dump(),
                 only_from=(JobState.SUBMITTED,),
                 # A provider that cannot cancel may still run it: the slot stays busy a while.
-                hold_slot_s=deps.settings.unfollowed_slot_hold_s,
+                hold_slot_s=slot_hold_s(
+                    DEADLINE_EXCEEDED.code, deps.settings.unfollowed_slot_hold_s
+                ),
             )
             if done is not None:
                 await _stage_deadline_exceeded(uow, done)

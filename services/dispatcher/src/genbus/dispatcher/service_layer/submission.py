@@ -43,10 +43,10 @@ from genbus.dispatcher.adapters.repository import LeaseLost
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.domain.backoff import backoff_delay
 from genbus.dispatcher.domain.model import (
-    UNFOLLOWED_FAILURES,
     AccountStatus,
     BreakerState,
     ClaimedJob,
+    slot_hold_s,
 )
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.observability import trace_context_of
@@ -498,7 +498,7 @@ async def _fail(
     deps: Deps, claim: ClaimedJob, request: GenerationRequested, error: ErrorInfo
 ) -> None:
     # A job whose outcome is unknown may be running at the provider: keep its slot a while.
-    hold = deps.settings.unfollowed_slot_hold_s if error.code in UNFOLLOWED_FAILURES else 0.0
+    hold = slot_hold_s(error.code, deps.settings.unfollowed_slot_hold_s)
     uow = deps.uow()
     async with uow:
         await uow.jobs.fail_claimed(claim, error.model_dump(), hold_slot_s=hold)
