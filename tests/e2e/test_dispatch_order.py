@@ -60,7 +60,7 @@ def test_higher_priority_first_and_not_before_scheduled_at(
 
     low = [_post(api, f"low {i}", priority=1) for i in range(3)]
     high = [_post(api, f"high {i}", priority=9) for i in range(3)]
-    # Due well after the six others can finish one by one behind the blocker (~1 s + 6 × ~0.3 s
+    # Due well after the six others can finish one by one behind the blocker (~1 s + 6 x ~0.3 s
     # on this machine; 3 s was not enough on a loaded CI run, and `later` then rightly jumped
     # ahead of the last low-priority job).
     later = _post(
