@@ -56,7 +56,7 @@ from genbus.dispatcher.domain.model import (
     servable_pairs,
 )
 from genbus.dispatcher.service_layer.deps import Deps
-from genbus.dispatcher.service_layer.submission import HeldClaim
+from genbus.dispatcher.service_layer.held_claim import HeldClaim
 from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
 from genbus.providers import (
     AdapterFactory,

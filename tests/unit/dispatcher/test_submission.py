@@ -18,7 +18,8 @@ from genbus.contracts import (
     provider_idempotency_key,
 )
 from genbus.dispatcher.domain.model import UNFOLLOWED_FAILURES, AccountStatus, JobState
-from genbus.dispatcher.service_layer.submission import HeldClaim, submit_claimed
+from genbus.dispatcher.service_layer.held_claim import HeldClaim
+from genbus.dispatcher.service_layer.submission import submit_claimed
 from genbus.providers import (
     AuthFailed,
     ConcurrencyLimited,

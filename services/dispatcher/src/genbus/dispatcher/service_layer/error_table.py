@@ -3,7 +3,8 @@ the two cannot drift."""
 
 from __future__ import annotations
 
-from genbus.dispatcher.service_layer.submission import in_doubt_policy, reaction_of
+from genbus.dispatcher.service_layer.in_doubt import in_doubt_policy
+from genbus.dispatcher.service_layer.refusals import reaction_of
 from genbus.providers import BEHAVIOURS, ProviderError, ProviderUnavailable, SubmitGuarantees
 from genbus.providers.registry import ADAPTER_FACTORIES
 

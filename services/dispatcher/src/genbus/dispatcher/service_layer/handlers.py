@@ -15,7 +15,7 @@ from genbus.dispatcher.adapters.repository import JobSnapshot
 from genbus.dispatcher.domain.model import JobState, slot_hold_s
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.observability import with_trace_context
-from genbus.dispatcher.service_layer.submission import cancel_at_provider
+from genbus.dispatcher.service_layer.provider_cancel import cancel_at_provider
 from genbus.providers import CredentialDecryptError, ProviderJobRef
 from genbus.runtime.logging import get_logger
 

@@ -27,7 +27,7 @@ from genbus.dispatcher.adapters.repository import JobSnapshot
 from genbus.dispatcher.domain.model import JobState, slot_hold_s
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.handlers import provider_job_of
-from genbus.dispatcher.service_layer.submission import cancel_at_provider
+from genbus.dispatcher.service_layer.provider_cancel import cancel_at_provider
 from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
 from genbus.runtime.logging import get_logger
 from genbus.runtime.metrics import METRICS

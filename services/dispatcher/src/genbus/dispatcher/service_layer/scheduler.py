@@ -21,7 +21,8 @@ from uuid import UUID
 from genbus.dispatcher.adapters.repository import Contended, LeaseLost
 from genbus.dispatcher.domain.model import ClaimedJob
 from genbus.dispatcher.service_layer.deps import Deps
-from genbus.dispatcher.service_layer.submission import HeldClaim, submit_claimed
+from genbus.dispatcher.service_layer.held_claim import HeldClaim
+from genbus.dispatcher.service_layer.submission import submit_claimed
 from genbus.runtime.logging import get_logger
 from genbus.runtime.metrics import METRICS
 
