@@ -99,56 +99,12 @@ def validate_request(
     draft: GenerationDraft, catalog: ProviderCatalog, limits: RequestLimits, now: datetime
 ) -> ValidRequest:
     """Every rule a request must meet; raises `InvalidRequest` (or a subclass) naming fields."""
-    try:
-        operation = OperationType(draft.operation_type)
-    except ValueError:
-        choices = ", ".join(OperationType)
-        raise InvalidRequest(
-            [FieldError("operation_type", "invalid_choice", f"must be one of {choices}")]
-        ) from None
-    if not catalog.is_known(draft.provider_id):
-        raise UnsupportedProvider(
-            [FieldError("provider_id", "unsupported_provider", "no such provider")]
-        )
-    if not catalog.supports(draft.provider_id, operation):
-        raise UnsupportedOperation(
-            [
-                FieldError(
-                    "operation_type",
-                    "unsupported_operation",
-                    f"provider {draft.provider_id!r} does not support {operation}",
-                )
-            ]
-        )
-
+    operation = _supported_operation(draft, catalog)
     errors: list[FieldError] = []
-    canonical_params: JsonObject = {}
-    inputs = tuple(draft.inputs)
-    params_ok = False
-    try:
-        valid = validate_params(operation, draft.params)
-    except InvalidRequest as exc:
-        errors.extend(exc.errors)
-    else:
-        params_ok = True
-        canonical_params = valid.canonical
-        options = canonical_params.get("provider_options", {})
-        for issue in catalog.provider_options_problems(draft.provider_id, operation, options):
-            where = f"params.provider_options.{issue.field}".rstrip(".").replace(".[", "[")
-            errors.append(FieldError(where, issue.code, issue.message))
-        for role, url in valid.url_inputs.items():
-            if any(i.role == role for i in inputs):
-                errors.append(
-                    FieldError(
-                        "params.image_url",
-                        "conflict",
-                        f"give the {role} either as params.image_url or as an input, not both",
-                    )
-                )
-            # Appended, so that `inputs[i]` in error messages still means the user's i-th input.
-            inputs = (*inputs, InputSpec(role=role, url=url))
+    params = _checked_params(draft, operation, catalog, errors)
+    inputs = tuple(draft.inputs) if params is None else params.inputs
     required_role = REQUIRED_INPUT_ROLE.get(operation)
-    if params_ok and required_role and not any(i.role == required_role for i in inputs):
+    if params is not None and required_role and not any(i.role == required_role for i in inputs):
         hint = " (or params.image_url)" if required_role == "image" else ""
         errors.append(
             FieldError(
@@ -170,11 +126,77 @@ def validate_request(
     return ValidRequest(
         draft=draft,
         operation_type=operation,
-        canonical_params=canonical_params,
+        canonical_params=params.canonical if params is not None else {},
         inputs=inputs,
         scheduled_at=scheduled_at,
         deadline_at=deadline_at,
     )
+
+
+def _supported_operation(draft: GenerationDraft, catalog: ProviderCatalog) -> OperationType:
+    """The draft's operation, known and offered by its provider (else the first error alone)."""
+    try:
+        operation = OperationType(draft.operation_type)
+    except ValueError:
+        choices = ", ".join(OperationType)
+        raise InvalidRequest(
+            [FieldError("operation_type", "invalid_choice", f"must be one of {choices}")]
+        ) from None
+    if not catalog.is_known(draft.provider_id):
+        raise UnsupportedProvider(
+            [FieldError("provider_id", "unsupported_provider", "no such provider")]
+        )
+    if not catalog.supports(draft.provider_id, operation):
+        raise UnsupportedOperation(
+            [
+                FieldError(
+                    "operation_type",
+                    "unsupported_operation",
+                    f"provider {draft.provider_id!r} does not support {operation}",
+                )
+            ]
+        )
+    return operation
+
+
+@dataclass(frozen=True)
+class _CheckedParams:
+    canonical: JsonObject
+    #: The user's inputs, then those given as URL params (`params.image_url`).
+    inputs: tuple[InputSpec, ...]
+
+
+def _checked_params(
+    draft: GenerationDraft,
+    operation: OperationType,
+    catalog: ProviderCatalog,
+    errors: list[FieldError],
+) -> _CheckedParams | None:
+    """The canonical params and inputs; None when the params themselves are invalid (their
+    errors are appended to `errors`, as are those of provider options and URL inputs)."""
+    try:
+        valid = validate_params(operation, draft.params)
+    except InvalidRequest as exc:
+        errors.extend(exc.errors)
+        return None
+    canonical = valid.canonical
+    options = canonical.get("provider_options", {})
+    for issue in catalog.provider_options_problems(draft.provider_id, operation, options):
+        where = f"params.provider_options.{issue.field}".rstrip(".").replace(".[", "[")
+        errors.append(FieldError(where, issue.code, issue.message))
+    inputs = tuple(draft.inputs)
+    for role, url in valid.url_inputs.items():
+        if any(i.role == role for i in inputs):
+            errors.append(
+                FieldError(
+                    "params.image_url",
+                    "conflict",
+                    f"give the {role} either as params.image_url or as an input, not both",
+                )
+            )
+        # Appended, so that `inputs[i]` in error messages still means the user's i-th input.
+        inputs = (*inputs, InputSpec(role=role, url=url))
+    return _CheckedParams(canonical=canonical, inputs=inputs)
 
 
 def _metadata_problems(metadata: Mapping[str, Any]) -> list[FieldError]:
