@@ -34,6 +34,7 @@ from genbus.dispatcher.adapters.accounts_store import AccountView
 from genbus.dispatcher.adapters.tables import OUTBOX
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.service_layer import accounts, handlers
+from genbus.dispatcher.service_layer.base_urls import PERMISSIVE
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.scheduler import Scheduler
 from genbus.dispatcher.service_layer.unit_of_work import SqlUnitOfWork
@@ -135,6 +136,7 @@ class Dispatcher:
                 base_url=base_url or self.sim.url,
                 daily_cap=daily_cap,
             ),
+            policy=PERMISSIVE,
         )
 
     async def account(self, account_id: str) -> AccountView:

@@ -35,6 +35,7 @@ from genbus.dispatcher.adapters.accounts_store import (
     AccountView,
     BreakerUpdate,
 )
+from genbus.dispatcher.adapters.audit_store import AuditEntry, AuditRepository
 from genbus.dispatcher.adapters.repository import (
     Contended,
     JobRepository,
@@ -182,6 +183,8 @@ class FakeStore:
         #: Added to the wall clock: `now()` as the database sees it.
         self.clock_offset = timedelta()
         self._seq = itertools.count(1)
+        #: Committed audit entries, oldest first.
+        self.audit: list[AuditEntry] = []
 
     @property
     def jobs(self) -> dict[UUID, JobRow]:
@@ -892,6 +895,48 @@ class FakeJobRepository(JobRepository):
 # -- the unit of work --------------------------------------------------------------------------
 
 
+class FakeAuditRepository(AuditRepository):
+    """Audit entries of one transaction, appended to the store's on commit."""
+
+    def __init__(self, store: FakeStore, pending: list[AuditEntry]) -> None:
+        self._store = store
+        self._pending = pending
+
+    async def append(
+        self,
+        *,
+        actor: str,
+        action: str,
+        target: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> None:
+        entry_id = len(self._store.audit) + len(self._pending) + 1
+        # A JSON round trip, as the jsonb columns do: what is stored is what could be encoded.
+        stored = json.loads(json.dumps({"before": before, "after": after}, default=str))
+        self._pending.append(
+            AuditEntry(
+                entry_id,
+                self._store.now(),
+                actor,
+                action,
+                target,
+                stored["before"],
+                stored["after"],
+            )
+        )
+
+    async def entries(
+        self, *, limit: int = 100, target: str | None = None, before_id: int | None = None
+    ) -> list[AuditEntry]:
+        found = [
+            e
+            for e in reversed(self._store.audit)
+            if (target is None or e.target == target) and (before_id is None or e.id < before_id)
+        ]
+        return found[:limit]
+
+
 class FakeUnitOfWork(AbstractUnitOfWork):
     """One transaction on a `FakeStore`: its writes and events reach the store on commit only."""
 
@@ -910,6 +955,8 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self._guard = _Guard(open=True)
         self.jobs = FakeJobRepository(self._work, self._store, self._writes, self._guard)
         self.accounts = FakeAccountRepository(self._work, self._store, self._writes, self._guard)
+        self._audit: list[AuditEntry] = []
+        self.audit = FakeAuditRepository(self._store, self._audit)
 
     async def _end(self) -> None:
         self._guard.open = False
@@ -931,6 +978,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         _merge(self._store.tables.accounts, self._base.accounts, self._work.accounts)
         self._store.events.extend(self._staged)
         self._store.journal.extend(self._writes)
+        self._store.audit.extend(self._audit)
         self._store.commits += 1
         self._committed = True
         # Like a connection after COMMIT: nothing more is written by this unit of work.

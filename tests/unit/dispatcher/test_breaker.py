@@ -18,6 +18,7 @@ from genbus.dispatcher.domain.model import (
     breaker_pause_s,
 )
 from genbus.dispatcher.service_layer import accounts
+from genbus.dispatcher.service_layer.dispatch_status import dispatch_status
 from genbus.dispatcher.service_layer.observability import DispatchGauges
 from genbus.dispatcher.service_layer.submission import submit_claimed
 from genbus.providers import (
@@ -142,7 +143,7 @@ async def test_an_open_account_takes_no_claims_and_is_shown_open() -> None:
     assert view.breaker is BreakerState.OPEN
     assert view.as_dict()["breaker"]["state"] == "open"
     assert view.as_dict()["breaker"]["open_until"] is not None
-    status = await accounts.dispatch_status(world.store.uow())
+    status = await dispatch_status(world.store.uow())
     assert status["in_flight"][0]["breaker"] == "open"
     assert status["accounts"]["by_provider"][PROVIDER]["usable"] == 0
     async with world.store.uow() as uow:

@@ -128,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 sim_port=args.sim_port,
                 credentials_key=_credentials_key(infra.base_dir),
                 admin_token=_kept_secret(infra.base_dir / "admin.token", new_admin_token),
-                dispatcher_port=args.admin_port,
+                admin_port=args.admin_port,
                 log_format="console",
                 # Local only: calls without an API key act as the local user, so the old
                 # system's curl line works unchanged. Production keeps this off.
@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api-port", type=int, default=8000)
     run.add_argument("--sim-port", type=int, default=9100)
     run.add_argument(
-        "--admin-port", type=int, default=8001, help="dispatcher probes, metrics and admin API"
+        "--admin-port", type=int, default=8001, help="dispatcher admin API and web console"
     )
     run.set_defaults(func=cmd_run)
     return parser

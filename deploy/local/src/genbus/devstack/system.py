@@ -70,8 +70,10 @@ class SystemConfig:
     credentials_key: str = field(default_factory=new_credentials_key)
     #: Bearer token of the dispatcher's admin API (`genbus` CLI: GENBUS_ADMIN_TOKEN).
     admin_token: str = field(default_factory=new_admin_token)
-    #: Port of the first dispatcher's probes, metrics and admin API; None: a free port.
+    #: Port of the first dispatcher's probes and metrics; None: a free port.
     dispatcher_port: int | None = None
+    #: Port of the first dispatcher's admin listener (admin API and console); None: a free port.
+    admin_port: int | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
     #: Env of one service's processes, laid over the shared env (`extra_env` included): keyed by
     #: service ("poller": every poller replica) or by process name ("dispatcher-2": that replica
@@ -103,6 +105,8 @@ class GenbusSystem(Stack):
         env = self._env(port)
         if service == "dispatcher":
             env["GENBUS_DISPATCHER_ADMIN_TOKEN"] = self.config.admin_token
+            admin_port = self.config.admin_port if index == 0 else None
+            env["GENBUS_DISPATCHER_ADMIN_PORT"] = str(admin_port or free_port())
         env.update(self.config.service_env.get(service, {}))
         if name != service:
             env.update(self.config.service_env.get(name, {}))
@@ -128,8 +132,12 @@ class GenbusSystem(Stack):
 
     @property
     def admin_url(self) -> str:
-        """The dispatcher's admin API (`genbus` CLI: GENBUS_ADMIN_URL)."""
-        return self.http_url("dispatcher")
+        """The first dispatcher's admin API and console (`genbus` CLI: GENBUS_ADMIN_URL)."""
+        return self.admin_url_of("dispatcher")
+
+    def admin_url_of(self, name: str) -> str:
+        """A dispatcher process's admin listener (its admin API and `/console`)."""
+        return f"http://127.0.0.1:{self.processes[name].env['GENBUS_DISPATCHER_ADMIN_PORT']}"
 
     def service_env(self) -> dict[str, str]:
         """What every genbus process needs to find NATS, Postgres and its secrets."""
@@ -138,6 +146,9 @@ class GenbusSystem(Stack):
             "DATABASE_URL": self.config.database_url,
             "GENBUS_CREDENTIALS_KEYS": self.config.credentials_key,
             "GENBUS_LOG_FORMAT": self.config.log_format,
+            # Local providers (the sim) are plain http on loopback; console cookies not Secure.
+            "GENBUS_DISPATCHER_DEVELOPMENT": "true",
+            "GENBUS_DISPATCHER_ALLOW_PRIVATE_BASE_URLS": "true",
             **self.config.extra_env,
         }
 

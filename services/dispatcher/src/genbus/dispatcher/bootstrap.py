@@ -14,8 +14,10 @@ from genbus.contracts import ACCOUNT_DIRECTORY, SERVICES
 from genbus.dispatcher.adapters.account_directory import sync_account_directory
 from genbus.dispatcher.adapters.tables import OUTBOX
 from genbus.dispatcher.config import DispatcherSettings
+from genbus.dispatcher.entrypoints.admin_app import admin_app
 from genbus.dispatcher.entrypoints.admin_http import admin_routes
 from genbus.dispatcher.entrypoints.consumers import register_consumers
+from genbus.dispatcher.service_layer.dead_letters import DeadLetters
 from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.observability import DispatchGauges
 from genbus.dispatcher.service_layer.reconciler import run_reconciler
@@ -83,15 +85,30 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
     scheduler = Scheduler(deps)
     http = service_app(
         {"nats": nats_readiness(broker, topology), "database": database_readiness(engine)},
-        routes=admin_routes(
-            new_uow, deps.cipher, settings.admin_token.get_secret_value(), deps.wake.set
-        ),
         on_scrape=(DispatchGauges(new_uow).refresh, relay.refresh_backlog),
         service="dispatcher",
+    )
+    token = settings.admin_token.get_secret_value()
+    dead_letters = DeadLetters(lambda: js, new_uow)
+    admin = admin_app(
+        admin_routes(
+            new_uow,
+            deps.cipher,
+            token,
+            deps.wake.set,
+            policy=settings.base_url_policy(),
+            name=settings.admin_name,
+            dead_letters=dead_letters,
+        ),
+        console=(),
     )
     background = [
         asyncio.create_task(
             serve_http(http, settings.health_host, settings.health_port, stop), name="http"
+        ),
+        asyncio.create_task(
+            serve_http(admin, settings.admin_host, settings.admin_port if token else 0, stop),
+            name="admin-http",
         ),
         asyncio.create_task(relay.run(), name="outbox-relay"),
         asyncio.create_task(run_reconciler(deps, stop), name="reconciler"),

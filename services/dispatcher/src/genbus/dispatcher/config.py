@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from genbus.dispatcher.service_layer.base_urls import BaseUrlPolicy
 from genbus.providers.credentials import CredentialCipher
 from genbus.runtime.settings import RuntimeSettings
+
+#: The shortest admin token the dispatcher accepts (e.g. `secrets.token_urlsafe(32)`: 43).
+MIN_ADMIN_TOKEN_LENGTH = 32
 
 
 class DispatcherSettings(RuntimeSettings):
@@ -19,8 +23,18 @@ class DispatcherSettings(RuntimeSettings):
             "GENBUS_CREDENTIALS_KEYS", "GENBUS_DISPATCHER_CREDENTIALS_KEYS"
         ),
     )
-    #: Bearer token of the admin HTTP API (`/admin/...`); empty disables those routes (404).
+    #: Bearer token of the admin HTTP API (`/admin/...`) and the console (`/console`); empty
+    #: turns the admin listener off. At least `MIN_ADMIN_TOKEN_LENGTH` characters.
     admin_token: SecretStr = SecretStr("")
+    #: Who holds the token, as the audit log names them (with the request's client address).
+    admin_name: str = Field(default="admin", min_length=1, max_length=64)
+    #: The admin API and console listen here, apart from probes and metrics (loopback default).
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(default=8001, ge=0, le=65535)
+    #: Development mode: account base URLs may be plain http, console cookies are not `Secure`.
+    development: bool = False
+    #: Account base URLs may name private, loopback or link-local addresses (a local provider).
+    allow_private_base_urls: bool = False
     replica_id: str = ""
     #: How long a claim is held without renewal before another replica may recover it. It is
     #: renewed every quarter of it while a submission is in flight; a holder that cannot renew
@@ -65,6 +79,21 @@ class DispatcherSettings(RuntimeSettings):
     finished_purge_interval_s: float = Field(default=300.0, gt=0)
     finished_purge_batch: int = Field(default=1000, ge=1)
     account_directory_sync_s: float = 5.0
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr) -> SecretStr:
+        value = token.get_secret_value().strip()
+        if value and len(value) < MIN_ADMIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"GENBUS_DISPATCHER_ADMIN_TOKEN is shorter than {MIN_ADMIN_TOKEN_LENGTH} characters"
+            )
+        return SecretStr(value)
+
+    def base_url_policy(self) -> BaseUrlPolicy:
+        return BaseUrlPolicy(
+            allow_http=self.development, allow_private=self.allow_private_base_urls
+        )
 
     def credentials_cipher(self) -> CredentialCipher:
         """The cipher of account credentials; exits when no key is configured."""

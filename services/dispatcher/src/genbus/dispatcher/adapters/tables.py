@@ -157,3 +157,21 @@ class DispatchJob(SQLModel, table=True):
 OUTBOX = outbox_table(SQLModel.metadata, SCHEMA)
 ACCOUNTS = ProviderAccount.__table__  # type: ignore[attr-defined]
 JOBS = DispatchJob.__table__  # type: ignore[attr-defined]
+
+
+class AdminAudit(SQLModel, table=True):
+    """One admin change: who made it, what, when, and the target before and after (no secrets)."""
+
+    __tablename__ = "admin_audit"
+    __table_args__ = (Index("ix_admin_audit_target", "target", "id"), {"schema": SCHEMA})
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    at: datetime | None = _ts(nullable=False, default_now=True)
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=64)
+    target: str = Field(max_length=200)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+
+
+AUDIT = AdminAudit.__table__  # type: ignore[attr-defined]

@@ -1,4 +1,7 @@
-"""The dispatcher's admin HTTP API under `/admin`, mounted on its probes-and-metrics server.
+"""The dispatcher's admin HTTP API under `/admin`, served on the admin listener (`admin_app`).
+
+Every change is recorded in the audit log (`GET /admin/audit`) with who made it: the token's
+configured name (GENBUS_DISPATCHER_ADMIN_NAME) and the request's client address.
 
 Every request needs `Authorization: Bearer <GENBUS_DISPATCHER_ADMIN_TOKEN>` (else 401); with no
 token configured the routes do not exist (404). Credentials are accepted, never returned: an
@@ -14,6 +17,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -25,7 +29,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from genbus.dispatcher.entrypoints.admin_models import AccountCreate, AccountUpdate, DisableRequest
-from genbus.dispatcher.service_layer import accounts
+from genbus.dispatcher.service_layer import accounts, audit
+from genbus.dispatcher.service_layer.base_urls import STRICT, BaseUrlPolicy
+from genbus.dispatcher.service_layer.dead_letters import DeadLetters
+from genbus.dispatcher.service_layer.dispatch_status import dispatch_status
 from genbus.dispatcher.service_layer.unit_of_work import UowFactory
 from genbus.providers import CredentialCipher
 from genbus.runtime.logging import get_logger
@@ -45,7 +52,14 @@ _STATUS = {
     accounts.AccountNotFound: 404,
     accounts.AccountConflict: 409,
     accounts.InvalidAccount: 422,
+    accounts.CredentialsRequired: 422,
 }
+_MAX_AUDIT_PAGE = 500
+
+
+def actor_of(request: Request, name: str) -> str:
+    """Who is asking, as the audit log names them."""
+    return audit.admin_actor(name, request.client.host if request.client else None)
 
 
 def admin_routes(
@@ -53,10 +67,15 @@ def admin_routes(
     cipher: CredentialCipher,
     token: str,
     on_change: Callable[[], None] = lambda: None,
+    *,
+    policy: BaseUrlPolicy = STRICT,
+    name: str = "admin",
+    dead_letters: DeadLetters | None = None,
 ) -> list[BaseRoute]:
     """The `/admin` mount, or nothing when `token` is empty (the routes are then 404).
 
-    `on_change` runs after an account changed, so the scheduler looks at the accounts again.
+    `on_change` runs after an account changed, so the scheduler looks at the accounts again;
+    `policy` says which base URLs accounts may have; `dead_letters` adds the dead-letter routes.
     """
     if not token:
         return []
@@ -67,7 +86,9 @@ def admin_routes(
 
     async def create_account(request: Request) -> Response:
         body = await _parse(request, AccountCreate)
-        view = await accounts.create_account(uow(), cipher, body.to_new_account())
+        view = await accounts.create_account(
+            uow(), cipher, body.to_new_account(), actor=actor_of(request, name), policy=policy
+        )
         on_change()
         return JSONResponse(
             view.as_dict(), status_code=201, headers={"Location": f"/admin/accounts/{view.id}"}
@@ -82,29 +103,48 @@ def admin_routes(
         if nulls := body.null_fields():
             raise accounts.InvalidAccount(f"cannot be null: {', '.join(nulls)}")
         view = await accounts.update_account(
-            uow(), cipher, request.path_params["account_id"], body.to_changes()
+            uow(),
+            cipher,
+            request.path_params["account_id"],
+            body.to_changes(),
+            actor=actor_of(request, name),
+            policy=policy,
         )
         on_change()
         return JSONResponse(view.as_dict())
 
     async def disable_account(request: Request) -> Response:
         body = await _parse(request, DisableRequest)
-        view = await accounts.disable_account(uow(), request.path_params["account_id"], body.reason)
+        view = await accounts.disable_account(
+            uow(), request.path_params["account_id"], body.reason, actor=actor_of(request, name)
+        )
         return JSONResponse(view.as_dict())
 
     async def enable_account(request: Request) -> Response:
-        view = await accounts.enable_account(uow(), request.path_params["account_id"])
+        view = await accounts.enable_account(
+            uow(), request.path_params["account_id"], actor=actor_of(request, name)
+        )
         on_change()
         return JSONResponse(view.as_dict())
 
     async def status(_: Request) -> Response:
-        return JSONResponse(await accounts.dispatch_status(uow()))
+        return JSONResponse(await dispatch_status(uow()))
 
-    async def rotate_credentials(_: Request) -> Response:
-        report = await accounts.rotate_credentials(uow(), cipher)
+    async def rotate_credentials(request: Request) -> Response:
+        report = await accounts.rotate_credentials(uow(), cipher, actor=actor_of(request, name))
         return JSONResponse(report.as_dict())
 
-    routes = [
+    async def audit_log(request: Request) -> Response:
+        query = request.query_params
+        entries = await audit.list_entries(
+            uow(),
+            limit=_int(query.get("limit"), 100, 1, _MAX_AUDIT_PAGE) or 100,
+            target=query.get("target") or None,
+            before_id=_int(query.get("before_id"), None, 1, None),
+        )
+        return JSONResponse({"entries": [e.as_dict() for e in entries]})
+
+    routes: list[BaseRoute] = [
         Route("/accounts", _guarded(list_accounts), methods=["GET"]),
         Route("/accounts", _guarded(create_account), methods=["POST"]),
         Route("/accounts/{account_id}", _guarded(get_account), methods=["GET"]),
@@ -113,7 +153,10 @@ def admin_routes(
         Route("/accounts/{account_id}/enable", _guarded(enable_account), methods=["POST"]),
         Route("/status", _guarded(status), methods=["GET"]),
         Route("/credentials/rotate", _guarded(rotate_credentials), methods=["POST"]),
+        Route("/audit", _guarded(audit_log), methods=["GET"]),
     ]
+    if dead_letters is not None:
+        routes += dead_letter_routes(dead_letters, name)
     # An app of its own, so that an unknown route or method under /admin is a problem too.
     admin = Starlette(
         routes=routes,
@@ -150,6 +193,49 @@ class _RequireToken:
         # can be learned from response timings.
         digest = hashlib.sha256(presented.strip().encode()).digest()
         return hmac.compare_digest(digest, self._digest)
+
+
+def dead_letter_routes(dead_letters: DeadLetters, name: str) -> list[BaseRoute]:
+    """`GET /deadletters`, `POST /deadletters/{sequence}/replay`, `POST /deadletters/replay`."""
+
+    async def list_letters(request: Request) -> Response:
+        limit = _int(request.query_params.get("limit"), 200, 1, 1000) or 200
+        return JSONResponse({"dead_letters": await dead_letters.letters(limit)})
+
+    async def replay_one(request: Request) -> Response:
+        sequence = _int(request.path_params["sequence"], None, 1, None)
+        assert sequence is not None
+        try:
+            replayed = await dead_letters.replay(sequence, actor=actor_of(request, name))
+        except NotFoundError:
+            return problem_response(404, "dead_letter_not_found", f"no dead letter {sequence}")
+        return JSONResponse(replayed)
+
+    async def replay_all(request: Request) -> Response:
+        replayed = await dead_letters.replay_all(actor=actor_of(request, name))
+        return JSONResponse({"replayed": replayed})
+
+    return [
+        Route("/deadletters", _guarded(list_letters), methods=["GET"]),
+        Route("/deadletters/replay", _guarded(replay_all), methods=["POST"]),
+        Route("/deadletters/{sequence}/replay", _guarded(replay_one), methods=["POST"]),
+    ]
+
+
+def _int(raw: str | None, default: int | None, low: int, high: int | None) -> int | None:
+    """A query or path integer within [low, high]; 422 `invalid_parameter` otherwise."""
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        bound = f"{low}..{high}" if high is not None else f">= {low}"
+        raise _BadRequest(
+            problem_response(422, "invalid_parameter", f"{raw!r} is not an integer {bound}")
+        )
+    return value
 
 
 class _BadRequest(Exception):

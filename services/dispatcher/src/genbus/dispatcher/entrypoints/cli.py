@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -15,12 +16,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from genbus.contracts.account_options import account_values, add_account_options
 from genbus.dispatcher.config import DispatcherSettings
-from genbus.dispatcher.service_layer import accounts
+from genbus.dispatcher.service_layer import accounts, audit
 from genbus.dispatcher.service_layer.unit_of_work import SqlUnitOfWork, UowFactory
 from genbus.providers import Credentials
+from genbus.runtime.connection import fill_environment
 from genbus.runtime.db import create_engine
+from genbus.runtime.failures import one_line_failure
 from genbus.runtime.logging import configure_logging
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -59,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_parser(
         "rotate-keys", help="re-encrypt every account's credentials with the first key"
     )
+    audit_cmd = sub.add_parser("audit", help="the audit log of admin changes (database)")
+    audit_actions = audit_cmd.add_subparsers(dest="action", required=True)
+    audit_list = audit_actions.add_parser("list", help="newest first, one JSON object a line")
+    audit_list.add_argument("--limit", type=int, default=100)
+    audit_list.add_argument("--target", help="only changes to this account id")
     return parser
 
 
@@ -84,7 +94,12 @@ def main(argv: list[str] | None = None) -> None:
 
         print(error_table() if args.command == "error-table" else in_doubt_table(), end="")
         return
-    settings = DispatcherSettings()
+    if args.command in ("accounts", "audit", "migrate"):
+        fill_environment()  # `make run`'s .local/connection.json fills what the env lacks
+    try:
+        settings = DispatcherSettings()
+    except ValidationError as exc:
+        sys.exit(f"genbus-dispatcher: bad settings: {_settings_problem(exc)}")
     # Logs share stdout with the commands' JSON output: only warnings for the account commands.
     level = "WARNING" if args.command == "accounts" else settings.log_level
     configure_logging("dispatcher", settings.log_format, level)
@@ -96,16 +111,34 @@ def main(argv: list[str] | None = None) -> None:
         run_service(lambda stop: serve(settings, stop))
     elif args.command == "migrate":
         migrate(settings)
-    elif args.command == "accounts":
+    elif args.command in ("accounts", "audit"):
         try:
-            result = asyncio.run(_with_engine(settings, _ACTIONS[args.action](settings, args)))
+            factory = _audit_list if args.command == "audit" else _ACTIONS[args.action]
+            result = asyncio.run(_with_engine(settings, factory(settings, args)))
         except accounts.AccountError as exc:
             sys.exit(f"{exc.code}: {exc}")
+        except Exception as exc:
+            failure = one_line_failure(exc, "Postgres", settings.database_url)
+            sys.exit(f"genbus-dispatcher: {failure}")
         for line in result:
             print(json.dumps(line))
 
 
 Action = Callable[[UowFactory], Awaitable[list[dict[str, Any]]]]
+
+
+def cli_actor() -> str:
+    """Who runs an account command, as the audit log names them."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+    )
 
 
 def _add(settings: DispatcherSettings, args: argparse.Namespace) -> Action:
@@ -114,7 +147,13 @@ def _add(settings: DispatcherSettings, args: argparse.Namespace) -> Action:
     )
 
     async def run(uow: UowFactory) -> list[dict[str, Any]]:
-        view = await accounts.seed_account(uow(), settings.credentials_cipher(), new)
+        view = await accounts.seed_account(
+            uow(),
+            settings.credentials_cipher(),
+            new,
+            actor=cli_actor(),
+            policy=settings.base_url_policy(),
+        )
         return [view.as_dict()]
 
     return run
@@ -135,7 +174,14 @@ def _update(settings: DispatcherSettings, args: argparse.Namespace) -> Action:
 
     async def run(uow: UowFactory) -> list[dict[str, Any]]:
         cipher = settings.credentials_cipher()
-        view = await accounts.update_account(uow(), cipher, args.account_id, changes)
+        view = await accounts.update_account(
+            uow(),
+            cipher,
+            args.account_id,
+            changes,
+            actor=cli_actor(),
+            policy=settings.base_url_policy(),
+        )
         return [view.as_dict()]
 
     return run
@@ -143,22 +189,37 @@ def _update(settings: DispatcherSettings, args: argparse.Namespace) -> Action:
 
 def _disable(_: DispatcherSettings, args: argparse.Namespace) -> Action:
     async def run(uow: UowFactory) -> list[dict[str, Any]]:
-        return [(await accounts.disable_account(uow(), args.account_id, args.reason)).as_dict()]
+        view = await accounts.disable_account(
+            uow(), args.account_id, args.reason, actor=cli_actor()
+        )
+        return [view.as_dict()]
 
     return run
 
 
 def _enable(_: DispatcherSettings, args: argparse.Namespace) -> Action:
     async def run(uow: UowFactory) -> list[dict[str, Any]]:
-        return [(await accounts.enable_account(uow(), args.account_id)).as_dict()]
+        return [
+            (await accounts.enable_account(uow(), args.account_id, actor=cli_actor())).as_dict()
+        ]
 
     return run
 
 
 def _rotate(settings: DispatcherSettings, _: argparse.Namespace) -> Action:
     async def run(uow: UowFactory) -> list[dict[str, Any]]:
-        report = await accounts.rotate_credentials(uow(), settings.credentials_cipher())
+        report = await accounts.rotate_credentials(
+            uow(), settings.credentials_cipher(), actor=cli_actor()
+        )
         return [report.as_dict()]
+
+    return run
+
+
+def _audit_list(_: DispatcherSettings, args: argparse.Namespace) -> Action:
+    async def run(uow: UowFactory) -> list[dict[str, Any]]:
+        entries = await audit.list_entries(uow(), limit=args.limit, target=args.target)
+        return [entry.as_dict() for entry in entries]
 
     return run
 

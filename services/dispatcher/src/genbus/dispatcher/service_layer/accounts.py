@@ -12,7 +12,10 @@ from typing import Any, ClassVar
 
 from genbus.contracts.admin_accounts import ACCOUNT_FIELDS, FieldKind, fields_by_name
 from genbus.dispatcher.adapters.accounts_store import AccountExists, AccountView
-from genbus.dispatcher.domain.model import AccountStatus, BreakerState
+from genbus.dispatcher.domain.model import AccountStatus
+from genbus.dispatcher.service_layer import audit
+from genbus.dispatcher.service_layer.audit import SYSTEM_ACTOR
+from genbus.dispatcher.service_layer.base_urls import STRICT, BaseUrlPolicy, base_url_problem
 from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
 from genbus.providers import CredentialCipher, CredentialDecryptError, Credentials
 from genbus.providers.capabilities import PROVIDER_OPERATIONS
@@ -46,6 +49,13 @@ class AccountConflict(AccountError):
 
 class InvalidAccount(AccountError):
     code = "invalid_account"
+
+
+class CredentialsRequired(AccountError):
+    """A new `base_url` without the credentials: a key is never sent to a host it was not
+    given for."""
+
+    code = "credentials_required"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,10 +105,15 @@ async def get_account(uow: AbstractUnitOfWork, account_id: str) -> AccountView:
 
 
 async def create_account(
-    uow: AbstractUnitOfWork, cipher: CredentialCipher, new: NewAccount
+    uow: AbstractUnitOfWork,
+    cipher: CredentialCipher,
+    new: NewAccount,
+    *,
+    actor: str = SYSTEM_ACTOR,
+    policy: BaseUrlPolicy = STRICT,
 ) -> AccountView:
     """Create an account; AccountConflict when its label is taken."""
-    _check_new_account(new, seeding=False)
+    _check_new_account(new, seeding=False, policy=policy)
     async with uow:
         try:
             account_id = await uow.accounts.insert_account(
@@ -116,6 +131,7 @@ async def create_account(
         except AccountExists:
             raise AccountConflict(f"an account labelled {new.label!r} exists") from None
         view = await _view_or_404(uow, account_id)
+        await _audit(uow, actor, "account.create", None, view)
         await uow.commit()
     log.info(
         "account created",
@@ -127,11 +143,17 @@ async def create_account(
 
 
 async def seed_account(
-    uow: AbstractUnitOfWork, cipher: CredentialCipher, new: NewAccount
+    uow: AbstractUnitOfWork,
+    cipher: CredentialCipher,
+    new: NewAccount,
+    *,
+    actor: str = SYSTEM_ACTOR,
+    policy: BaseUrlPolicy = STRICT,
 ) -> AccountView:
     """Create the account, or overwrite the one with this label (bootstrap, idempotent)."""
-    _check_new_account(new, seeding=True)
+    _check_new_account(new, seeding=True, policy=policy)
     async with uow:
+        before = next((a for a in await uow.accounts.list_accounts() if a.label == new.label), None)
         account_id = await uow.accounts.upsert_account(
             provider_id=new.provider_id,
             label=new.label,
@@ -144,16 +166,26 @@ async def seed_account(
             daily_cap=new.daily_cap,
         )
         view = await _view_or_404(uow, account_id)
+        await _audit(uow, actor, "account.seed", before, view)
         await uow.commit()
         return view
 
 
 async def update_account(
-    uow: AbstractUnitOfWork, cipher: CredentialCipher, account_id: str, changes: AccountChanges
+    uow: AbstractUnitOfWork,
+    cipher: CredentialCipher,
+    account_id: str,
+    changes: AccountChanges,
+    *,
+    actor: str = SYSTEM_ACTOR,
+    policy: BaseUrlPolicy = STRICT,
 ) -> AccountView:
-    """Apply `changes`; AccountNotFound, AccountConflict (label taken) or InvalidAccount."""
+    """Apply `changes`; AccountNotFound, AccountConflict (label taken), InvalidAccount, or
+    CredentialsRequired (a new base URL without its credentials)."""
     values = dict(changes.values)
     _check_fields(values)
+    if "base_url" in values:
+        _check_base_url(values["base_url"], policy)
     if changes.credentials is not None:
         _check_credentials(changes.credentials)
         values["credentials_ciphertext"] = cipher.encrypt(changes.credentials)
@@ -162,6 +194,15 @@ async def update_account(
         provider_id = await uow.accounts.lock_account(account_id)
         if provider_id is None:
             raise AccountNotFound(f"no account {account_id!r}")
+        before = await _view_or_404(uow, account_id)
+        if (
+            "base_url" in values
+            and values["base_url"] != before.base_url
+            and changes.credentials is None
+        ):
+            raise CredentialsRequired(
+                "changing base_url requires sending the account's credentials again"
+            )
         if "operations" in values:
             _check_provider(provider_id, values["operations"])
         try:
@@ -169,6 +210,7 @@ async def update_account(
         except AccountExists:
             raise AccountConflict(f"an account labelled {values.get('label')!r} exists") from None
         view = await _view_or_404(uow, account_id)
+        await _audit(uow, actor, "account.update", before, view)
         await uow.commit()
     log.info(
         "account updated",
@@ -178,28 +220,35 @@ async def update_account(
     return view
 
 
-async def disable_account(uow: AbstractUnitOfWork, account_id: str, reason: str) -> AccountView:
+async def disable_account(
+    uow: AbstractUnitOfWork, account_id: str, reason: str, *, actor: str = SYSTEM_ACTOR
+) -> AccountView:
     """Stop using the account (its in-flight jobs finish); `reason` is shown to operators."""
     reason = reason.strip()
     if not reason:
         raise InvalidAccount("a reason is required to disable an account")
     async with uow:
+        before = await _view_or_404(uow, account_id)
         if not await uow.accounts.set_status(
             account_id, AccountStatus.DISABLED, reason[:_MAX_REASON]
         ):
             raise AccountNotFound(f"no account {account_id!r}")
         view = await _view_or_404(uow, account_id)
+        await _audit(uow, actor, "account.disable", before, view)
         await uow.commit()
     log.info("account disabled", account_id=account_id, reason=reason[:_MAX_REASON])
     return view
 
 
-async def enable_account(uow: AbstractUnitOfWork, account_id: str) -> AccountView:
+async def enable_account(
+    uow: AbstractUnitOfWork, account_id: str, *, actor: str = SYSTEM_ACTOR
+) -> AccountView:
     """Make the account usable again now: active, no cooldown, breaker closed, no reason.
 
     Credits recorded as spent (0) become unknown: the operator says there are some again.
     """
     async with uow:
+        before = await _view_or_404(uow, account_id)
         if not await uow.accounts.set_status(
             account_id, AccountStatus.ACTIVE, None, clear_cooldown=True
         ):
@@ -208,12 +257,15 @@ async def enable_account(uow: AbstractUnitOfWork, account_id: str) -> AccountVie
         if view.credits == 0:
             await uow.accounts.update_account(account_id, {"credits": None})
             view = await _view_or_404(uow, account_id)
+        await _audit(uow, actor, "account.enable", before, view)
         await uow.commit()
     log.info("account enabled", account_id=account_id)
     return view
 
 
-async def rotate_credentials(uow: AbstractUnitOfWork, cipher: CredentialCipher) -> RotationReport:
+async def rotate_credentials(
+    uow: AbstractUnitOfWork, cipher: CredentialCipher, *, actor: str = SYSTEM_ACTOR
+) -> RotationReport:
     """Re-encrypt every account's credentials with the cipher's first key.
 
     Run after putting a new key first in GENBUS_CREDENTIALS_KEYS (old keys still listed), then
@@ -236,48 +288,26 @@ async def rotate_credentials(uow: AbstractUnitOfWork, cipher: CredentialCipher) 
                 },
             )
             rotated += 1
+        report = RotationReport(rotated=rotated, unreadable=unreadable)
+        await audit.record(
+            uow, actor=actor, action="credentials.rotate", target="*", after=report.as_dict()
+        )
         await uow.commit()
     log.info("credentials re-encrypted", rotated=rotated, unreadable=unreadable)
-    return RotationReport(rotated=rotated, unreadable=unreadable)
+    return report
 
 
-async def dispatch_status(uow: AbstractUnitOfWork) -> dict[str, Any]:
-    """Queues per provider, in-flight jobs per account, and a summary of the accounts."""
-    async with uow:
-        queues = [queue.as_dict() for queue in await uow.jobs.queue_depth()]
-        accounts = await uow.accounts.list_accounts()
-    by_status = {status.value: 0 for status in AccountStatus}
-    providers: dict[str, dict[str, int]] = {}
-    for account in accounts:
-        by_status[account.status.value] += 1
-        summary = providers.setdefault(
-            account.provider_id, {"accounts": 0, "usable": 0, "slots": 0, "busy": 0}
-        )
-        summary["accounts"] += 1
-        summary["busy"] += account.busy
-        if account.status is AccountStatus.ACTIVE and account.breaker is not BreakerState.OPEN:
-            summary["usable"] += 1
-            summary["slots"] += account.max_concurrent
-    return {
-        "queues": queues,
-        "accounts": {"total": len(accounts), "by_status": by_status, "by_provider": providers},
-        "in_flight": [
-            {
-                "account_id": a.id,
-                "provider_id": a.provider_id,
-                "status": a.status.value,
-                "breaker": a.breaker.value,
-                "breaker_open_until": a.breaker_open_until.isoformat()
-                if a.breaker_open_until
-                else None,
-                "busy": a.busy,
-                "claimed": a.claimed,
-                "submitted": a.submitted,
-                "max_concurrent": a.max_concurrent,
-            }
-            for a in accounts
-        ],
-    }
+async def _audit(
+    uow: AbstractUnitOfWork, actor: str, action: str, before: AccountView | None, view: AccountView
+) -> None:
+    await audit.record(
+        uow,
+        actor=actor,
+        action=action,
+        target=view.id,
+        before=before.as_dict() if before else None,
+        after=view.as_dict(),
+    )
 
 
 async def _view_or_404(uow: AbstractUnitOfWork, account_id: str) -> AccountView:
@@ -298,7 +328,7 @@ def _check_provider(provider_id: str, operations: Sequence[str] | None) -> None:
         raise InvalidAccount(f"{provider_id} does not support {', '.join(unsupported)}")
 
 
-def _check_new_account(new: NewAccount, *, seeding: bool) -> None:
+def _check_new_account(new: NewAccount, *, seeding: bool, policy: BaseUrlPolicy = STRICT) -> None:
     """What creating or seeding checks (seeding does not write `NOT_SEEDED`: not checked)."""
     _check_provider(new.provider_id, new.operations)
     _check_values(
@@ -309,6 +339,13 @@ def _check_new_account(new: NewAccount, *, seeding: bool) -> None:
         }
     )
     _check_credentials(new.credentials)
+    _check_base_url(new.base_url, policy)
+
+
+def _check_base_url(url: str | None, policy: BaseUrlPolicy) -> None:
+    """After the field's own check (an http(s) URL): where credentials may be sent."""
+    if (problem := _FIELDS["base_url"].problem(url)) or (problem := base_url_problem(url, policy)):
+        raise InvalidAccount(problem)
 
 
 def _check_fields(values: Mapping[str, Any]) -> None:

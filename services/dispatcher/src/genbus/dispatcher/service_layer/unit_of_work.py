@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from genbus.contracts import Event, EventBinding
 from genbus.dispatcher.adapters.accounts_store import AccountRepository
+from genbus.dispatcher.adapters.audit_store import AuditRepository
 from genbus.dispatcher.adapters.repository import JobRepository
 from genbus.dispatcher.adapters.tables import OUTBOX
 from genbus.runtime.outbox import OutboxRelay, add_to_outbox
@@ -26,6 +27,7 @@ class AbstractUnitOfWork(abc.ABC):
 
     jobs: JobRepository
     accounts: AccountRepository
+    audit: AuditRepository
 
     async def __aenter__(self) -> Self:
         await self._begin()
@@ -78,6 +80,7 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         self._committed = False
         self.jobs = JobRepository(self._conn)
         self.accounts = AccountRepository(self._conn)
+        self.audit = AuditRepository(self._conn)
 
     async def _end(self) -> None:
         assert self._conn is not None
