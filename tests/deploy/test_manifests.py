@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from genbus.contracts import GENERATIONS_STREAM
-from genbus.contracts.topology import DISPATCHER_REQUESTED, POLLER_SUBMITTED
+from genbus.contracts.topology import API_COMPLETED, DISPATCHER_REQUESTED, POLLER_SUBMITTED
 from genbus.runtime.settings import RuntimeSettings
 
 from .kustomize import (
@@ -48,7 +48,7 @@ from .validation import (
 BASE = K8S / "base"
 NATS = K8S / "nats"
 OVERLAYS = sorted(folder for folder in KUSTOMIZATIONS if "overlays" in folder.parts)
-GENBUS_SERVICES = ("genbus-api", "genbus-dispatcher", "genbus-poller")
+GENBUS_SERVICES = ("genbus-api", "genbus-api-consumers", "genbus-dispatcher", "genbus-poller")
 
 
 def _ids(folders: list[Path]) -> list[str]:
@@ -375,6 +375,7 @@ def test_disruption_budgets_select_every_service() -> None:
 
 def test_scaledobjects_follow_the_contract_consumers() -> None:
     expected = {
+        "genbus-api-consumers": API_COMPLETED.durable,
         "genbus-dispatcher": DISPATCHER_REQUESTED.durable,
         "genbus-poller": POLLER_SUBMITTED.durable,
     }
@@ -513,7 +514,8 @@ def test_compose_seeds_the_sim_account_from_the_environment() -> None:
 @pytest.mark.parametrize(
     ("service", "needed"),
     [
-        ("api", {"NATS_URL", "DATABASE_URL", "GENBUS_LOG_FORMAT"}),
+        ("api", {"NATS_URL", "DATABASE_URL", "GENBUS_LOG_FORMAT", "GENBUS_API_ROLE"}),
+        ("api-consumers", {"NATS_URL", "DATABASE_URL", "GENBUS_HEALTH_PORT", "GENBUS_SERVICE"}),
         (
             "dispatcher",
             {"NATS_URL", "DATABASE_URL", "GENBUS_CREDENTIALS_KEYS", "GENBUS_HEALTH_PORT"},

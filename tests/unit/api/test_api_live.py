@@ -1,5 +1,6 @@
 """The live-status follower: reads after its last row, wakes on notifications, catches up
-without them, ends where told; and notifications decode and wake the right user."""
+without them, ends where told; many followers of one user share one reader; and
+notifications decode and wake the right user."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from genbus.api.adapters.change_log import ChangeRecord
 from genbus.api.adapters.notifications import ChangeNotifier
 from genbus.api.service_layer import live
+from genbus.api.service_layer.user_feeds import UserFeeds
 from genbus.contracts import GENERATION_CHANGED, GenerationChanged
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -47,6 +49,10 @@ class FakeLog:
             rows = [r for r in rows if r.generation_id == generation_id]
         return rows[:limit]
 
+    async def last_seq(self, user_id: str) -> int:
+        self.reads += 1
+        return max((r.seq for r in self.rows if r.user_id == user_id), default=0)
+
 
 class FakeUow:
     def __init__(self, log: FakeLog) -> None:
@@ -64,13 +70,18 @@ class FakeUow:
         return None
 
 
-def _follow(log: FakeLog, wakeups: live.Wakeups, **kwargs: Any) -> AsyncIterator[ChangeRecord]:
-    defaults: dict[str, Any] = {"user_id": "u", "after": 0, "catch_up_s": 60.0}
-    return live.follow_changes(lambda: FakeUow(log), wakeups, **{**defaults, **kwargs})  # type: ignore[arg-type,return-value]
+def _feeds(log: FakeLog, catch_up_s: float = 60.0, keep: int = 1000) -> UserFeeds:
+    return UserFeeds(lambda: FakeUow(log), catch_up_s=catch_up_s, keep=keep)  # type: ignore[arg-type,return-value]
+
+
+def _follow(log: FakeLog, feeds: UserFeeds, **kwargs: Any) -> AsyncIterator[ChangeRecord]:
+    defaults: dict[str, Any] = {"user_id": "u", "after": 0}
+    return live.follow_changes(feeds, **{**defaults, **kwargs})
 
 
 async def test_a_wake_up_delivers_new_rows_of_that_user_only() -> None:
-    log, wakeups = FakeLog(), live.Wakeups()
+    log = FakeLog()
+    wakeups = _feeds(log)
     log.add("u", "pending")
     log.add("someone-else", "pending")
     follower = _follow(log, wakeups)
@@ -89,8 +100,9 @@ async def test_a_wake_up_delivers_new_rows_of_that_user_only() -> None:
 
 
 async def test_without_notifications_the_catch_up_read_delivers() -> None:
-    log, wakeups = FakeLog(), live.Wakeups()
-    follower = _follow(log, wakeups, catch_up_s=0.05)
+    log = FakeLog()
+    wakeups = _feeds(log, catch_up_s=0.05)
+    follower = _follow(log, wakeups)
     pending = asyncio.ensure_future(anext(follower))
     await asyncio.sleep(0.02)
     log.add("u", "pending")  # committed, but its notification was lost
@@ -99,7 +111,8 @@ async def test_without_notifications_the_catch_up_read_delivers() -> None:
 
 
 async def test_it_resumes_after_a_given_row_and_ends_where_told() -> None:
-    log, wakeups = FakeLog(), live.Wakeups()
+    log = FakeLog()
+    wakeups = _feeds(log)
     gid = uuid4()
     for status in ("pending", "processing", "completed"):
         log.add("u", status, gid)
@@ -109,7 +122,8 @@ async def test_it_resumes_after_a_given_row_and_ends_where_told() -> None:
 
 
 async def test_closing_the_wakeups_ends_every_follower() -> None:
-    log, wakeups = FakeLog(), live.Wakeups()
+    log = FakeLog()
+    wakeups = _feeds(log)
     follower = _follow(log, wakeups)
     pending = asyncio.ensure_future(anext(follower))
     await asyncio.sleep(0.02)
@@ -137,9 +151,52 @@ async def test_a_notification_wakes_its_user_and_junk_is_ignored() -> None:
 
 
 async def test_a_stream_ends_after_its_maximum_duration() -> None:
-    log, wakeups = FakeLog(), live.Wakeups()
+    log = FakeLog()
+    wakeups = _feeds(log)
     log.add("u", "pending")
     follower = _follow(log, wakeups, max_duration_s=0.1)
     started = asyncio.get_running_loop().time()
     assert [r.seq async for r in follower] == [1]
     assert asyncio.get_running_loop().time() - started < 1.0
+
+
+async def test_many_followers_of_one_user_share_one_reader() -> None:
+    log = FakeLog()
+    feeds = _feeds(log)
+    log.add("u", "pending")
+    followers = [_follow(log, feeds, after=1) for _ in range(200)]
+    nexts = [asyncio.ensure_future(anext(f)) for f in followers]
+    await asyncio.sleep(0.05)
+    assert feeds.users() == 1
+    assert feeds.followers() == 200
+    reads_before = log.reads
+    for status in ("processing", "completed"):
+        log.add("u", status)
+        feeds.wake("u")
+        records = await asyncio.wait_for(asyncio.gather(*nexts), 1)
+        assert {r.status for r in records} == {status}
+        nexts = [asyncio.ensure_future(anext(f)) for f in followers]
+    # Two changes, 200 followers: two shared reads (and perhaps one for a wake-up that raced).
+    assert log.reads - reads_before <= 3, log.reads - reads_before
+    for pending in nexts:
+        pending.cancel()
+    for follower in followers:
+        await follower.aclose()
+    assert feeds.followers() == 0
+    assert feeds.users() == 0
+
+
+async def test_a_follower_behind_the_kept_rows_reads_on_its_own_without_loss() -> None:
+    log = FakeLog()
+    feeds = _feeds(log, keep=3)
+    gid = uuid4()
+    follower = _follow(log, feeds, after=0, generation_id=gid)
+    first = asyncio.ensure_future(anext(follower))
+    await asyncio.sleep(0.02)
+    for i in range(8):
+        log.add("u", f"s{i}", gid if i % 2 else None)
+    feeds.wake("u")
+    got = [(await asyncio.wait_for(first, 1)).status]
+    got += [(await asyncio.wait_for(anext(follower), 1)).status for _ in range(3)]
+    assert got == ["s1", "s3", "s5", "s7"]
+    await follower.aclose()

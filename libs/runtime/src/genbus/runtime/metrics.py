@@ -250,6 +250,13 @@ class GenbusMetrics:
             ["scope"],
             registry=registry,
         )
+        self.api_live_reads = Counter(
+            "genbus_api_live_reads_total",
+            "Change-log reads for live-status streams, by kind: shared (one per user and "
+            "replica per change or catch-up tick), own (a stream catching up from an older row)",
+            ["kind"],
+            registry=registry,
+        )
 
 
 #: The process-wide metrics, on the default registry that `/metrics` serves.

@@ -1,4 +1,8 @@
-"""Wiring: the one place that knows the concrete engine, broker, relay and catalog classes."""
+"""Wiring: the one place that knows the concrete engine, broker, relay and catalog classes.
+
+`ApiRuntime` is what the HTTP process runs: the outbox relay of its writes, live-status
+notifications and feeds, admission control; with `GENBUS_API_ROLE=all` also the event
+consumers (`consumers_runtime`), on an event loop of their own."""
 
 from __future__ import annotations
 
@@ -17,20 +21,18 @@ from genbus.api.adapters.notifications import ChangeNotifier
 from genbus.api.adapters.providers import CapabilitiesCatalog
 from genbus.api.adapters.tables import outbox
 from genbus.api.config import ApiSettings
+from genbus.api.consumers_runtime import TOPOLOGY, ConsumersThread, build_consumer_runtime
 from genbus.api.domain.rate_limit import TokenBuckets
 from genbus.api.domain.requests import ProviderCatalog, RequestLimits
-from genbus.api.entrypoints.consumers import register_consumers
-from genbus.api.entrypoints.reconciler import run_purger, run_reconciler
 from genbus.api.service_layer.admission import (
     AdmissionGate,
     Bounds,
     count_caps,
     run_backlog_refresher,
 )
-from genbus.api.service_layer.live import Wakeups
 from genbus.api.service_layer.stream_slots import StreamSlots
 from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
-from genbus.contracts import SERVICES
+from genbus.api.service_layer.user_feeds import UserFeeds
 from genbus.runtime.db import create_engine
 from genbus.runtime.logging import get_logger
 from genbus.runtime.metrics import METRICS
@@ -40,7 +42,7 @@ from genbus.runtime.service import connect_and_provision, make_broker
 
 log = get_logger(__name__)
 
-TOPOLOGY = SERVICES["api"]
+__all__ = ["TOPOLOGY", "ApiRuntime", "bootstrap"]
 _READY_TIMEOUT_S = 2.0
 
 
@@ -87,9 +89,10 @@ class ApiRuntime:
             max_stream_s=settings.sse_max_stream_s,
             clock=time.monotonic,
         )
-        self.wakeups = Wakeups()
-        self.notifier = ChangeNotifier(self.wakeups.wake)
+        self.feeds = UserFeeds(self.uow, catch_up_s=settings.sse_catch_up_s)
+        self.notifier = ChangeNotifier(self.feeds.wake)
         self.relay: OutboxRelay | None = None
+        self.consumers: ConsumersThread | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -100,38 +103,17 @@ class ApiRuntime:
         )
 
     async def start(self) -> None:
-        """Provision JetStream, subscribe, then start the relay, the reconciler and the purger."""
+        """Provision JetStream, start the relay and the backlog refresher, and (role `all`)
+        the consumers on their own loop."""
         js = await connect_and_provision(
             self.broker, TOPOLOGY, self.settings.stream_replicas, streams=self.settings.streams()
         )
         self.relay = OutboxRelay(self.engine, outbox, EventPublisher(js, TOPOLOGY))
-        register_consumers(self.broker, self)
         await self.broker.start()
         await self.notifier.start(self.broker.connection)
         self._stop.clear()
         self._tasks = [
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
-            asyncio.create_task(
-                run_reconciler(
-                    self.uow,
-                    self.clock,
-                    interval_s=self.settings.reconcile_interval_s,
-                    grace=timedelta(seconds=self.settings.deadline_grace_s),
-                    stop=self._stop,
-                ),
-                name="deadline-reconciler",
-            ),
-            asyncio.create_task(
-                run_purger(
-                    self.uow,
-                    self.clock,
-                    interval_s=self.settings.purge_interval_s,
-                    idempotency_ttl=self.limits.idempotency_ttl,
-                    change_log_ttl=timedelta(hours=self.settings.change_log_retention_h),
-                    stop=self._stop,
-                ),
-                name="purger",
-            ),
             asyncio.create_task(
                 run_backlog_refresher(
                     self.admission,
@@ -142,16 +124,32 @@ class ApiRuntime:
                 name="backlog-refresher",
             ),
         ]
-        log.info("api started")
+        if self.settings.role == "all":
+            loop = asyncio.get_running_loop()
+
+            def wake(user_id: str) -> None:
+                loop.call_soon_threadsafe(self.feeds.wake, user_id)
+
+            self.consumers = ConsumersThread(
+                build_consumer_runtime(self.settings, clock=self.clock, relay=False, wake=wake)
+            )
+            await self.consumers.start()
+        log.info("api started", role=self.settings.role)
 
     async def stop(self) -> None:
-        """Stop the background loops, drain the consumers, then close the database pool.
+        """Stop the consumers, the background loops, then close the database pool.
 
         The relay stops first: it publishes over the broker's connection, which draining closes.
         Unpublished rows stay in the outbox for the next start.
         """
+        if self.consumers is not None:
+            try:
+                await self.consumers.stop()
+            except Exception as exc:
+                log.warning("stopping the consumers failed", error=repr(exc))
+            self.consumers = None
         self._stop.set()
-        self.wakeups.close()
+        self.feeds.close()
         await self.notifier.stop()
         if self.relay is not None:
             self.relay.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -17,6 +17,12 @@ class ApiSettings(RuntimeSettings):
 
     model_config = SettingsConfigDict(env_prefix="GENBUS_API_", extra="ignore")
 
+    #: What this process runs: `all` (HTTP, and the event consumers on an event loop of their
+    #: own), `http` (HTTP only: run `genbus-api consumers` beside it), `consumers` (what
+    #: `genbus-api consumers` runs: consumers, reconciler, purger, no HTTP API).
+    role: Literal["all", "http", "consumers"] = "all"
+    #: Database connections of the consumers' own pool.
+    consumers_pool_size: Annotated[int, Field(ge=1)] = 5
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     #: A generation created without a `deadline` must be terminal this many seconds later.

@@ -24,9 +24,12 @@ class ChangeNotifier:
         self._nc: Client | None = None
         self._sub: Subscription | None = None
 
-    async def start(self, nc: Client) -> None:
+    async def start(self, nc: Client, *, listen: bool = True) -> None:
+        """Publish over `nc`; with `listen`, also wake this process's streams for every
+        replica's changes."""
         self._nc = nc
-        self._sub = await nc.subscribe(GENERATION_CHANGED.subject, cb=self._on_message)
+        if listen:
+            self._sub = await nc.subscribe(GENERATION_CHANGED.subject, cb=self._on_message)
 
     async def stop(self) -> None:
         if self._sub is not None:

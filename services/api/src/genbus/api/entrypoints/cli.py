@@ -1,4 +1,8 @@
-"""`genbus-api`: serve (the default), migrate, and manage API keys.
+"""`genbus-api`: serve (the default), consumers, migrate, and manage API keys.
+
+`serve` runs what `GENBUS_API_ROLE` says (`all`: HTTP and the event consumers; `http`: HTTP
+only; `consumers`: as `genbus-api consumers`). `consumers` runs the event consumers, the
+deadline reconciler and the purger without an HTTP API, as a deployable of their own.
 
 `keys create` prints the new key once, as JSON (`{"id", "user_id", "name", "admin", "prefix",
 "key"}`), so scripts can read it; `keys list` and `keys revoke` never print a secret.
@@ -56,6 +60,14 @@ def serve(settings: ApiSettings) -> None:
     )
 
 
+def serve_consumers(settings: ApiSettings) -> None:
+    from genbus.api.entrypoints.consumers_process import run_consumers
+    from genbus.runtime.service import run_service
+
+    migrate(settings)
+    run_service(lambda stop: run_consumers(settings, stop))
+
+
 def create_key(settings: ApiSettings, *, user_id: str, name: str, admin: bool = False) -> IssuedKey:
     """Migrate, then issue a key (what `genbus-api keys create` does); the secret is in the
     result only."""
@@ -80,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genbus-api")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="migrate, then serve HTTP and consume events (default)")
+    sub.add_parser(
+        "consumers",
+        help="migrate, then consume events, reconcile deadlines and purge (no HTTP API)",
+    )
     sub.add_parser("migrate", help="migrate the api schema and exit")
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(
         dest="action", required=True
@@ -99,6 +115,12 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     settings = ApiSettings()
     configure_logging("api", settings.log_format, settings.log_level)
+    if args.command == "consumers" or (
+        args.command in (None, "serve") and settings.role == "consumers"
+    ):
+        configure_tracing("api")
+        serve_consumers(settings.model_copy(update={"role": "consumers"}))
+        return
     if args.command in (None, "serve"):
         configure_tracing("api")
         serve(settings)

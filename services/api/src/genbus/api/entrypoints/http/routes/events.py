@@ -155,12 +155,10 @@ async def _generation_stream(
             runtime, _iterate([ServerSentEvent(snapshot, event="generation", id="0")]), slot
         )
     records = live.follow_changes(
-        runtime.uow,
-        runtime.wakeups,
+        runtime.feeds,
         user_id=generation.user_id,
         generation_id=generation.id,
         after=after,
-        catch_up_s=runtime.settings.sse_catch_up_s,
         until=live.ends_generation_stream,
         max_duration_s=runtime.settings.sse_max_stream_s,
     )
@@ -192,11 +190,9 @@ async def stream_events(
             slot.release()
             raise
     records = live.follow_changes(
-        runtime.uow,
-        runtime.wakeups,
+        runtime.feeds,
         user_id=principal.user_id,
         after=after,
-        catch_up_s=runtime.settings.sse_catch_up_s,
         max_duration_s=runtime.settings.sse_max_stream_s,
     )
     return _respond(runtime, _as_sse(records), slot)
