@@ -30,6 +30,7 @@ from genbus.api.service_layer.admission import (
 from genbus.api.service_layer.live import Wakeups
 from genbus.api.service_layer.stream_slots import StreamSlots
 from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
+from genbus.api.service_layer.waiting import WaitSlots
 from genbus.contracts import SERVICES
 from genbus.runtime.db import create_engine
 from genbus.runtime.logging import get_logger
@@ -88,6 +89,7 @@ class ApiRuntime:
             clock=time.monotonic,
         )
         self.wakeups = Wakeups()
+        self.waits = WaitSlots(settings.max_waiting_requests)
         self.notifier = ChangeNotifier(self.wakeups.wake)
         self.relay: OutboxRelay | None = None
         self._stop = asyncio.Event()
