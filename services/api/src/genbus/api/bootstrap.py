@@ -33,6 +33,7 @@ from genbus.api.service_layer.admission import (
 from genbus.api.service_layer.stream_slots import StreamSlots
 from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.api.service_layer.user_feeds import UserFeeds
+from genbus.api.service_layer.waiting import WaitSlots
 from genbus.runtime.db import create_engine
 from genbus.runtime.logging import get_logger
 from genbus.runtime.metrics import METRICS
@@ -90,6 +91,7 @@ class ApiRuntime:
             clock=time.monotonic,
         )
         self.feeds = UserFeeds(self.uow, catch_up_s=settings.sse_catch_up_s)
+        self.waits = WaitSlots(settings.max_waiting_requests)
         self.notifier = ChangeNotifier(self.feeds.wake)
         self.relay: OutboxRelay | None = None
         self.consumers: ConsumersThread | None = None

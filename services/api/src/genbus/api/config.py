@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from genbus.runtime.settings import RuntimeSettings
 
 Seconds = Annotated[float, Field(gt=0)]
+#: A list setting, given in the environment as comma-separated values.
+CommaList = Annotated[list[str], NoDecode]
 
 
 class ApiSettings(RuntimeSettings):
@@ -65,3 +67,48 @@ class ApiSettings(RuntimeSettings):
     #: past either); 0 disables each.
     max_streams_per_key: Annotated[int, Field(ge=0)] = 20
     max_streams_per_replica: Annotated[int, Field(ge=0)] = 1000
+    #: Sync mode: requests waiting at once (`Prefer: wait`) per replica; past it a request is
+    #: answered at once, without `Preference-Applied`. 0 disables the bound.
+    max_waiting_requests: Annotated[int, Field(ge=0)] = 1000
+    #: CORS: browser origins allowed to call the API (exact `scheme://host[:port]`, no `*`);
+    #: empty (the default) turns CORS off.
+    cors_allow_origins: CommaList = []
+    cors_allow_methods: CommaList = ["GET", "POST", "DELETE"]
+    cors_allow_headers: CommaList = [
+        "Authorization",
+        "Content-Type",
+        "Idempotency-Key",
+        "Last-Event-ID",
+        "Prefer",
+    ]
+    cors_expose_headers: CommaList = [
+        "Location",
+        "Retry-After",
+        "Preference-Applied",
+        "Idempotent-Replayed",
+    ]
+    #: How long a browser may cache a preflight answer.
+    cors_max_age_s: Annotated[int, Field(ge=0)] = 600
+
+    @field_validator(
+        "cors_allow_origins",
+        "cors_allow_methods",
+        "cors_allow_headers",
+        "cors_expose_headers",
+        mode="before",
+    )
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _explicit_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin == "*" or "://" not in origin or origin.endswith("/"):
+                raise ValueError(
+                    f"{origin!r}: CORS origins are explicit, as scheme://host[:port] (no '*')"
+                )
+        return origins

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from genbus.api.bootstrap import ApiRuntime, bootstrap
@@ -71,6 +72,21 @@ is also closed after at most 15 minutes by default: reconnect the same way). Str
 resends `Last-Event-ID` (the native `EventSource` cannot send headers). While
 `pending`, a generation's `wait_reason` says why: `scheduled` or `waiting_for_account`.
 
+## Sync mode
+`POST /api/v1/generations` and `GET /api/v1/generations/{{id}}` accept `Prefer: wait=N`
+(RFC 7240; N from 0 to 60 seconds, more counts as 60; a value that is not a number of seconds
+is `422`): the answer comes as soon as the generation is terminal, or after N seconds with its
+state then. The status code does not change (`201`/`200` on create, `200` on read): look at
+`status`. `Preference-Applied: wait=N` confirms the wait; a server at its bound of waiting
+requests answers at once without it. Waiting holds no polling loop: it wakes on the same change
+notifications as the live-status streams.
+
+## CORS
+Off unless origins are configured (`GENBUS_API_CORS_ALLOW_ORIGINS`, an explicit list): then
+browsers on those origins may call every route, sending `Authorization`, `Idempotency-Key`,
+`Last-Event-ID` and `Prefer`, and read `Location`, `Retry-After`, `Preference-Applied` and
+`Idempotent-Replayed`.
+
 ## Errors
 Every error is `application/problem+json` (RFC 9457) with a stable `code`; a `422` lists each
 field at fault in `errors` (unknown fields included: a misspelt option is never ignored).
@@ -114,6 +130,16 @@ def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> Fast
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     instrument_fastapi(app)
+    if settings.cors_allow_origins:
+        # Added last, so outermost: preflights are answered before any other middleware.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=settings.cors_allow_methods,
+            allow_headers=settings.cors_allow_headers,
+            expose_headers=settings.cors_expose_headers,
+            max_age=settings.cors_max_age_s,
+        )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -14,6 +14,12 @@ from genbus.api.entrypoints.http.deps import (
     KnownQueryOnly,
     RuntimeDep,
 )
+from genbus.api.entrypoints.http.prefer import (
+    PREFERENCE_APPLIED,
+    PREFERENCE_APPLIED_DOC,
+    WaitPreference,
+    when_done,
+)
 from genbus.api.entrypoints.http.problems import OVERLOAD_CODES, problem_responses
 from genbus.api.entrypoints.http.queries import ListQueryDep
 from genbus.api.entrypoints.http.schemas import GenerationCreate, GenerationPage, GenerationPublic
@@ -32,7 +38,8 @@ _CREATED: dict[int | str, dict[str, Any]] = {
     201: {
         "description": "Created; `Location` names it",
         "headers": {
-            "Location": {"description": "the generation's URL", "schema": {"type": "string"}}
+            "Location": {"description": "the generation's URL", "schema": {"type": "string"}},
+            PREFERENCE_APPLIED: PREFERENCE_APPLIED_DOC,
         },
     },
     200: {
@@ -42,6 +49,7 @@ _CREATED: dict[int | str, dict[str, Any]] = {
         "headers": {
             "Idempotent-Replayed": {"description": "`true`", "schema": {"type": "string"}},
             "Location": {"description": "the generation's URL", "schema": {"type": "string"}},
+            PREFERENCE_APPLIED: PREFERENCE_APPLIED_DOC,
         },
     },
 }
@@ -63,14 +71,18 @@ async def create_generation(
     runtime: RuntimeDep,
     principal: CurrentPrincipal,
     response: Response,
+    wait_s: WaitPreference,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerationPublic:
     """Create a generation. It is dispatched when due (`scheduled_at`), by priority (higher
-    first), as soon as a provider account has a free slot."""
+    first), as soon as a provider account has a free slot. With `Prefer: wait=N` the answer
+    (still `201`, or `200` for a replay) comes once the generation is terminal or after N
+    seconds, with its state then: check `status`."""
     claim = views.idempotency_claim(
         idempotency_key, "create_generation", body.model_dump(mode="json")
     )
-    return await views.create(runtime, principal, body.to_draft(), claim, response, PREFIX)
+    created = await views.create(runtime, principal, body.to_draft(), claim, response, PREFIX)
+    return await when_done(runtime, principal, created, wait_s, response)
 
 
 @router.get("", operation_id="list_generations")
@@ -82,13 +94,30 @@ async def list_generations(
     return await views.list_page(runtime, principal, query)
 
 
-@router.get("/{generation_id}", operation_id="get_generation", responses=problem_responses(404))
+@router.get(
+    "/{generation_id}",
+    operation_id="get_generation",
+    responses={
+        200: {
+            "description": "The generation (with `Prefer: wait`: once terminal, or as it is "
+            "after the wait)",
+            "headers": {PREFERENCE_APPLIED: PREFERENCE_APPLIED_DOC},
+        },
+        **problem_responses(404),
+    },
+)
 async def get_generation(
-    generation_id: GenerationId, runtime: RuntimeDep, principal: CurrentPrincipal
+    generation_id: GenerationId,
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+    response: Response,
+    wait_s: WaitPreference,
 ) -> GenerationPublic:
     """One of your generations (another user's, or a malformed id, is 404). Admin keys may read
-    any user's generation."""
-    return await views.get(runtime, principal, generation_id)
+    any user's generation. With `Prefer: wait=N` the answer (always `200`) comes once it is
+    terminal or after N seconds, with its state then: check `status`."""
+    generation = await views.get(runtime, principal, generation_id)
+    return await when_done(runtime, principal, generation, wait_s, response)
 
 
 @router.post(
