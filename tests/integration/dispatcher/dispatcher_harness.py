@@ -33,9 +33,9 @@ from genbus.devstack.ports import free_port
 from genbus.dispatcher.adapters.accounts_store import AccountView
 from genbus.dispatcher.adapters.tables import OUTBOX
 from genbus.dispatcher.config import DispatcherSettings
+from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.service_layer import accounts, handlers
 from genbus.dispatcher.service_layer.base_urls import PERMISSIVE
-from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.scheduler import Scheduler
 from genbus.dispatcher.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.provider_sim import SimConfig, create_app
@@ -154,7 +154,7 @@ class Dispatcher:
         """Queue `count` generations as if their GenerationRequested arrived (one by one, or
         `together` as one pulled batch, in this order)."""
         ids = []
-        batch: list[tuple[GenerationRequested, None]] = []
+        batch: list[GenerationRequested] = []
         for _ in range(count):
             generation_id = uuid.uuid4()
             event = GenerationRequested(
@@ -170,32 +170,38 @@ class Dispatcher:
                 preferred_account_id=preferred_account_id,
             )
             if together:
-                batch.append((event, None))
+                batch.append(event)
             else:
-                await handlers.on_generation_requested(self.deps, event)
+                await handlers.on_generations_requested(
+                    [event], self.deps.uow(), wake=self.deps.wake.set
+                )
             ids.append(generation_id)
         if batch:
-            await handlers.on_generations_requested(self.deps, batch)
+            await handlers.on_generations_requested(batch, self.deps.uow(), wake=self.deps.wake.set)
         return ids
 
     async def complete(self, generation_id: UUID) -> None:
         """What the poller reports when the provider job ended: the slot is released."""
         job = await self.job(generation_id)
-        await handlers.on_generation_completed(
-            self.deps,
-            GenerationCompleted(
-                event_id=derive_event_id(generation_id, "generation.completed", job["attempt"]),
-                occurred_at=datetime.now(UTC),
-                generation_id=generation_id,
-                user_id="tester",
-                provider_id=job["provider_id"],
-                operation_type="text_to_video",
-                status=CompletionStatus.COMPLETED,
-                asset={"url": "https://cdn.example.com/x.mp4", "media_type": "video/mp4"},
-                attempt=job["attempt"],
-                account_id=job["account_id"],
-                provider_job_id=job["provider_job_id"],
-            ),
+        await handlers.on_generations_completed(
+            [
+                GenerationCompleted(
+                    event_id=derive_event_id(generation_id, "generation.completed", job["attempt"]),
+                    occurred_at=datetime.now(UTC),
+                    generation_id=generation_id,
+                    user_id="tester",
+                    provider_id=job["provider_id"],
+                    operation_type="text_to_video",
+                    status=CompletionStatus.COMPLETED,
+                    asset={"url": "https://cdn.example.com/x.mp4", "media_type": "video/mp4"},
+                    attempt=job["attempt"],
+                    account_id=job["account_id"],
+                    provider_job_id=job["provider_job_id"],
+                ),
+            ],
+            self.deps.uow(),
+            wake=self.deps.wake.set,
+            unfollowed_slot_hold_s=self.deps.settings.unfollowed_slot_hold_s,
         )
 
     async def job(self, generation_id: UUID) -> dict[str, Any]:

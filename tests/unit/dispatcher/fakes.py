@@ -44,6 +44,7 @@ from genbus.dispatcher.adapters.repository import (
     QueueDepth,
 )
 from genbus.dispatcher.config import DispatcherSettings
+from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.domain.model import (
     AccountCandidate,
     AccountStatus,
@@ -56,7 +57,6 @@ from genbus.dispatcher.domain.model import (
     rank_accounts,
     servable_pairs,
 )
-from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.held_claim import HeldClaim
 from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
 from genbus.providers import (

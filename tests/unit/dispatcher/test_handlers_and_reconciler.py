@@ -77,7 +77,7 @@ async def test_a_completed_generation_releases_its_slot_once_whatever_the_delive
     world.deps.wake.clear()
 
     done = _ended(gid, CompletionStatus.COMPLETED)
-    await handlers.on_generations_completed(world.deps, [done])
+    await _complete(world, [done])
 
     job = world.store.job(gid)
     assert job.state is JobState.COMPLETED
@@ -89,7 +89,7 @@ async def test_a_completed_generation_releases_its_slot_once_whatever_the_delive
     # A redelivery, and a late contradicting outcome: the first terminal state wins.
     world.deps.wake.clear()
     late = _ended(gid, CompletionStatus.FAILED, ErrorInfo(code="provider_failed"))
-    await handlers.on_generations_completed(world.deps, [done, late])
+    await _complete(world, [done, late])
 
     job = world.store.job(gid)
     assert job.state is JobState.COMPLETED
@@ -113,8 +113,8 @@ async def test_completions_of_several_jobs_are_released_in_one_transaction() -> 
     ids = await _submitted_jobs(world, 2)
     commits = world.store.commits
 
-    await handlers.on_generations_completed(
-        world.deps,
+    await _complete(
+        world,
         [
             _ended(ids[0], CompletionStatus.CANCELLED),
             _ended(ids[1], CompletionStatus.FAILED, ErrorInfo(code="provider_failed")),
@@ -198,8 +198,8 @@ async def test_a_job_the_poller_could_not_follow_keeps_its_slot_for_a_while() ->
     hold = world.deps.settings.unfollowed_slot_hold_s
     assert hold > 0
 
-    await handlers.on_generations_completed(
-        world.deps,
+    await _complete(
+        world,
         [_ended(unfollowed, CompletionStatus.FAILED, ACCOUNT_CREDENTIALS_UNREADABLE)],
     )
 
@@ -225,3 +225,13 @@ async def test_a_submission_whose_outcome_is_unknown_keeps_its_slot_for_a_while(
     assert job.last_error["code"] == "submission_outcome_unknown"
     assert job.slot_held_until is not None
     assert world.store.busy() == 1
+
+
+async def _complete(world: World, events: list[GenerationCompleted]) -> None:
+    """The completed consumer's handler, with the dependencies its table entry gives it."""
+    await handlers.on_generations_completed(
+        events,
+        world.deps.uow(),
+        wake=world.deps.wake.set,
+        unfollowed_slot_hold_s=world.deps.settings.unfollowed_slot_hold_s,
+    )

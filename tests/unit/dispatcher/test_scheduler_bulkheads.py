@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from genbus.dispatcher.config import DispatcherSettings
+from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.domain.model import JobState
-from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.scheduler import Scheduler
 from genbus.providers import AdapterRegistry, CredentialCipher, Credentials
 from tests.waiting import eventually

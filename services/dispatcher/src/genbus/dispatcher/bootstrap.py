@@ -1,4 +1,9 @@
-"""Wires the dispatcher: the one place that knows concrete classes."""
+"""Wires the dispatcher: the one place that knows concrete classes.
+
+`bootstrap(settings)` builds a `DispatcherRuntime` (nothing connects yet); `start()` connects,
+provisions and starts the consumers and the background loops (all named in `_loops`), `stop()`
+drains within the shutdown grace and closes, `readiness()` says whether it can work.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,11 @@ import asyncio
 import contextlib
 import os
 import socket
+from collections.abc import Coroutine
+from typing import Any
 
+from faststream.nats import NatsBroker
+from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,18 +23,18 @@ from genbus.contracts import ACCOUNT_DIRECTORY, SERVICES
 from genbus.dispatcher.adapters.account_directory import sync_account_directory
 from genbus.dispatcher.adapters.tables import OUTBOX
 from genbus.dispatcher.config import DispatcherSettings
+from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.entrypoints.admin_app import admin_app
 from genbus.dispatcher.entrypoints.admin_http import admin_routes
 from genbus.dispatcher.entrypoints.consumers import register_consumers
 from genbus.dispatcher.service_layer.dead_letters import DeadLetters
-from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.observability import DispatchGauges
 from genbus.dispatcher.service_layer.reconciler import run_reconciler
 from genbus.dispatcher.service_layer.scheduler import Scheduler
 from genbus.dispatcher.service_layer.unit_of_work import SqlUnitOfWork
-from genbus.providers import AdapterRegistry, CredentialCipher
+from genbus.providers import AdapterRegistry
 from genbus.runtime.db import create_engine
-from genbus.runtime.http_server import serve_http, service_app
+from genbus.runtime.http_server import ReadinessCheck, serve_http, service_app
 from genbus.runtime.jetstream import provision_kv
 from genbus.runtime.logging import get_logger
 from genbus.runtime.outbox import OutboxRelay
@@ -40,98 +49,180 @@ from genbus.runtime.settings import SHUTDOWN_CLOSE_RESERVE_S
 from genbus.runtime.tracing import configure_tracing
 
 log = get_logger(__name__)
+TOPOLOGY = SERVICES["dispatcher"]
 
 
-def cipher_from(settings: DispatcherSettings) -> CredentialCipher:
-    return settings.credentials_cipher()
+class DispatcherRuntime:
+    """The running dispatcher: consumers, scheduler, outbox relay, reconciler, HTTP listeners."""
+
+    def __init__(
+        self,
+        settings: DispatcherSettings,
+        *,
+        engine: AsyncEngine,
+        broker: NatsBroker,
+        adapters: AdapterRegistry,
+        owner: str,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.broker = broker
+        self.adapters = adapters
+        self.owner = owner
+        self.publisher: EventPublisher | None = None
+        self.relay: OutboxRelay | None = None
+        self.deps: Deps | None = None
+        self.scheduler: Scheduler | None = None
+        self._checks: dict[str, ReadinessCheck] = {
+            "nats": nats_readiness(broker, TOPOLOGY),
+            "database": database_readiness(engine),
+        }
+        self._stop = asyncio.Event()
+        self._scheduling: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def uow(self) -> SqlUnitOfWork:
+        """A fresh unit of work (one transaction); it stages events once the relay exists."""
+        return SqlUnitOfWork(self.engine, self.publisher, self.relay)
+
+    async def start(self) -> None:
+        """Connect, provision, subscribe, and start the scheduler and the background loops."""
+        settings = self.settings
+        js = await connect_and_provision(
+            self.broker, TOPOLOGY, settings.stream_replicas, streams=settings.streams()
+        )
+        kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]
+        self.publisher = EventPublisher(js, TOPOLOGY)
+        self.relay = OutboxRelay(self.engine, OUTBOX, self.publisher)
+        self.deps = Deps(
+            settings=settings,
+            uow=self.uow,
+            adapters=self.adapters,
+            cipher=settings.credentials_cipher(),
+            owner=self.owner,
+        )
+        register_consumers(self.broker, self.deps)
+        self.scheduler = Scheduler(self.deps)
+        self._stop.clear()
+        self._tasks = [
+            asyncio.create_task(loop, name=name) for name, loop in self._loops(js, kv).items()
+        ]
+        await self.broker.start()
+        self._scheduling = asyncio.create_task(self.scheduler.run(self._stop), name="scheduler")
+        log.info("dispatcher started", owner=self.owner)
+
+    def _loops(self, js: JetStreamContext, kv: KeyValue) -> dict[str, Coroutine[Any, Any, None]]:
+        """Every background loop of the dispatcher but the scheduler, by name."""
+        assert self.deps is not None
+        assert self.relay is not None
+        settings = self.settings
+        token = settings.admin_token.get_secret_value()
+        probes = service_app(
+            self._checks,
+            on_scrape=(DispatchGauges(self.uow).refresh, self.relay.refresh_backlog),
+            service="dispatcher",
+        )
+        admin = admin_app(
+            admin_routes(
+                self.uow,
+                self.deps.cipher,
+                token,
+                self.deps.wake.set,
+                policy=settings.base_url_policy(),
+                name=settings.admin_name,
+                dead_letters=DeadLetters(lambda: js, self.uow),
+            ),
+            console=(),
+        )
+        admin_port = settings.admin_port if token else 0
+        return {
+            "http": serve_http(probes, settings.health_host, settings.health_port, self._stop),
+            "admin-http": serve_http(admin, settings.admin_host, admin_port, self._stop),
+            "outbox-relay": self.relay.run(),
+            "reconciler": run_reconciler(self.deps, self._stop),
+            "account-directory": _sync_directory(self.engine, kv, settings, self._stop),
+        }
+
+    async def wait(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set, or the scheduler ends on its own (an error: it is raised)."""
+        assert self._scheduling is not None, "start() first"
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({stopping, self._scheduling}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if self._scheduling.done():
+            self._scheduling.result()
+
+    async def stop(self) -> None:
+        """Drain within the shutdown grace: no new claims; events stop coming in while in-hand
+        submissions finish or are handed on; then the outbox is flushed and all is closed."""
+        drain_s = self.settings.drain_s()
+        inflight = self.scheduler.inflight if self.scheduler else 0
+        log.info("dispatcher stopping", inflight=inflight, drain_s=drain_s)
+        self._stop.set()
+        if self._scheduling is not None:
+            with contextlib.suppress(Exception):
+                await self._scheduling
+        drains = [self.broker.stop()]
+        if self.scheduler is not None:
+            drains.append(self.scheduler.drain(drain_s))
+        await asyncio.gather(*drains)
+        if self.relay is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.relay.relay_once(), SHUTDOWN_CLOSE_RESERVE_S / 2)
+            self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.adapters.aclose()
+        await self.engine.dispose()
+        log.info("dispatcher stopped")
+
+    async def readiness(self) -> dict[str, bool]:
+        """Each dependency's check (as `/readyz` reports them)."""
+        results: dict[str, bool] = {}
+        for name, check in self._checks.items():
+            try:
+                await check()
+            except Exception:
+                results[name] = False
+            else:
+                results[name] = True
+        return results
+
+
+def bootstrap(settings: DispatcherSettings) -> DispatcherRuntime:
+    """Build the runtime; nothing connects until `start()`."""
+    owner = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+    configure_tracing("dispatcher")
+    return DispatcherRuntime(
+        settings,
+        engine=create_engine(
+            settings.database_url, pool_size=10, max_overflow=20, timeouts=settings.db_timeouts()
+        ),
+        # Shutdown fits `shutdown_grace_s`: consumers and submissions drain together for all
+        # of it but the reserve left to flush the outbox and close.
+        broker=make_broker(
+            settings.nats_url,
+            f"genbus-dispatcher-{owner}",
+            app_name="genbus-dispatcher",
+            graceful_timeout=settings.drain_s(),
+        ),
+        adapters=AdapterRegistry(),
+        owner=owner,
+    )
 
 
 async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
-    """Run the dispatcher until `stop`: consumers, scheduler, outbox relay, reconciler."""
-    topology = SERVICES["dispatcher"]
-    owner = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
-    configure_tracing("dispatcher")
-    engine = create_engine(
-        settings.database_url, pool_size=10, max_overflow=20, timeouts=settings.db_timeouts()
-    )
-    # Shutdown fits `shutdown_grace_s`: consumers and submissions drain together for all of it
-    # but the reserve left to flush the outbox and close.
-    drain_s = settings.drain_s()
-    broker = make_broker(
-        settings.nats_url,
-        f"genbus-dispatcher-{owner}",
-        app_name="genbus-dispatcher",
-        graceful_timeout=drain_s,
-    )
-    js = await connect_and_provision(
-        broker, topology, settings.stream_replicas, streams=settings.streams()
-    )
-    kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]
-    publisher = EventPublisher(js, topology)
-    relay = OutboxRelay(engine, OUTBOX, publisher)
-    adapters = AdapterRegistry()
-
-    def new_uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine, publisher, relay)
-
-    deps = Deps(
-        settings=settings,
-        uow=new_uow,
-        adapters=adapters,
-        cipher=cipher_from(settings),
-        owner=owner,
-    )
-    register_consumers(broker, deps)
-    scheduler = Scheduler(deps)
-    http = service_app(
-        {"nats": nats_readiness(broker, topology), "database": database_readiness(engine)},
-        on_scrape=(DispatchGauges(new_uow).refresh, relay.refresh_backlog),
-        service="dispatcher",
-    )
-    token = settings.admin_token.get_secret_value()
-    dead_letters = DeadLetters(lambda: js, new_uow)
-    admin = admin_app(
-        admin_routes(
-            new_uow,
-            deps.cipher,
-            token,
-            deps.wake.set,
-            policy=settings.base_url_policy(),
-            name=settings.admin_name,
-            dead_letters=dead_letters,
-        ),
-        console=(),
-    )
-    background = [
-        asyncio.create_task(
-            serve_http(http, settings.health_host, settings.health_port, stop), name="http"
-        ),
-        asyncio.create_task(
-            serve_http(admin, settings.admin_host, settings.admin_port if token else 0, stop),
-            name="admin-http",
-        ),
-        asyncio.create_task(relay.run(), name="outbox-relay"),
-        asyncio.create_task(run_reconciler(deps, stop), name="reconciler"),
-        asyncio.create_task(_sync_directory(engine, kv, settings, stop), name="account-directory"),
-    ]
-    await broker.start()
-    log.info("dispatcher started", owner=owner)
+    """Run the dispatcher until `stop`."""
+    runtime = bootstrap(settings)
+    await runtime.start()
     try:
-        await scheduler.run(stop)
+        await runtime.wait(stop)
     finally:
-        log.info("dispatcher stopping", inflight=scheduler.inflight, drain_s=drain_s)
-        # No new claims (the loop has ended); events stop coming in while in-hand submissions
-        # finish or are handed on, then the outbox is flushed.
-        await asyncio.gather(broker.stop(), scheduler.drain(drain_s))
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(relay.relay_once(), SHUTDOWN_CLOSE_RESERVE_S / 2)
-        relay.stop()
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
-        await adapters.aclose()
-        await engine.dispose()
-        log.info("dispatcher stopped")
+        await runtime.stop()
 
 
 async def _sync_directory(

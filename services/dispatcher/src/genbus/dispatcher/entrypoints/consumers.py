@@ -1,46 +1,107 @@
-"""The dispatcher's JetStream consumers: thin wrappers that hand each event to its handler."""
+"""The dispatcher's event consumers: which handler runs when which event arrives.
+
+`EVENT_HANDLERS` is the one table. Each handler gets the event (or the events pulled together,
+applied in one transaction), a fresh unit of work, and the dependencies it names as
+keyword-only parameters, taken from `handler_dependencies` (cosmicpython's injection).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from faststream.nats import NatsBroker
 
-from genbus.contracts import GenerationCancelRequested, GenerationCompleted, GenerationRequested
+from genbus.contracts import ConsumerSpec, Event, GenerationRequested
 from genbus.contracts.topology import (
     DISPATCHER_CANCEL,
     DISPATCHER_COMPLETED,
     DISPATCHER_REQUESTED,
 )
+from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.service_layer import handlers
-from genbus.dispatcher.service_layer.deps import Deps
+from genbus.dispatcher.service_layer.observability import with_trace_context
 from genbus.runtime.consumer import Delivery, register_consumer
+
+HandlerFn = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class EventHandling:
+    """How one consumer's events are handled."""
+
+    #: `(events, uow, **deps)` when `together`, else `(event, uow, **deps)`.
+    handler: HandlerFn
+    #: Several events pulled together are handled in one call (one transaction); a failure
+    #: makes the runtime apply them one by one.
+    together: bool
+    batch_size: int
+
+
+EVENT_HANDLERS: Mapping[ConsumerSpec, EventHandling] = {
+    DISPATCHER_REQUESTED: EventHandling(handlers.on_generations_requested, True, 64),
+    DISPATCHER_COMPLETED: EventHandling(handlers.on_generations_completed, True, 64),
+    DISPATCHER_CANCEL: EventHandling(handlers.on_cancel_requested, False, 16),
+}
+
+
+def handler_dependencies(deps: Deps) -> dict[str, object]:
+    """Every dependency a handler may name, by parameter name."""
+    return {
+        "wake": deps.wake.set,
+        "unfollowed_slot_hold_s": deps.settings.unfollowed_slot_hold_s,
+        "adapters": deps.adapters,
+        "cipher": deps.cipher,
+    }
 
 
 def register_consumers(broker: NatsBroker, deps: Deps) -> None:
-    async def requested(delivery: Delivery[GenerationRequested]) -> None:
-        await handlers.on_generation_requested(deps, delivery.event, delivery.trace_context)
+    """Subscribe every dispatcher consumer; call before `broker.start()`."""
+    for spec, handling in EVENT_HANDLERS.items():
+        handler = _inject(handling.handler, deps)
+        if handling.together:
 
-    async def requested_together(deliveries: Sequence[Delivery[GenerationRequested]]) -> None:
-        # In the order they were published: the queue keeps arrival order among equals.
-        in_order = sorted(deliveries, key=lambda d: d.stream_sequence)
-        await handlers.on_generations_requested(
-            deps, [(d.event, d.trace_context) for d in in_order]
-        )
+            async def one(delivery: Delivery[Any], handler: HandlerFn = handler) -> None:
+                await handler([_as_queued(delivery)], deps.uow())
 
-    async def completed(delivery: Delivery[GenerationCompleted]) -> None:
-        await handlers.on_generation_completed(deps, delivery.event)
+            async def together(
+                deliveries: Sequence[Delivery[Any]], handler: HandlerFn = handler
+            ) -> None:
+                # In the order they were published: the queue keeps arrival order among equals.
+                in_order = sorted(deliveries, key=lambda d: d.stream_sequence)
+                await handler([_as_queued(d) for d in in_order], deps.uow())
 
-    async def completed_together(deliveries: Sequence[Delivery[GenerationCompleted]]) -> None:
-        await handlers.on_generations_completed(deps, [d.event for d in deliveries])
+            register_consumer(
+                broker, spec, one, batch_size=handling.batch_size, batch_handler=together
+            )
+        else:
 
-    async def cancel_requested(delivery: Delivery[GenerationCancelRequested]) -> None:
-        await handlers.on_cancel_requested(deps, delivery.event)
+            async def single(delivery: Delivery[Any], handler: HandlerFn = handler) -> None:
+                await handler(delivery.event, deps.uow())
 
-    register_consumer(
-        broker, DISPATCHER_REQUESTED, requested, batch_size=64, batch_handler=requested_together
-    )
-    register_consumer(
-        broker, DISPATCHER_COMPLETED, completed, batch_size=64, batch_handler=completed_together
-    )
-    register_consumer(broker, DISPATCHER_CANCEL, cancel_requested, batch_size=16)
+            register_consumer(broker, spec, single, batch_size=handling.batch_size)
+
+
+def _inject(handler: HandlerFn, deps: Deps) -> HandlerFn:
+    """`handler` given the keyword-only dependencies it names (taken when it runs)."""
+    names = [
+        name
+        for name, param in inspect.signature(handler).parameters.items()
+        if param.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+
+    async def bound(*args: Any) -> None:
+        available = handler_dependencies(deps)
+        await handler(*args, **{name: available[name] for name in names})
+
+    return bound
+
+
+def _as_queued(delivery: Delivery[Any]) -> Event:
+    """A requested generation is queued with the trace context it came in with."""
+    event: Event = delivery.event
+    if isinstance(event, GenerationRequested):
+        return with_trace_context(event, delivery.trace_context)
+    return event

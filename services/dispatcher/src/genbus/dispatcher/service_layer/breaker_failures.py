@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from genbus.dispatcher.adapters.accounts_store import BreakerUpdate
 from genbus.dispatcher.config import DispatcherSettings
+from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.domain.model import (
     ClaimedJob,
 )
-from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.held_claim import HeldClaim
 from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
 from genbus.runtime.logging import get_logger

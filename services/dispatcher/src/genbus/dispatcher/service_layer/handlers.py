@@ -1,8 +1,12 @@
-"""What the dispatcher does when each event arrives. Every handler is idempotent."""
+"""What the dispatcher does when each event arrives. Every handler is idempotent.
+
+Handlers are `(event or events, uow, *, dependencies)`: the consumers' table
+(`entrypoints.consumers.EVENT_HANDLERS`) says which runs for which event, and gives each the
+dependencies it names (keyword-only parameters) and a fresh unit of work."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from genbus.contracts import (
     COMPLETED,
@@ -13,13 +17,20 @@ from genbus.contracts import (
 )
 from genbus.dispatcher.adapters.repository import JobSnapshot
 from genbus.dispatcher.domain.model import JobState, slot_hold_s
-from genbus.dispatcher.service_layer.deps import Deps
-from genbus.dispatcher.service_layer.observability import with_trace_context
 from genbus.dispatcher.service_layer.provider_cancel import cancel_at_provider
-from genbus.providers import CredentialDecryptError, ProviderJobRef
+from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
+from genbus.providers import (
+    AdapterRegistry,
+    CredentialCipher,
+    CredentialDecryptError,
+    ProviderJobRef,
+)
 from genbus.runtime.logging import get_logger
 
 log = get_logger(__name__)
+
+#: Tells the scheduler to look at the queue at once (a job arrived or a slot may be free).
+Wake = Callable[[], None]
 
 _END_STATE = {
     CompletionStatus.COMPLETED: JobState.COMPLETED,
@@ -28,39 +39,33 @@ _END_STATE = {
 }
 
 
-async def on_generation_requested(
-    deps: Deps, event: GenerationRequested, trace_context: Mapping[str, str] | None = None
-) -> None:
-    """Queue the generation (a redelivery is a no-op) and let the scheduler look at once."""
-    await on_generations_requested(deps, [(event, trace_context)])
-
-
 async def on_generations_requested(
-    deps: Deps, events: Sequence[tuple[GenerationRequested, Mapping[str, str] | None]]
+    events: Sequence[GenerationRequested], uow: AbstractUnitOfWork, *, wake: Wake
 ) -> None:
-    """Queue several generations in one transaction, each with the trace context it came in.
+    """Queue generations in one transaction (a redelivery is a no-op); the scheduler looks at
+    once. Each event carries the trace context it came in with (`with_trace_context`).
 
     Rows are written in the order given, which must be arrival order (the queue's tie-break):
     the stream's order, the same in every transaction, so two of them never deadlock."""
     queued = False
-    uow = deps.uow()
     async with uow:
-        for event, trace_context in events:
-            queued |= await uow.jobs.ingest(with_trace_context(event, trace_context))
+        for event in events:
+            queued |= await uow.jobs.ingest(event)
         await uow.commit()
     if queued:
-        deps.wake.set()
+        wake()
 
 
-async def on_generation_completed(deps: Deps, event: GenerationCompleted) -> None:
-    """The job ended: its slot is released (once, whatever the deliveries) and reused now."""
-    await on_generations_completed(deps, [event])
-
-
-async def on_generations_completed(deps: Deps, events: Sequence[GenerationCompleted]) -> None:
-    """Several jobs ended, released in one transaction (in generation id order)."""
+async def on_generations_completed(
+    events: Sequence[GenerationCompleted],
+    uow: AbstractUnitOfWork,
+    *,
+    wake: Wake,
+    unfollowed_slot_hold_s: float,
+) -> None:
+    """Jobs ended: each slot is released once, whatever the deliveries, and reused at once
+    (in generation id order, in one transaction)."""
     released = False
-    uow = deps.uow()
     async with uow:
         for event in sorted(events, key=lambda e: e.generation_id):
             done = await uow.jobs.finish(
@@ -68,20 +73,25 @@ async def on_generations_completed(deps: Deps, events: Sequence[GenerationComple
                 _END_STATE[event.status],
                 _error(event),
                 hold_slot_s=slot_hold_s(
-                    event.error.code if event.error else None,
-                    deps.settings.unfollowed_slot_hold_s,
+                    event.error.code if event.error else None, unfollowed_slot_hold_s
                 ),
             )
             released |= done is not None
         await uow.commit()
     if released:
-        deps.wake.set()
+        wake()
 
 
-async def on_cancel_requested(deps: Deps, event: GenerationCancelRequested) -> None:
+async def on_cancel_requested(
+    event: GenerationCancelRequested,
+    uow: AbstractUnitOfWork,
+    *,
+    wake: Wake,
+    adapters: AdapterRegistry,
+    cipher: CredentialCipher,
+) -> None:
     """Queued: end it cancelled now. Submitted: cancel at the provider; the poller reports."""
     cancel_ref: ProviderJobRef | None = None
-    uow = deps.uow()
     async with uow:
         job = await uow.jobs.lock_job(event.generation_id)
         if job is None:
@@ -107,21 +117,21 @@ async def on_cancel_requested(deps: Deps, event: GenerationCancelRequested) -> N
         elif job.state in (JobState.CLAIMED, JobState.SUBMITTED):
             await uow.jobs.flag_cancel_requested(event.generation_id)
             if job.state is JobState.SUBMITTED:
-                cancel_ref = provider_job_of(deps, job)
+                cancel_ref = provider_job_of(cipher, job)
         await uow.commit()
     if cancel_ref is not None:
-        await cancel_at_provider(deps.adapters.get(event.provider_id), cancel_ref)
-    deps.wake.set()
+        await cancel_at_provider(adapters.get(event.provider_id), cancel_ref)
+    wake()
 
 
-def provider_job_of(deps: Deps, job: JobSnapshot) -> ProviderJobRef | None:
+def provider_job_of(cipher: CredentialCipher, job: JobSnapshot) -> ProviderJobRef | None:
     """How to reach a submitted job at its provider; None when it cannot be reached (no job id,
     or the account's credentials are unreadable: the job then ends by its deadline)."""
     provider_job_id = job.provider_job_id
     if provider_job_id is None or job.credentials_ciphertext is None:
         return None
     try:
-        credentials = deps.cipher.decrypt(job.credentials_ciphertext)
+        credentials = cipher.decrypt(job.credentials_ciphertext)
     except CredentialDecryptError:
         log.warning("cannot cancel at the provider: credentials unreadable", account=job.account_id)
         return None

@@ -24,8 +24,8 @@ from genbus.contracts import (
     GenerationRequested,
 )
 from genbus.dispatcher.adapters.repository import JobSnapshot
+from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.domain.model import JobState, slot_hold_s
-from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.handlers import provider_job_of
 from genbus.dispatcher.service_layer.provider_cancel import cancel_at_provider
 from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
@@ -76,7 +76,7 @@ async def fail_overdue_submitted(deps: Deps) -> int:
         await uow.commit()
     for job in ended:
         METRICS.overdue_submitted.labels(job.provider_id).inc()
-        ref = provider_job_of(deps, job)
+        ref = provider_job_of(deps.cipher, job)
         if ref is not None:
             with contextlib.suppress(Exception):
                 await cancel_at_provider(deps.adapters.get(job.provider_id), ref)

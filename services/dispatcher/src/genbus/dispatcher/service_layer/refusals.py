@@ -13,6 +13,7 @@ from genbus.contracts import (
     GenerationCompleted,
     GenerationRequested,
 )
+from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.domain.model import (
     AccountStatus,
     BreakerState,
@@ -23,7 +24,6 @@ from genbus.dispatcher.service_layer.breaker_failures import (
     after_breaker_failure,
     record_breaker_failure,
 )
-from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.held_claim import HeldClaim
 from genbus.providers import (
     Behaviour,

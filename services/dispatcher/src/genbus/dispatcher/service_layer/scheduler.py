@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from genbus.dispatcher.adapters.repository import Contended, LeaseLost
+from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.domain.model import ClaimedJob
-from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.held_claim import HeldClaim
 from genbus.dispatcher.service_layer.submission import submit_claimed
 from genbus.runtime.logging import get_logger

@@ -36,12 +36,12 @@ from genbus.contracts import (
 )
 from genbus.dispatcher.adapters.repository import LeaseLost
 from genbus.dispatcher.config import DispatcherSettings
+from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.domain.backoff import backoff_delay
 from genbus.dispatcher.domain.model import ClaimedJob
 from genbus.dispatcher.service_layer.breaker_failures import (
     breaker_failure_in_doubt,
 )
-from genbus.dispatcher.service_layer.deps import Deps
 from genbus.dispatcher.service_layer.held_claim import HeldClaim
 from genbus.dispatcher.service_layer.in_doubt import Resolution, resolve_in_doubt
 from genbus.dispatcher.service_layer.observability import trace_context_of

@@ -1,4 +1,4 @@
-"""What the dispatcher's handlers need, built once by bootstrap."""
+"""What the dispatcher's service layer is given, built once by bootstrap."""
 
 from __future__ import annotations
 
