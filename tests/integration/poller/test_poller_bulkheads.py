@@ -18,8 +18,8 @@ from nats.js import JetStreamContext
 from genbus.contracts import SUBMITTED, Asset, CompletionStatus, GenerationSubmitted
 from genbus.contracts.topology import POLLER_SUBMITTED
 from genbus.poller.config import PollerSettings
+from genbus.poller.dependencies import PollerDeps
 from genbus.poller.entrypoints.consumers import register_consumers
-from genbus.poller.service_layer.deps import PollerDeps
 from genbus.providers import JobState, JobStatus, ProviderJobRef
 from genbus.runtime.jetstream import provision
 from genbus.runtime.publisher import encode_event

@@ -9,7 +9,7 @@ from uuid import uuid4
 from genbus.contracts import Event, EventBinding, GenerationCompleted, GenerationSubmitted
 from genbus.poller.adapters.account_directory import AccountAccess
 from genbus.poller.config import PollerSettings
-from genbus.poller.service_layer.deps import JobControl, PollerDeps
+from genbus.poller.dependencies import JobControl, PollerDeps
 from genbus.providers import Credentials, JobState, JobStatus, ProviderJobRef, UnknownProvider
 
 ACCOUNT = AccountAccess(

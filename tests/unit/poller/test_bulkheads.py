@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from genbus.contracts import DEADLINE_EXCEEDED, Asset, CompletionStatus
 from genbus.contracts.topology import POLLER_SUBMITTED
 from genbus.poller.config import PollerSettings
+from genbus.poller.dependencies import PollerDeps
 from genbus.poller.domain.schedule import next_poll_delay
 from genbus.poller.entrypoints.consumers import register_consumers
 from genbus.poller.service_layer.bulkheads import (
@@ -20,7 +21,6 @@ from genbus.poller.service_layer.bulkheads import (
     poll_within_budget,
     worker_limit,
 )
-from genbus.poller.service_layer.deps import PollerDeps
 from genbus.poller.service_layer.polling import STATUS_BUDGET_S, poll_submitted
 from genbus.providers import JobState, JobStatus
 from genbus.runtime.consumer import RedeliverLater

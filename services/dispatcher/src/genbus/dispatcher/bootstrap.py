@@ -34,7 +34,12 @@ from genbus.dispatcher.service_layer.scheduler import Scheduler
 from genbus.dispatcher.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.providers import AdapterRegistry
 from genbus.runtime.db import create_engine
-from genbus.runtime.http_server import ReadinessCheck, serve_http, service_app
+from genbus.runtime.http_server import (
+    ReadinessCheck,
+    failing_checks,
+    serve_http,
+    service_app,
+)
 from genbus.runtime.jetstream import provision_kv
 from genbus.runtime.logging import get_logger
 from genbus.runtime.outbox import OutboxRelay
@@ -182,15 +187,8 @@ class DispatcherRuntime:
 
     async def readiness(self) -> dict[str, bool]:
         """Each dependency's check (as `/readyz` reports them)."""
-        results: dict[str, bool] = {}
-        for name, check in self._checks.items():
-            try:
-                await check()
-            except Exception:
-                results[name] = False
-            else:
-                results[name] = True
-        return results
+        failures = await failing_checks(self._checks)
+        return {name: name not in failures for name in self._checks}
 
 
 def bootstrap(settings: DispatcherSettings) -> DispatcherRuntime:

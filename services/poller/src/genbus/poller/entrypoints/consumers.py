@@ -8,21 +8,38 @@ never handed to a second replica meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol
+
 from faststream.nats import NatsBroker
 
 from genbus.contracts import ConsumerSpec, GenerationSubmitted
 from genbus.contracts.topology import POLLER_SUBMITTED
+from genbus.poller.dependencies import PollerDeps
 from genbus.poller.service_layer.bulkheads import (
     ProviderBulkheads,
     poll_within_budget,
     worker_limit,
 )
-from genbus.poller.service_layer.deps import PollerDeps
 from genbus.poller.service_layer.polling import STATUS_SHARE_OF_ACK_WAIT
 from genbus.runtime.consumer import Delivery, register_consumer
 
 #: Share of the ack wait between two in-progress heartbeats of a poll in hand.
 HEARTBEAT_SHARE_OF_ACK_WAIT = 1 / 3
+
+
+class PollHandler(Protocol):
+    async def __call__(
+        self,
+        deps: PollerDeps,
+        bulkheads: ProviderBulkheads,
+        event: GenerationSubmitted,
+        status_budget_s: float | None = None,
+    ) -> None: ...
+
+
+#: Which handler runs when which event arrives (the poller has one consumer).
+EVENT_HANDLERS: Mapping[ConsumerSpec, PollHandler] = {POLLER_SUBMITTED: poll_within_budget}
 
 
 def register_consumers(
@@ -43,8 +60,10 @@ def register_consumers(
         spec.ack_wait_s * STATUS_SHARE_OF_ACK_WAIT if status_budget_s is None else status_budget_s
     )
 
+    handler = EVENT_HANDLERS[POLLER_SUBMITTED]
+
     async def submitted(delivery: Delivery[GenerationSubmitted]) -> None:
-        await poll_within_budget(deps, bulkheads, delivery.event, budget)
+        await handler(deps, bulkheads, delivery.event, budget)
 
     register_consumer(
         broker,

@@ -23,8 +23,8 @@ from genbus.poller.adapters.account_directory import (
     AccountEntryInvalid,
     AccountUnknown,
 )
+from genbus.poller.dependencies import Accounts
 from genbus.poller.domain.timeline import age_s
-from genbus.poller.service_layer.deps import Accounts
 from genbus.runtime.consumer import RedeliverLater
 
 #: Wait between looks for an account the directory does not have yet.

@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from genbus.contracts import DEADLINE_EXCEEDED, GenerationSubmitted
+from genbus.poller.dependencies import PollerDeps
 from genbus.poller.domain.timeline import is_overdue
-from genbus.poller.service_layer.deps import PollerDeps
 from genbus.poller.service_layer.ending import fail_job
 from genbus.poller.service_layer.polling import poll_submitted
 from genbus.runtime.consumer import RedeliverLater

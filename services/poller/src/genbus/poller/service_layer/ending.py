@@ -20,7 +20,7 @@ from genbus.contracts import (
 )
 from genbus.contracts.topology import POLLER_SUBMITTED
 from genbus.poller.adapters.account_directory import AccountLookupError
-from genbus.poller.service_layer.deps import PollerDeps, Publisher
+from genbus.poller.dependencies import PollerDeps, Publisher
 from genbus.providers import JobStatus, ProviderJobRef
 from genbus.runtime.logging import get_logger
 from genbus.runtime.metrics import METRICS, provider_call

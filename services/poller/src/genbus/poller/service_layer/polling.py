@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 from genbus.contracts import UNSUPPORTED_PROVIDER, CompletionStatus, GenerationSubmitted
 from genbus.contracts.topology import POLLER_SUBMITTED
+from genbus.poller.dependencies import PollerDeps
 from genbus.poller.domain.schedule import next_poll_delay
 from genbus.poller.domain.timeline import age_s, is_overdue
 from genbus.poller.service_layer.accounts import Unusable, account_for
-from genbus.poller.service_layer.deps import PollerDeps
 from genbus.poller.service_layer.ending import end_job, end_overdue, fail_job
 from genbus.providers import Behaviour, JobState, ProviderJobRef, UnknownProvider, behaviour_of
 from genbus.runtime.consumer import RedeliverLater
