@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from genbus.contracts import ACCOUNT_DIRECTORY, SERVICES
 from genbus.dispatcher.adapters.account_directory import sync_account_directory
+from genbus.dispatcher.adapters.console_reads import ConsoleReads
 from genbus.dispatcher.adapters.tables import OUTBOX
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.entrypoints.admin_app import admin_app
 from genbus.dispatcher.entrypoints.admin_http import admin_routes
+from genbus.dispatcher.entrypoints.console import console_routes
 from genbus.dispatcher.entrypoints.consumers import register_consumers
 from genbus.dispatcher.service_layer.dead_letters import DeadLetters
 from genbus.dispatcher.service_layer.deps import Deps
@@ -100,7 +102,19 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
             name=settings.admin_name,
             dead_letters=dead_letters,
         ),
-        console=(),
+        console=console_routes(
+            token=token,
+            name=settings.admin_name,
+            development=settings.development,
+            uow=new_uow,
+            reads=ConsoleReads(engine),
+            dead_letters=dead_letters,
+            js=lambda: js,
+            cipher=deps.cipher,
+            policy=settings.base_url_policy(),
+            on_change=deps.wake.set,
+            stop=stop,
+        ),
     )
     background = [
         asyncio.create_task(
