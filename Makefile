@@ -15,15 +15,24 @@ endif
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k pipeline -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help sync run test test-unit test-e2e faults bench bench-smoke lint format typecheck schemas openapi clean
+.PHONY: help sync browser run test test-unit test-e2e faults bench bench-smoke lint format typecheck schemas openapi clean
 
 help:
-	@echo "make run     start NATS, Postgres, the sim provider and every service (Ctrl-C stops all)"
-	@echo "make test    lint-free code, unit, integration and end-to-end tests on real NATS/Postgres"
-	@echo "make faults  the fault-injection suite at full size"
-	@echo "make bench   benchmarks against targets (bench/results/, summary table); long"
+	@echo "make run          start NATS, Postgres, the sim provider and every service (Ctrl-C stops all);"
+	@echo "                  then: uv run genbus status | accounts list | deadletters list | audit"
+	@echo "make test         unit, integration, end-to-end and browser tests on real NATS/Postgres"
+	@echo "make test-unit    the unit tests only"
+	@echo "make test-e2e     the end-to-end tests only (whole system as processes, browser included)"
+	@echo "make browser      install Debian's chromium for the browser tests (root; else prints how)"
+	@echo "make faults       the fault-injection suite at full size"
+	@echo "make bench        benchmarks against targets (bench/results/, summary table); long"
 	@echo "make bench-smoke  the benchmarks at tiny sizes (~1 min, results in .local/bench-smoke/)"
-	@echo "make lint    ruff + mypy"
+	@echo "make lint         ruff + mypy"
+	@echo "make format       ruff fixes and formatting"
+	@echo "make schemas      refresh the committed event schemas"
+	@echo "make openapi      refresh the committed OpenAPI spec"
+	@echo "make sync         install the workspace into .venv (every target does it first)"
+	@echo "make clean        remove .local/ and the tool caches"
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -32,18 +41,30 @@ $(CURDIR)/.tools/bin/uv:
 sync: $(UV_BOOTSTRAP)
 	$(UV) sync --frozen --all-packages
 
+# The browser tests drive Debian's chromium through Playwright (which cannot download its own
+# browsers here). Installed when missing and we are root; otherwise the one command to run.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ]; then \
+		echo "installing chromium (Debian package) for the browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }; \
+	else \
+		echo "chromium is missing; run: sudo apt-get install -y chromium"; exit 1; \
+	fi
+
 run: sync
 	$(UV) run --frozen genbus-dev run
 
 # Temp dirs under .local/: another pytest run on the machine cannot prune them mid-run.
-test: sync
+test: sync browser
 	mkdir -p $(CURDIR)/.local
 	$(UV) run --frozen pytest --basetemp=$(CURDIR)/.local/pytest $(PYTEST_ARGS)
 
 test-unit: sync
 	$(UV) run --frozen pytest tests/unit $(PYTEST_ARGS)
 
-test-e2e: sync
+test-e2e: sync browser
 	$(UV) run --frozen pytest tests/e2e $(PYTEST_ARGS)
 
 faults: sync

@@ -15,6 +15,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
+from genbus.devstack.first_screen import (
+    RunFacts,
+    first_screen,
+    local_url,
+    service_lines,
+    write_connection_facts,
+)
 from genbus.devstack.processes import tail
 from genbus.devstack.stack import LocalInfra, Stack
 from genbus.devstack.system import (
@@ -120,54 +127,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     infra = LocalInfra(args.dir, database="genbus")
     try:
         with infra:
+            credentials_key = _credentials_key(infra.base_dir)
             config = SystemConfig(
                 base_dir=infra.base_dir / "run",
                 nats_url=infra.nats_url,
                 database_url=infra.database_url,
                 api_port=args.api_port,
                 sim_port=args.sim_port,
-                credentials_key=_credentials_key(infra.base_dir),
+                credentials_key=credentials_key,
                 admin_token=_kept_secret(infra.base_dir / "admin.token", new_admin_token),
                 admin_port=args.admin_port,
+                # Each service's output (library lines included) goes to its log file; the
+                # terminal shows what a person needs (`first_screen`).
+                log_to_files=True,
                 log_format="console",
                 # Local only: calls without an API key act as the local user, so the old
                 # system's curl line works unchanged. Production keeps this off.
                 extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true"},
             )
+            _say("starting NATS, Postgres, the sim provider and the services ...")
             with GenbusSystem(config) as system:
-                api = system.api_url.replace("127.0.0.1", "localhost")
-                body = (
-                    '{"operation_type": "text_to_video", "provider_id": "pixverse", '
-                    '"params": {"prompt": "test video", "quality": "720p"}}'
+                facts = RunFacts(
+                    nats_url=infra.nats_url,
+                    database_url=infra.database_url,
+                    api_url=local_url(system.api_url),
+                    admin_url=local_url(system.admin_url),
+                    sim_url=local_url(system.sim_url),
+                    admin_token=config.admin_token,
+                    credentials_key=credentials_key,
+                    logs={
+                        name: process.log_path
+                        for name, process in system.processes.items()
+                        if process.log_path is not None
+                    },
                 )
-                _say(f"NATS {infra.nats_url}  Postgres {infra.database_url}")
-                _say(f"sim provider {system.sim_url}  (stats: {system.sim_url}/_sim/stats)")
-                _say(f"API docs: {api}/docs")
-                _say("try:")
-                print(
-                    f'curl -X POST {api}/api/v1/jobs -H "Content-Type: application/json" '
-                    f"-d '{body}'",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                facts_file = write_connection_facts(infra.base_dir, facts)
+                pids = {name: process.pid for name, process in system.processes.items()}
                 key = system.create_api_key("local", "make-run")
-                _say("with an API key (created now, stored hashed; shown only here):")
-                print(
-                    f'curl -X POST {api}/api/v1/generations -H "Authorization: Bearer {key}" '
-                    f"-H \"Content-Type: application/json\" -d '{body}'",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                _say(f"then: curl {api}/api/v1/jobs/<id>      Ctrl-C stops everything")
-                token_file = infra.base_dir / "admin.token"
-                admin = system.admin_url.replace("127.0.0.1", "localhost")
-                _say("accounts (`pixverse` and `sim` ones are simulated):")
-                print(
-                    f"GENBUS_ADMIN_URL={admin} GENBUS_ADMIN_TOKEN=$(cat {token_file}) "
-                    "genbus accounts list",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                for line in service_lines(facts, pids) + first_screen(facts, key, facts_file):
+                    if line.startswith("  "):  # a command to copy: no prefix in the way
+                        print(line.strip(), file=sys.stderr, flush=True)
+                    else:
+                        _say(line)
                 return supervise(system)
     except Interrupted as exc:
         _say(f"{exc}: stopped")

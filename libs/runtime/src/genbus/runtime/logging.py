@@ -41,11 +41,36 @@ def configure_logging(service: str, log_format: str = "json", level: str = "INFO
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
+    handler.addFilter(ExpectedFetchTimeout())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "faststream.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class ExpectedFetchTimeout(logging.Filter):
+    """A pull consumer's fetch that found nothing before its timeout is not an error.
+
+    FastStream's task supervisor logs any exception that ends a subscriber task at ERROR with a
+    traceback ("Task-NN raised an exception, retrying...") and restarts the task. When that
+    exception is a timeout (an idle fetch, or NATS slow to answer one), the restart is the
+    whole remedy: the record becomes one INFO line without the traceback. Other exceptions
+    keep their level and traceback.
+    """
+
+    MARKER = "raised an exception, retrying"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.exc_info and self.MARKER in str(record.msg):
+            exc = record.exc_info[1]
+            if isinstance(exc, TimeoutError):
+                record.levelno, record.levelname = logging.INFO, "INFO"
+                record.msg = "consumer fetch timed out; fetching again"
+                record.args = None
+                record.exc_info = None
+                record.exc_text = None
+        return True
 
 
 def _add_service(service: str) -> Any:

@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from genbus.contracts import ACCOUNT_DIRECTORY, SERVICES
 from genbus.dispatcher.adapters.account_directory import sync_account_directory
+from genbus.dispatcher.adapters.console_reads import ConsoleReads
 from genbus.dispatcher.adapters.tables import OUTBOX
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.entrypoints.admin_app import admin_app
 from genbus.dispatcher.entrypoints.admin_http import admin_routes
+from genbus.dispatcher.entrypoints.console import console_routes
 from genbus.dispatcher.entrypoints.consumers import register_consumers
 from genbus.dispatcher.service_layer.dead_letters import DeadLetters
 from genbus.dispatcher.service_layer.observability import DispatchGauges
@@ -127,6 +129,7 @@ class DispatcherRuntime:
             on_scrape=(DispatchGauges(self.uow).refresh, self.relay.refresh_backlog),
             service="dispatcher",
         )
+        dead_letters = DeadLetters(lambda: js, self.uow)
         admin = admin_app(
             admin_routes(
                 self.uow,
@@ -135,9 +138,21 @@ class DispatcherRuntime:
                 self.deps.wake.set,
                 policy=settings.base_url_policy(),
                 name=settings.admin_name,
-                dead_letters=DeadLetters(lambda: js, self.uow),
+                dead_letters=dead_letters,
             ),
-            console=(),
+            console=console_routes(
+                token=token,
+                name=settings.admin_name,
+                development=settings.development,
+                uow=self.uow,
+                reads=ConsoleReads(self.engine),
+                dead_letters=dead_letters,
+                js=lambda: js,
+                cipher=self.deps.cipher,
+                policy=settings.base_url_policy(),
+                on_change=self.deps.wake.set,
+                stop=self._stop,
+            ),
         )
         admin_port = settings.admin_port if token else 0
         return {

@@ -1,13 +1,13 @@
-"""`genbus`: operate a running genbus through the dispatcher's admin API.
+"""`genbus`: operate a running genbus through the dispatcher's admin API and JetStream.
 
-Needs GENBUS_ADMIN_TOKEN (and GENBUS_ADMIN_URL unless the default suits). Exit status: 0 done,
-1 refused or unreachable, 2 bad usage.
+Reads GENBUS_ADMIN_URL, GENBUS_ADMIN_TOKEN and NATS_URL; what the environment lacks comes from
+`.local/connection.json`, which `make run` writes. Exit status: 0 done, 1 refused or
+unreachable (one line on stderr), 2 bad usage.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
@@ -17,6 +17,7 @@ import httpx
 from genbus.cli.client import DEFAULT_URL, URL_ENV, AdminClient, AdminError
 from genbus.cli.commands import COMMAND_GROUPS
 from genbus.cli.context import Context
+from genbus.runtime.connection import env_with_facts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,18 +40,25 @@ def run(
 ) -> int:
     """Run one command; returns its exit status (tests call this with their own env and I/O)."""
     args = build_parser().parse_args(argv)
-    env = os.environ if env is None else env
+    env = env_with_facts() if env is None else env
     err = err or sys.stderr
     ctx = Context(
         env=env,
         out=out or sys.stdout,
         as_json=args.json,
         connect=lambda: AdminClient.from_env(env, url=args.url, transport=transport),
+        err=err,
     )
     try:
         code: int = args.run(ctx, args)
     except AdminError as exc:
         err.write(f"genbus: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last guard: one line, never a traceback
+        message = " ".join(str(exc).split())[:200]
+        err.write(f"genbus: unexpected error: {type(exc).__name__}: {message}\n")
         return 1
     finally:
         ctx.close()

@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from genbus.runtime.failures import one_line_failure
+
 URL_ENV = "GENBUS_ADMIN_URL"
 TOKEN_ENV = "GENBUS_ADMIN_TOKEN"
 DEFAULT_URL = "http://localhost:8001"
@@ -70,9 +72,8 @@ class AdminClient:
         try:
             response = self._client.request(method, path, json=body)
         except httpx.HTTPError as exc:
-            raise AdminError(
-                "unreachable", f"{self._client.base_url}: {type(exc).__name__}"
-            ) from None
+            failure = one_line_failure(exc, "the admin API", str(self._client.base_url))
+            raise AdminError("unreachable", failure) from None
         if response.is_success:
             return response.json()
         raise _error_from(response)

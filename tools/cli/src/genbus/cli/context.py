@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -15,6 +16,7 @@ class Context:
     out: TextIO
     as_json: bool
     connect: Callable[[], AdminClient]
+    err: TextIO = field(default_factory=lambda: sys.stderr)
     _client: AdminClient | None = field(default=None, init=False)
 
     @property

@@ -35,7 +35,9 @@ from genbus.api.service_layer.api_keys import (
     revoke_api_key,
 )
 from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
+from genbus.runtime.connection import fill_environment
 from genbus.runtime.db import create_engine
+from genbus.runtime.failures import one_line_failure
 from genbus.runtime.logging import configure_logging
 from genbus.runtime.migrations import upgrade_to_head
 from genbus.runtime.tracing import configure_tracing
@@ -113,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.command not in (None, "serve"):
+        fill_environment()  # `make run`'s .local/connection.json fills what the env lacks
     settings = ApiSettings()
     configure_logging("api", settings.log_format, settings.log_level)
     if args.command == "consumers" or (
@@ -129,6 +133,15 @@ def main(argv: list[str] | None = None) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(sys.stderr)
+    try:
+        _command(args, settings)
+    except SystemExit:
+        raise
+    except Exception as exc:  # one line, never a traceback: most often Postgres is down
+        sys.exit(f"genbus-api: {one_line_failure(exc, 'Postgres', settings.database_url)}")
+
+
+def _command(args: argparse.Namespace, settings: ApiSettings) -> None:
     if args.command == "migrate":
         migrate(settings)
     elif args.action == "create":

@@ -9,6 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import ModuleType
 
-from genbus.cli.commands import accounts, deadletters, status
+from genbus.cli.commands import accounts, audit, deadletters, status
 
-COMMAND_GROUPS: Sequence[ModuleType] = (accounts, status, deadletters)
+COMMAND_GROUPS: Sequence[ModuleType] = (accounts, status, deadletters, audit)

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from nats.js import JetStreamContext
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from genbus.cli.context import Context
 from genbus.cli.jetstream import with_jetstream
@@ -51,11 +53,24 @@ def _list(ctx: Context, args: Any) -> int:
 
 def _replay(ctx: Context, args: Any) -> int:
     async def replay(js: JetStreamContext) -> list[DeadLetter]:
-        if args.all:
-            sequences = [letter.sequence for letter in await list_dead_letters(js)]
-        else:
-            sequences = [args.sequence]
-        return [await replay_dead_letter(js, sequence) for sequence in sequences]
+        if not args.all:
+            return [await replay_dead_letter(js, args.sequence)]
+        sequences = [letter.sequence for letter in await list_dead_letters(js)]
+        done: list[DeadLetter] = []
+        # The bar goes to stderr: stdout stays the result (a line per replay, or JSON).
+        with Progress(
+            TextColumn("replaying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=ctx.err),
+            transient=False,
+        ) as progress:
+            task = progress.add_task("replay", total=len(sequences))
+            for sequence in sequences:
+                done.append(await replay_dead_letter(js, sequence))
+                progress.advance(task)
+        return done
 
     replayed = with_jetstream(ctx.env, replay)
     rows = [{"sequence": d.sequence, "subject": d.original_subject} for d in replayed]
