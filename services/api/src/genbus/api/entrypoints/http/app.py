@@ -14,6 +14,7 @@ from genbus.api.bootstrap import ApiRuntime, bootstrap
 from genbus.api.config import ApiSettings
 from genbus.api.entrypoints.http.body_limit import BodySizeLimit
 from genbus.api.entrypoints.http.problems import install_problem_handlers
+from genbus.api.entrypoints.http.request_deadline import RequestDeadline
 from genbus.api.entrypoints.http.routes import events, generations, health, jobs
 from genbus.api.entrypoints.http.schemas import PRIORITY_DOC
 from genbus.runtime.instrumentation import instrument_fastapi
@@ -75,8 +76,9 @@ resends `Last-Event-ID` (the native `EventSource` cannot send headers). While
 Every error is `application/problem+json` (RFC 9457) with a stable `code`; a `422` lists each
 field at fault in `errors` (unknown fields included: a misspelt option is never ignored).
 Provider-specific options go in `params.provider_options`, checked by that provider's adapter.
-Bodies over the size limit are `413`. If the database is unreachable: `503`
-`service_unavailable` with `Retry-After`.
+Bodies over the size limit are `413`. If the database is unreachable, or a request cannot be
+answered within its deadline (10 s by default): `503` `service_unavailable` with `Retry-After`,
+at once; retry a create with the same `Idempotency-Key`.
 """
 
 TAGS = [
@@ -113,6 +115,7 @@ def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> Fast
     app.include_router(health.router)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s)
     instrument_fastapi(app)
 
     def openapi() -> dict[str, Any]:
