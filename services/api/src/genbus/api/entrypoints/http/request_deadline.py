@@ -46,8 +46,11 @@ class RequestDeadline:
             await self.app(scope, receive, send)
             return
         started = asyncio.Event()
+        gave_up = False
 
         async def send_noting_start(message: Message) -> None:
+            if gave_up:
+                return  # answered already; the handler is being cancelled
             if message["type"] == "http.response.start":
                 started.set()
             await send(message)
@@ -68,9 +71,19 @@ class RequestDeadline:
         if done:
             await handling
             return
+        gave_up = not started.is_set()
+        # Cancelled, not awaited: its clean-up (returning a connection to the pool) may itself
+        # wait for the silent database. The answer goes now.
         handling.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await handling
+        handling.add_done_callback(_retrieve)
         log.warning("request past its deadline", path=scope.get("path"), timeout_s=self.timeout_s)
-        if not started.is_set():
+        if gave_up:
             await service_unavailable()(scope, receive, send)
+        else:
+            with contextlib.suppress(asyncio.CancelledError):
+                await handling
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
