@@ -25,7 +25,15 @@ from bench.report import (
     write_result,
 )
 from bench.scale import scale_from_env
-from bench.scenarios import data_scale, latency, memory, throughput, unit_costs, utilisation
+from bench.scenarios import (
+    data_scale,
+    latency,
+    memory,
+    overload,
+    throughput,
+    unit_costs,
+    utilisation,
+)
 from bench.scenarios.common import Context
 from bench.stack import BenchStack
 
@@ -37,9 +45,9 @@ README_END = "<!-- bench-summary:end -->"
 Scenario = Callable[[Context], Awaitable[ScenarioResult]]
 
 #: Table order (the issue's, then the unit costs). Run order: unit costs first, on the bare
-#: infrastructure; latency before throughput pushes the stack to
-#: saturation; utilisation on its own accounts; then memory on a fresh pipeline system, and data
-#: scale last on that one (it stops the dispatcher and fills the tables).
+#: infrastructure; latency before throughput pushes the stack to saturation; utilisation and
+#: overload on their own accounts; then memory on a fresh pipeline system, and data scale last
+#: on that one (it stops the dispatcher and fills the tables).
 SCENARIOS: dict[str, Scenario] = {
     throughput.NAME: throughput.run,
     latency.NAME: latency.run,
@@ -47,12 +55,14 @@ SCENARIOS: dict[str, Scenario] = {
     memory.NAME: memory.run,
     data_scale.NAME: data_scale.run,
     unit_costs.NAME: unit_costs.run,
+    overload.NAME: overload.run,
 }
 RUN_ORDER = (
     unit_costs.NAME,
     latency.NAME,
     throughput.NAME,
     utilisation.NAME,
+    overload.NAME,
     memory.NAME,
     data_scale.NAME,
 )

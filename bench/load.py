@@ -54,6 +54,8 @@ class ApiClient:
         self.status_codes: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
         self.rejections: list[str] = []
+        #: 429 and 503 answers that came without a `Retry-After` (a client could not pace).
+        self.throttled_without_retry_after = 0
         self._numbers = itertools.count()
 
     async def close(self) -> None:
@@ -81,6 +83,8 @@ class ApiClient:
         accepted_at = time.time()
         self.status_codes[response.status_code] += 1
         if response.status_code != 201:
+            if response.status_code in (429, 503) and "Retry-After" not in response.headers:
+                self.throttled_without_retry_after += 1
             if len(self.rejections) < 5:
                 self.rejections.append(f"{response.status_code}: {response.text[:300]}")
             return None
@@ -93,6 +97,7 @@ class ApiClient:
             "status_codes": {str(k): v for k, v in sorted(self.status_codes.items())},
             "transport_errors": dict(self.errors),
             "first_rejections": self.rejections,
+            "throttled_without_retry_after": self.throttled_without_retry_after,
         }
 
 

@@ -40,6 +40,9 @@ class Scale:
     query_samples: int
     # unit costs: operations measured per library and operation
     unit_cost_samples: int
+    # overload: the capacity measured (closed loop), then 3x it offered (open loop)
+    overload_capacity_s: float
+    overload_s: float
 
 
 FULL = Scale(
@@ -65,6 +68,8 @@ FULL = Scale(
     queued_large=100_000,
     query_samples=1_000,
     unit_cost_samples=5_000,
+    overload_capacity_s=15.0,
+    overload_s=60.0,
 )
 
 SMOKE = Scale(
@@ -90,6 +95,8 @@ SMOKE = Scale(
     queued_large=1_000,
     query_samples=40,
     unit_cost_samples=200,
+    overload_capacity_s=3.0,
+    overload_s=4.0,
 )
 
 SCALES = {s.name: s for s in (FULL, SMOKE)}

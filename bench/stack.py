@@ -41,6 +41,8 @@ class SystemSpec:
     name: str
     accounts: tuple[AccountSeed, ...]
     sim_env: Mapping[str, str] = field(default_factory=dict)
+    #: Laid over `BENCH_ENV` for every service of the system.
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def sim_accounts(count: int, slots: int) -> tuple[AccountSeed, ...]:
@@ -140,7 +142,7 @@ class BenchStack:
                 sim_env=dict(spec.sim_env),
                 log_to_files=True,
                 log_format="json",
-                extra_env=dict(BENCH_ENV),
+                extra_env={**BENCH_ENV, **spec.env},
             )
         )
         await asyncio.to_thread(system.start)

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = ("throughput", "latency", "utilisation", "memory", "data_scale", "unit_costs")
+SCENARIOS = (
+    "throughput",
+    "latency",
+    "utilisation",
+    "memory",
+    "data_scale",
+    "unit_costs",
+    "overload",
+)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

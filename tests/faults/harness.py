@@ -46,6 +46,7 @@ SIM_BEHAVIOUR_DEFAULTS: dict[str, Any] = {
     "submit_latency_ms": 0.0,
     "accepted_response_delay_ms": 0.0,
     "lost_response_rate": 0.0,
+    "status_hang_keys": [],
 }
 
 

@@ -241,3 +241,18 @@ async def test_credits_are_unlimited_by_default(sim: Sim) -> None:
 
     assert codes == {201}
     assert (await sim.stats())["keys"]["sim-key-1"]["credits_left"] is None
+
+
+async def test_status_calls_of_a_hung_key_wait_and_other_keys_do_not(make_sim: MakeSim) -> None:
+    sim = make_sim(status_hang_keys=["sim-key-1"], status_hang_ms=300)
+    mine = (await sim.submit()).json()["id"]
+    theirs = (
+        await sim.client.post("/v1/jobs", json={"operation": "t2v", "prompt": "p"}, headers=KEY2)
+    ).json()["id"]
+
+    started = time.perf_counter()
+    assert (await sim.client.get(f"/v1/jobs/{theirs}", headers=KEY2)).status_code == 200
+    assert time.perf_counter() - started < 0.3
+    started = time.perf_counter()
+    assert (await sim.client.get(f"/v1/jobs/{mine}", headers=KEY1)).status_code == 200
+    assert time.perf_counter() - started >= 0.3

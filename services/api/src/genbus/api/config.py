@@ -33,6 +33,9 @@ class ApiSettings(RuntimeSettings):
     deadline_grace_s: Annotated[float, Field(ge=0)] = 60.0
     reconcile_interval_s: Seconds = 5.0
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    #: A request not answered (its response not started) within this many seconds gets 503
+    #: `service_unavailable` (e.g. the database went silent); 0 disables the deadline.
+    request_timeout_s: Annotated[float, Field(ge=0)] = 10.0
     #: Local development only: a request without `Authorization` acts as `default_user_id`.
     allow_anonymous: bool = False
     #: The user anonymous requests act as (when `allow_anonymous`).

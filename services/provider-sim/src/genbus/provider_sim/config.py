@@ -41,6 +41,10 @@ class SimConfig(BaseSettings):
     # that created a job, never to idempotent replays.
     accepted_response_delay_ms: Seconds = 0.0
     lost_response_rate: Rate = 0.0
+    # A provider whose status calls hang for some keys: a status call (native `GET /v1/jobs/{id}`,
+    # Pixverse result) of a key listed here is answered only after status_hang_ms.
+    status_hang_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    status_hang_ms: Seconds = 600_000.0
 
     per_key_concurrency: Annotated[int, Field(ge=1)] | None = None
     enforce_concurrency: bool = True
@@ -48,7 +52,7 @@ class SimConfig(BaseSettings):
     per_key_credits: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     default_credits: Annotated[int, Field(ge=0)] | None = None
 
-    @field_validator("keys", mode="before")
+    @field_validator("keys", "status_hang_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -31,3 +31,10 @@ async def _get_api_key(request: Request, state: StateDep) -> str:
 
 
 ApiKeyDep = Annotated[str, Depends(_get_api_key)]
+
+
+async def hang_status_if_told(state: SimState, api_key: str) -> None:
+    """The `status_hang_keys` knob: a status call of such a key waits `status_hang_ms`."""
+    config = state.config
+    if api_key in config.status_hang_keys:
+        await asyncio.sleep(config.status_hang_ms / 1000)

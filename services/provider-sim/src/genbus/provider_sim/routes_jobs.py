@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from genbus.provider_sim.deps import ApiKeyDep, StateDep
+from genbus.provider_sim.deps import ApiKeyDep, StateDep, hang_status_if_told
 from genbus.provider_sim.errors import ErrorCode, SimError
 from genbus.provider_sim.jobs import MEDIA_TYPE, render_job
 from genbus.provider_sim.submits import answer_submission, post_submit
@@ -48,6 +48,7 @@ async def find_jobs(
 async def get_job(
     job_id: str, request: Request, state: StateDep, api_key: ApiKeyDep
 ) -> JSONResponse:
+    await hang_status_if_told(state, api_key)
     job = state.get_job(api_key, job_id)
     return JSONResponse(render_job(job, state.now(), _files_url(request)))
 

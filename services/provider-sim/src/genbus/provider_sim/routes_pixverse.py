@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 
 from genbus.provider_sim.auth import authenticate
-from genbus.provider_sim.deps import StateDep
+from genbus.provider_sim.deps import StateDep, hang_status_if_told
 from genbus.provider_sim.errors import ErrorCode, SimError
 from genbus.provider_sim.forms import parse_form
 from genbus.provider_sim.jobs import OUTPUT_HEIGHT, OUTPUT_WIDTH, Job, JobStatus
@@ -160,6 +160,7 @@ async def video_result(
     _trace_id(request)
     if not video_id.isascii() or not video_id.isdigit():
         raise SimError(ErrorCode.NOT_FOUND, "no such video")
+    await hang_status_if_told(state, api_key)
     job = state.get_job(api_key, video_id)
     return _ok(render_video(job, state.now(), f"{request.base_url}v1/files/"))
 

@@ -15,6 +15,7 @@ from genbus.api.bootstrap import ApiRuntime, bootstrap
 from genbus.api.config import ApiSettings
 from genbus.api.entrypoints.http.body_limit import BodySizeLimit
 from genbus.api.entrypoints.http.problems import install_problem_handlers
+from genbus.api.entrypoints.http.request_deadline import RequestDeadline
 from genbus.api.entrypoints.http.routes import events, generations, health, jobs
 from genbus.api.entrypoints.http.schemas import PRIORITY_DOC
 from genbus.runtime.instrumentation import instrument_fastapi
@@ -91,8 +92,9 @@ browsers on those origins may call every route, sending `Authorization`, `Idempo
 Every error is `application/problem+json` (RFC 9457) with a stable `code`; a `422` lists each
 field at fault in `errors` (unknown fields included: a misspelt option is never ignored).
 Provider-specific options go in `params.provider_options`, checked by that provider's adapter.
-Bodies over the size limit are `413`. If the database is unreachable: `503`
-`service_unavailable` with `Retry-After`.
+Bodies over the size limit are `413`. If the database is unreachable, or a request cannot be
+answered within its deadline (10 s by default): `503` `service_unavailable` with `Retry-After`,
+at once; retry a create with the same `Idempotency-Key`.
 """
 
 TAGS = [
@@ -129,6 +131,7 @@ def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> Fast
     app.include_router(health.router)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s)
     instrument_fastapi(app)
     if settings.cors_allow_origins:
         # Added last, so outermost: preflights are answered before any other middleware.
