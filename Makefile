@@ -15,7 +15,7 @@ endif
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k pipeline -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help sync run test test-unit test-e2e faults bench bench-smoke lint format typecheck schemas openapi clean
+.PHONY: help sync run test test-unit test-e2e faults bench bench-smoke lint format typecheck schemas openapi clients clean
 
 help:
 	@echo "make run     start NATS, Postgres, the sim provider and every service (Ctrl-C stops all)"
@@ -73,6 +73,10 @@ schemas: sync
 
 openapi: sync
 	$(UV) run --frozen python -m genbus.api.openapi --write
+
+# The clients' types from the committed OpenAPI (services/api/openapi.json): run after `make openapi`.
+clients: sync
+	$(UV) run --frozen python libs/client/codegen/generate_models.py
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache
