@@ -24,6 +24,7 @@ help:
 	@echo "make bench   benchmarks against targets (bench/results/, summary table); long"
 	@echo "make bench-smoke  the benchmarks at tiny sizes (~1 min, results in .local/bench-smoke/)"
 	@echo "make lint    ruff + mypy"
+	@echo "make clients  regenerate the Python and TypeScript client types from the committed OpenAPI"
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -75,8 +76,11 @@ openapi: sync
 	$(UV) run --frozen python -m genbus.api.openapi --write
 
 # The clients' types from the committed OpenAPI (services/api/openapi.json): run after `make openapi`.
+# Needs Node.js and npm (the TypeScript packages are pinned by clients/typescript/package-lock.json).
 clients: sync
 	$(UV) run --frozen python libs/client/codegen/generate_models.py
+	@command -v npm >/dev/null || { echo "make clients needs Node.js and npm"; exit 1; }
+	cd clients/typescript && npm ci --no-audit --no-fund --ignore-scripts && npm run --silent generate
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache
