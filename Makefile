@@ -1,5 +1,6 @@
 # genbus — two commands do all set-up: `make run` and `make test`.
-# Needs only Python 3.11+ and make; uv is installed into .tools/ when it is not on PATH.
+# Needs Python 3.11+ and make (and Node.js with npm for `make test`'s TypeScript check);
+# uv is installed into .tools/ when it is not on PATH.
 
 PYTHON ?= python3
 export UV_PYTHON_DOWNLOADS := never
