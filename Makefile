@@ -1,5 +1,6 @@
 # genbus — two commands do all set-up: `make run` and `make test`.
-# Needs only Python 3.11+ and make; uv is installed into .tools/ when it is not on PATH.
+# Needs Python 3.11+ and make (and Node.js with npm for `make test`'s TypeScript check);
+# uv is installed into .tools/ when it is not on PATH.
 
 PYTHON ?= python3
 export UV_PYTHON_DOWNLOADS := never
@@ -15,7 +16,7 @@ endif
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k pipeline -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help sync browser run test test-unit test-e2e faults bench bench-smoke lint format typecheck schemas openapi clean
+.PHONY: help sync browser run test test-unit test-e2e faults bench bench-smoke lint format typecheck schemas openapi clients clean
 
 help:
 	@echo "make run          start NATS, Postgres, the sim provider and every service (Ctrl-C stops all);"
@@ -31,6 +32,7 @@ help:
 	@echo "make format       ruff fixes and formatting"
 	@echo "make schemas      refresh the committed event schemas"
 	@echo "make openapi      refresh the committed OpenAPI spec"
+	@echo "make clients      regenerate the Python and TypeScript client types from the committed OpenAPI"
 	@echo "make sync         install the workspace into .venv (every target does it first)"
 	@echo "make clean        remove .local/ and the tool caches"
 
@@ -94,6 +96,13 @@ schemas: sync
 
 openapi: sync
 	$(UV) run --frozen python -m genbus.api.openapi --write
+
+# The clients' types from the committed OpenAPI (services/api/openapi.json): run after `make openapi`.
+# Needs Node.js and npm (the TypeScript packages are pinned by clients/typescript/package-lock.json).
+clients: sync
+	$(UV) run --frozen python libs/client/codegen/generate_models.py
+	@command -v npm >/dev/null || { echo "make clients needs Node.js and npm"; exit 1; }
+	cd clients/typescript && npm ci --no-audit --no-fund --ignore-scripts && npm run --silent generate
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
-"""One running system for every module here (sync mode, the Python client): the package-scoped
-`system` replaces the per-module one of tests/e2e/conftest.py, saving a start-up per module."""
+"""The API as clients use it (sync mode, the Python client), on one running system: this
+package-scoped `system` replaces the per-module one of tests/e2e/conftest.py, saving a start-up
+per module."""
 
 from __future__ import annotations
 
@@ -17,5 +18,5 @@ def system(
     tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
 ) -> Iterator[GenbusSystem]:
     sim_env = {"SIM_DURATION_S": "0.2", "SIM_DURATION_JITTER_S": "0"}
-    with running_system(tmp_path_factory.mktemp("integrators"), postgres, sim_env) as genbus:
+    with running_system(tmp_path_factory.mktemp("clients"), postgres, sim_env) as genbus:
         yield genbus
