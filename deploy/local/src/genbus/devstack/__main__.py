@@ -1,7 +1,7 @@
 """`genbus-dev`: the local launcher.
 
 genbus-dev infra     start NATS + Postgres in .local/, print their URLs, run until Ctrl-C
-genbus-dev run       the whole system: infra, sim provider, api, dispatcher, poller
+genbus-dev run       the whole system: infra, sim provider, api, dispatcher, poller, webhooks
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from genbus.devstack.system import (
     new_admin_token,
     new_credentials_key,
 )
+
+#: Networks `make run`'s webhooks service may deliver to: receivers on this machine.
+LOCAL_RECEIVERS = "127.0.0.0/8,::1"
 
 _SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -133,6 +136,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 # Local only: calls without an API key act as the local user, so the old
                 # system's curl line works unchanged. Production keeps this off.
                 extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true"},
+                replicas={"api": 1, "dispatcher": 1, "poller": 1, "webhooks": 1},
+                webhooks_port=args.webhooks_port,
+                # Local only: webhook receivers on this machine may be registered.
+                service_env={"webhooks": {"GENBUS_WEBHOOKS_ALLOW_NETWORKS": LOCAL_RECEIVERS}},
             )
             with GenbusSystem(config) as system:
                 api = system.api_url.replace("127.0.0.1", "localhost")
@@ -159,6 +166,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     flush=True,
                 )
                 _say(f"then: curl {api}/api/v1/jobs/<id>      Ctrl-C stops everything")
+                webhooks = system.webhooks_url.replace("127.0.0.1", "localhost")
+                _say(f"webhooks: {webhooks}/api/v1/webhooks/endpoints  (docs: {webhooks}/docs)")
                 token_file = infra.base_dir / "admin.token"
                 admin = system.admin_url.replace("127.0.0.1", "localhost")
                 _say("accounts (`pixverse` and `sim` ones are simulated):")
@@ -200,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sim-port", type=int, default=9100)
     run.add_argument(
         "--admin-port", type=int, default=8001, help="dispatcher probes, metrics and admin API"
+    )
+    run.add_argument(
+        "--webhooks-port", type=int, default=8002, help="webhooks management API, probes, metrics"
     )
     run.set_defaults(func=cmd_run)
     return parser
