@@ -56,7 +56,9 @@ async def checked_address(
 ) -> IpAddress:
     """The address a delivery to `url` connects to; `UrlRefused` if it may not."""
     target = parse_url(url)
-    return policy.check(target.host, await resolver(target.host, target.port))
+    literal = literal_address(target.host)
+    addresses = [literal] if literal is not None else await resolver(target.host, target.port)
+    return policy.check(target.host, addresses)
 
 
 def signed_request(

@@ -74,11 +74,12 @@ class AddressPolicy:
         return cls(tuple(ipaddress.ip_network(n.strip(), strict=False) for n in networks if n))
 
     def allows(self, address: IpAddress) -> bool:
+        forms: list[IpAddress] = [address]
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if any(address in network for network in self.allowed_networks):
+            forms.append(address.ipv4_mapped)  # ::ffff:10.0.0.1 is 10.0.0.1
+        if any(form in network for form in forms for network in self.allowed_networks):
             return True
-        return address.is_global and not address.is_multicast
+        return all(form.is_global and not form.is_multicast for form in forms)
 
     def check(self, host: str, addresses: Sequence[IpAddress]) -> IpAddress:
         """The address to connect to: the first resolved one, when every one is allowed

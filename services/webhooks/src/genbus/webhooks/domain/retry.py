@@ -6,9 +6,10 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-#: Seconds to wait after the 1st, 2nd, ... failed try: about 27.6 hours in all, so a receiver
-#: that is down for a day still gets every event.
-DEFAULT_SCHEDULE_S: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+#: Seconds to wait after the 1st, 2nd, ... failed try (5 s, 5 min, 30 min, 2 h, 5 h, then 10 h
+#: three times): about 37.6 hours in all, over 30 hours even with every delay jittered down, so
+#: a receiver that is down for a day still gets every event.
+DEFAULT_SCHEDULE_S: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000, 36000)
 
 
 @dataclass(frozen=True)
