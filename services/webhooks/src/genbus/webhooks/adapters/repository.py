@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import String, and_, any_, delete, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -174,7 +174,7 @@ class SqlStore:
         query = select(ENDPOINTS.c.id).where(
             ENDPOINTS.c.user_id == user_id,
             ENDPOINTS.c.enabled,
-            ENDPOINTS.c.event_kinds.any(kind.value),
+            literal(kind.value, String(16)) == any_(ENDPOINTS.c.event_kinds),
         )
         async with self._engine.connect() as conn:
             return list((await conn.execute(query)).scalars().all())
