@@ -86,7 +86,7 @@ def _final() -> Stage:
 
 def test_service_argument_names_the_workspace_services() -> None:
     services = image_services()
-    assert services == ["api", "dispatcher", "poller", "provider-sim"]
+    assert services == ["api", "dispatcher", "poller", "webhooks", "provider-sim"]
     for service in services:
         project = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text())
         assert project["project"]["name"] == f"genbus-{service}"
@@ -279,6 +279,7 @@ def health_server() -> Iterator[int]:
         ("api", "GENBUS_API_PORT"),
         ("dispatcher", "GENBUS_HEALTH_PORT"),
         ("poller", "GENBUS_HEALTH_PORT"),
+        ("webhooks", "GENBUS_HEALTH_PORT"),
     ],
 )
 def test_health_probe_reports_the_service_endpoint(

@@ -48,7 +48,13 @@ from .validation import (
 BASE = K8S / "base"
 NATS = K8S / "nats"
 OVERLAYS = sorted(folder for folder in KUSTOMIZATIONS if "overlays" in folder.parts)
-GENBUS_SERVICES = ("genbus-api", "genbus-api-consumers", "genbus-dispatcher", "genbus-poller")
+GENBUS_SERVICES = (
+    "genbus-api",
+    "genbus-api-consumers",
+    "genbus-dispatcher",
+    "genbus-poller",
+    "genbus-webhooks",
+)
 
 
 def _ids(folders: list[Path]) -> list[str]:
@@ -350,6 +356,21 @@ def test_dispatcher_is_migrated_before_it_starts() -> None:
     assert migrate["image"] == pod["containers"][0]["image"]
 
 
+def test_webhooks_is_migrated_first_and_serves_its_api_to_the_cluster() -> None:
+    resources = render(BASE)
+    pod = _find(resources, "Deployment", "genbus-webhooks")["spec"]["template"]["spec"]
+    (migrate,) = pod["initContainers"]
+    (container,) = pod["containers"]
+    assert migrate["command"] == ["genbus-webhooks", "migrate"]
+    assert migrate["image"] == container["image"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["GENBUS_HEALTH_HOST"] == "0.0.0.0"
+    api = _find(resources, "Service", "genbus-api")["spec"]["ports"][0]["port"]
+    assert env["GENBUS_WEBHOOKS_API_URL"] in (f"http://genbus-api:{api}", "http://genbus-api")
+    service = _find(resources, "Service", "genbus-webhooks")
+    assert service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
+
+
 def test_autoscaled_deployments_leave_replicas_to_the_autoscaler() -> None:
     resources = render(BASE)
     targets = {
@@ -521,6 +542,16 @@ def test_compose_seeds_the_sim_account_from_the_environment() -> None:
             {"NATS_URL", "DATABASE_URL", "GENBUS_CREDENTIALS_KEYS", "GENBUS_HEALTH_PORT"},
         ),
         ("poller", {"NATS_URL", "GENBUS_CREDENTIALS_KEYS", "GENBUS_HEALTH_PORT"}),
+        (
+            "webhooks",
+            {
+                "NATS_URL",
+                "DATABASE_URL",
+                "GENBUS_HEALTH_PORT",
+                "GENBUS_WEBHOOKS_API_URL",
+                "GENBUS_WEBHOOKS_SECRET_KEYS",
+            },
+        ),
     ],
 )
 def test_compose_services_get_their_settings(service: str, needed: set[str]) -> None:

@@ -26,6 +26,7 @@ def _facts(tmp_path: Path) -> RunFacts:
         api_url="http://localhost:8000",
         admin_url="http://localhost:8001",
         sim_url="http://localhost:9100",
+        webhooks_url="http://localhost:8002",
         admin_token="a" * 43,
         credentials_key="k" * 44,
         logs={name: tmp_path / f"{name}.log" for name in ("sim", "dispatcher", "poller", "api")},
@@ -43,6 +44,7 @@ def test_the_first_screen_has_urls_curl_lines_a_line_per_service_and_no_failure(
     for needed in (
         "http://localhost:8000/docs",
         "http://localhost:8001/console/",
+        "http://localhost:8002/api/v1/webhooks/endpoints",
         "curl -X POST http://localhost:8000/api/v1/jobs",
         "Authorization: Bearer gbk_example",
         "uv run genbus status",

@@ -1,7 +1,7 @@
 """`genbus-dev`: the local launcher.
 
 genbus-dev infra     start NATS + Postgres in .local/, print their URLs, run until Ctrl-C
-genbus-dev run       the whole system: infra, sim provider, api, dispatcher, poller
+genbus-dev run       the whole system: infra, sim provider, api, dispatcher, poller, webhooks
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from genbus.devstack.system import (
     new_admin_token,
     new_credentials_key,
 )
+
+#: Networks `make run`'s webhooks service may deliver to: receivers on this machine.
+LOCAL_RECEIVERS = "127.0.0.0/8,::1"
 
 _SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -144,6 +147,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 # Local only: calls without an API key act as the local user, so the old
                 # system's curl line works unchanged. Production keeps this off.
                 extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true"},
+                replicas={"api": 1, "dispatcher": 1, "poller": 1, "webhooks": 1},
+                webhooks_port=args.webhooks_port,
+                # Local only: webhook receivers on this machine may be registered.
+                service_env={"webhooks": {"GENBUS_WEBHOOKS_ALLOW_NETWORKS": LOCAL_RECEIVERS}},
             )
             _say("starting NATS, Postgres, the sim provider and the services ...")
             with GenbusSystem(config) as system:
@@ -153,6 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     api_url=local_url(system.api_url),
                     admin_url=local_url(system.admin_url),
                     sim_url=local_url(system.sim_url),
+                    webhooks_url=local_url(system.webhooks_url),
                     admin_token=config.admin_token,
                     credentials_key=credentials_key,
                     logs={
@@ -201,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sim-port", type=int, default=9100)
     run.add_argument(
         "--admin-port", type=int, default=8001, help="dispatcher admin API and web console"
+    )
+    run.add_argument(
+        "--webhooks-port", type=int, default=8002, help="webhooks management API, probes, metrics"
     )
     run.set_defaults(func=cmd_run)
     return parser

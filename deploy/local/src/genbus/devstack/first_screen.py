@@ -29,6 +29,7 @@ class RunFacts:
     api_url: str
     admin_url: str
     sim_url: str
+    webhooks_url: str
     admin_token: str
     credentials_key: str
     #: Service name -> its log file.
@@ -81,6 +82,8 @@ def first_screen(facts: RunFacts, api_key: str, facts_file: Path) -> list[str]:
         f"NATS {facts.nats_url}   Postgres {facts.database_url}",
         f"API {api}  (docs {api}/docs)   sim provider {facts.sim_url}/_sim/stats",
         f"web console {facts.console_url}  (sign in with the token in {token_file})",
+        f"webhooks {facts.webhooks_url}/api/v1/webhooks/endpoints"
+        f"  (docs {facts.webhooks_url}/docs)",
         "",
         "try:",
         f"  curl -X POST {api}/api/v1/jobs -H \"Content-Type: application/json\" -d '{CURL_BODY}'",

@@ -1,4 +1,5 @@
-"""The whole genbus system as local processes: sim provider, api, dispatcher, poller.
+"""The whole genbus system as local processes: sim provider, api, dispatcher, poller and
+(when asked for: `replicas["webhooks"]`) the webhooks service.
 
 `make run` and the end-to-end and fault suites use this one composition, so what the tests
 prove is what a developer runs.
@@ -52,6 +53,10 @@ def new_admin_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+#: Services started only when `SystemConfig.replicas` asks for them (default replicas: 0).
+OPTIONAL_SERVICES = {"webhooks": 0}
+
+
 @dataclass
 class SystemConfig:
     base_dir: Path
@@ -74,6 +79,8 @@ class SystemConfig:
     dispatcher_port: int | None = None
     #: Port of the first dispatcher's admin listener (admin API and console); None: a free port.
     admin_port: int | None = None
+    #: Port of the first webhooks replica (management API, probes, metrics); None: a free port.
+    webhooks_port: int | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
     #: Env of one service's processes, laid over the shared env (`extra_env` included): keyed by
     #: service ("poller": every poller replica) or by process name ("dispatcher-2": that replica
@@ -93,8 +100,8 @@ class GenbusSystem(Stack):
         self.sim_port = config.sim_port or free_port()
         self.processes: dict[str, ServiceProcess] = {}
         self.sim = self._add("sim", [sys.executable, "-m", "genbus.provider_sim"], self._sim_env())
-        for service in ("dispatcher", "poller", "api"):
-            for index in range(config.replicas.get(service, 1)):
+        for service in ("dispatcher", "poller", "webhooks", "api"):
+            for index in range(config.replicas.get(service, OPTIONAL_SERVICES.get(service, 1))):
                 self._add_service(service, index)
 
     def _add_service(self, service: str, index: int) -> ServiceProcess:
@@ -102,11 +109,16 @@ class GenbusSystem(Stack):
         port = self.api_port if index == 0 and service == "api" else free_port()
         if index == 0 and service == "dispatcher" and self.config.dispatcher_port:
             port = self.config.dispatcher_port
+        if index == 0 and service == "webhooks" and self.config.webhooks_port:
+            port = self.config.webhooks_port
         env = self._env(port)
         if service == "dispatcher":
             env["GENBUS_DISPATCHER_ADMIN_TOKEN"] = self.config.admin_token
             admin_port = self.config.admin_port if index == 0 else None
             env["GENBUS_DISPATCHER_ADMIN_PORT"] = str(admin_port or free_port())
+        if service == "webhooks":
+            # Callers' keys are checked by asking the api who they belong to.
+            env["GENBUS_WEBHOOKS_API_URL"] = self.api_url
         env.update(self.config.service_env.get(service, {}))
         if name != service:
             env.update(self.config.service_env.get(name, {}))
@@ -115,7 +127,7 @@ class GenbusSystem(Stack):
     def add_replica(self, service: str) -> ServiceProcess:
         """One more replica of a worker service ("dispatcher-3", ...), not started: start it and
         wait for `<http_url(name)>/readyz`. `stop()` stops it with the rest."""
-        if service not in ("dispatcher", "poller"):
+        if service not in ("dispatcher", "poller", "webhooks"):
             raise ValueError(f"only worker services get replicas this way, not {service!r}")
         index = sum(1 for name in self.processes if name.split("-")[0] == service)
         process = self._add_service(service, index)
@@ -129,6 +141,11 @@ class GenbusSystem(Stack):
     @property
     def sim_url(self) -> str:
         return f"http://127.0.0.1:{self.sim_port}"
+
+    @property
+    def webhooks_url(self) -> str:
+        """The webhooks service's management API (`/api/v1/webhooks/...`), probes and metrics."""
+        return self.http_url("webhooks")
 
     @property
     def admin_url(self) -> str:

@@ -49,6 +49,10 @@ POLLER_SUBMITTED = ConsumerSpec(
     max_deliver=-1,
     max_ack_pending=20_000,
 )
+# The webhooks service turns these into deliveries (queued in its own tables, sent by its
+# delivery worker): a message is acked once its deliveries are stored.
+WEBHOOKS_SUBMITTED = ConsumerSpec("webhooks-submitted", SUBMITTED, service="webhooks")
+WEBHOOKS_COMPLETED = ConsumerSpec("webhooks-completed", COMPLETED, service="webhooks")
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     API_SUBMITTED,
@@ -57,6 +61,8 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     DISPATCHER_COMPLETED,
     DISPATCHER_CANCEL,
     POLLER_SUBMITTED,
+    WEBHOOKS_SUBMITTED,
+    WEBHOOKS_COMPLETED,
 )
 
 SERVICES: dict[str, ServiceTopology] = {
@@ -74,5 +80,10 @@ SERVICES: dict[str, ServiceTopology] = {
         "poller",
         publishes=(COMPLETED,),
         consumes=(POLLER_SUBMITTED,),
+    ),
+    "webhooks": ServiceTopology(
+        "webhooks",
+        publishes=(),
+        consumes=(WEBHOOKS_SUBMITTED, WEBHOOKS_COMPLETED),
     ),
 }

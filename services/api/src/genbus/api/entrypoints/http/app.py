@@ -16,7 +16,7 @@ from genbus.api.config import ApiSettings
 from genbus.api.entrypoints.http.body_limit import BodySizeLimit
 from genbus.api.entrypoints.http.problems import install_problem_handlers
 from genbus.api.entrypoints.http.request_deadline import RequestDeadline
-from genbus.api.entrypoints.http.routes import events, generations, health, jobs
+from genbus.api.entrypoints.http.routes import events, generations, health, jobs, me
 from genbus.api.entrypoints.http.schemas import PRIORITY_DOC
 from genbus.runtime.instrumentation import instrument_fastapi
 from genbus.runtime.problems import PROBLEM_MEDIA_TYPE
@@ -101,6 +101,7 @@ TAGS = [
     {"name": "generations", "description": "Create, list, read, cancel, retry and delete."},
     {"name": "live status", "description": "Server-Sent Events of status changes."},
     {"name": "jobs (legacy)", "description": "The old system's routes, aliases of generations."},
+    {"name": "identity", "description": "Who the caller's API key belongs to."},
     {"name": "health", "description": "Liveness and readiness probes (no authentication)."},
 ]
 
@@ -128,6 +129,7 @@ def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> Fast
     app.include_router(generations.router)
     app.include_router(events.router)
     app.include_router(jobs.router)
+    app.include_router(me.router)
     app.include_router(health.router)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -1,0 +1,1 @@
+"""genbus webhooks service: signed deliveries of generation events to registered endpoints."""

@@ -1,0 +1,381 @@
+"""The store of endpoints, deliveries and attempts, on Postgres (schema `webhooks`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import String, and_, any_, delete, func, insert, literal, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from genbus.webhooks.adapters.tables import ATTEMPTS, DELIVERIES, ENDPOINTS, SCHEMA
+from genbus.webhooks.domain.model import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    DueDelivery,
+    Endpoint,
+    EventKind,
+)
+from genbus.webhooks.domain.retry import DisablePolicy
+from genbus.webhooks.service_layer.ports import AttemptRecord, EndpointChanges, NewDelivery
+
+_ENDPOINT_COLUMNS = [c for c in ENDPOINTS.c if c.name != "secret_encrypted"]
+
+# Leases due deliveries of enabled endpoints; SKIP LOCKED: replicas claiming at once never
+# wait for each other nor take the same row.
+_CLAIM = text(
+    f"""
+    WITH due AS (
+        SELECT d.id FROM {SCHEMA}.deliveries d
+        JOIN {SCHEMA}.endpoints e ON e.id = d.endpoint_id
+        WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND e.enabled
+          AND (d.lease_until IS NULL OR d.lease_until < :now)
+        ORDER BY d.next_attempt_at
+        LIMIT :limit
+        FOR UPDATE OF d SKIP LOCKED
+    )
+    UPDATE {SCHEMA}.deliveries d SET lease_owner = :owner, lease_until = :lease_until
+    FROM due, {SCHEMA}.endpoints e
+    WHERE d.id = due.id AND e.id = d.endpoint_id
+    RETURNING d.id, d.endpoint_id, d.webhook_id, d.payload, d.tries, e.url, e.secret_encrypted
+    """
+)
+
+
+def _endpoint(row: RowMapping) -> Endpoint:
+    return Endpoint(
+        id=row["id"],
+        user_id=row["user_id"],
+        url=row["url"],
+        description=row["description"],
+        event_kinds=tuple(EventKind(k) for k in row["event_kinds"]),
+        enabled=row["enabled"],
+        disabled_reason=row["disabled_reason"],
+        disabled_at=row["disabled_at"],
+        consecutive_failures=row["consecutive_failures"],
+        failing_since=row["failing_since"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _delivery(row: RowMapping) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        endpoint_id=row["endpoint_id"],
+        source_event_id=row["event_id"],
+        webhook_id=row["webhook_id"],
+        event_type=row["event_type"],
+        generation_id=row["generation_id"],
+        status=DeliveryStatus(row["status"]),
+        tries=row["tries"],
+        next_attempt_at=row["next_attempt_at"],
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _attempt(row: RowMapping) -> Attempt:
+    return Attempt(**{c.name: row[c.name] for c in ATTEMPTS.c})
+
+
+class SqlStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add_endpoint(self, endpoint: Endpoint, secret_encrypted: str) -> None:
+        values: dict[str, Any] = {
+            "id": endpoint.id,
+            "user_id": endpoint.user_id,
+            "url": endpoint.url,
+            "description": endpoint.description,
+            "event_kinds": [k.value for k in endpoint.event_kinds],
+            "secret_encrypted": secret_encrypted,
+            "enabled": endpoint.enabled,
+            "created_at": endpoint.created_at,
+            "updated_at": endpoint.updated_at,
+        }
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(ENDPOINTS).values(**values))
+
+    async def list_endpoints(self, user_id: str) -> list[Endpoint]:
+        query = (
+            select(*_ENDPOINT_COLUMNS)
+            .where(ENDPOINTS.c.user_id == user_id)
+            .order_by(ENDPOINTS.c.created_at, ENDPOINTS.c.id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_endpoint(row) for row in rows]
+
+    async def get_endpoint(self, user_id: str, endpoint_id: UUID) -> Endpoint | None:
+        query = select(*_ENDPOINT_COLUMNS).where(
+            ENDPOINTS.c.id == endpoint_id, ENDPOINTS.c.user_id == user_id
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else _endpoint(row)
+
+    async def update_endpoint(
+        self, user_id: str, endpoint_id: UUID, changes: EndpointChanges, now: datetime
+    ) -> Endpoint | None:
+        values: dict[str, Any] = {"updated_at": now}
+        if changes.url is not None:
+            values["url"] = changes.url
+        if changes.description is not None:
+            values["description"] = changes.description
+        if changes.event_kinds is not None:
+            values["event_kinds"] = [k.value for k in changes.event_kinds]
+        if changes.enabled is True:
+            values.update(
+                enabled=True,
+                disabled_reason=None,
+                disabled_at=None,
+                consecutive_failures=0,
+                failing_since=None,
+            )
+        elif changes.enabled is False:
+            values.update(enabled=False, disabled_reason="disabled by the caller", disabled_at=now)
+        statement = (
+            update(ENDPOINTS)
+            .where(ENDPOINTS.c.id == endpoint_id, ENDPOINTS.c.user_id == user_id)
+            .values(**values)
+            .returning(*_ENDPOINT_COLUMNS)
+        )
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(statement)).mappings().first()
+            if row is not None and changes.enabled is True:
+                await conn.execute(
+                    update(DELIVERIES)
+                    .where(
+                        DELIVERIES.c.endpoint_id == endpoint_id,
+                        DELIVERIES.c.status == DeliveryStatus.PENDING.value,
+                    )
+                    .values(next_attempt_at=now, updated_at=now)
+                )
+        return None if row is None else _endpoint(row)
+
+    async def delete_endpoint(self, user_id: str, endpoint_id: UUID) -> bool:
+        statement = delete(ENDPOINTS).where(
+            ENDPOINTS.c.id == endpoint_id, ENDPOINTS.c.user_id == user_id
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(statement)
+        return bool(result.rowcount)
+
+    async def subscribed_endpoints(self, user_id: str, kind: EventKind) -> list[UUID]:
+        query = select(ENDPOINTS.c.id).where(
+            ENDPOINTS.c.user_id == user_id,
+            ENDPOINTS.c.enabled,
+            literal(kind.value, String(16)) == any_(ENDPOINTS.c.event_kinds),
+        )
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).scalars().all())
+
+    async def add_deliveries(self, deliveries: Sequence[NewDelivery]) -> int:
+        if not deliveries:
+            return 0
+        rows = [
+            {
+                "id": d.id,
+                "endpoint_id": d.endpoint_id,
+                "event_id": d.source_event_id,
+                "webhook_id": d.webhook_id,
+                "event_type": d.event_type,
+                "generation_id": d.generation_id,
+                "payload": d.payload,
+                "status": DeliveryStatus.PENDING.value,
+                "next_attempt_at": d.next_attempt_at,
+            }
+            for d in deliveries
+        ]
+        statement = (
+            pg_insert(DELIVERIES)
+            .values(rows)
+            .on_conflict_do_nothing(constraint="uq_deliveries_endpoint_event")
+            .returning(DELIVERIES.c.id)
+        )
+        async with self._engine.begin() as conn:
+            return len((await conn.execute(statement)).all())
+
+    async def claim_due(
+        self, owner: str, now: datetime, lease_s: float, limit: int
+    ) -> list[DueDelivery]:
+        params = {
+            "now": now,
+            "owner": owner,
+            "limit": limit,
+            "lease_until": now + timedelta(seconds=lease_s),
+        }
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(_CLAIM, params)).mappings().all()
+        return [
+            DueDelivery(
+                id=r["id"],
+                endpoint_id=r["endpoint_id"],
+                webhook_id=r["webhook_id"],
+                url=r["url"],
+                secret_encrypted=r["secret_encrypted"],
+                payload=r["payload"],
+                tries=r["tries"],
+            )
+            for r in rows
+        ]
+
+    async def record_attempt(self, record: AttemptRecord, policy: DisablePolicy) -> bool:
+        result = record.result
+        async with self._engine.begin() as conn:
+            updated = await conn.execute(
+                update(DELIVERIES)
+                .where(
+                    DELIVERIES.c.id == record.delivery_id, DELIVERIES.c.lease_owner == record.owner
+                )
+                .values(
+                    status=record.status.value,
+                    tries=record.tries,
+                    next_attempt_at=record.next_attempt_at,
+                    lease_owner=None,
+                    lease_until=None,
+                    last_status_code=result.status_code,
+                    last_error=result.error,
+                    updated_at=record.attempted_at,
+                )
+            )
+            if not updated.rowcount:
+                return False
+            await conn.execute(
+                insert(ATTEMPTS).values(
+                    id=uuid4(),
+                    delivery_id=record.delivery_id,
+                    attempted_at=record.attempted_at,
+                    status_code=result.status_code,
+                    error=result.error,
+                    duration_ms=result.duration_ms,
+                    succeeded=result.succeeded,
+                )
+            )
+            await self._count_on_endpoint(conn, record, policy)
+        return True
+
+    async def _count_on_endpoint(
+        self, conn: Any, record: AttemptRecord, policy: DisablePolicy
+    ) -> None:
+        if record.result.succeeded:
+            await conn.execute(
+                update(ENDPOINTS)
+                .where(ENDPOINTS.c.id == record.endpoint_id)
+                .values(consecutive_failures=0, failing_since=None)
+            )
+            return
+        row = (
+            (
+                await conn.execute(
+                    select(ENDPOINTS.c.consecutive_failures, ENDPOINTS.c.failing_since)
+                    .where(ENDPOINTS.c.id == record.endpoint_id)
+                    .with_for_update()
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return
+        failures = row["consecutive_failures"] + 1
+        since = row["failing_since"] or record.attempted_at
+        values: dict[str, Any] = {"consecutive_failures": failures, "failing_since": since}
+        if policy.should_disable(failures, since, record.attempted_at):
+            last = record.result.error or f"HTTP {record.result.status_code}"
+            values.update(
+                enabled=False,
+                disabled_reason=policy.reason(failures, last),
+                disabled_at=record.attempted_at,
+                updated_at=record.attempted_at,
+            )
+        await conn.execute(
+            update(ENDPOINTS).where(ENDPOINTS.c.id == record.endpoint_id).values(**values)
+        )
+
+    async def list_deliveries(
+        self, user_id: str, endpoint_id: UUID, status: DeliveryStatus | None, limit: int
+    ) -> list[Delivery] | None:
+        if await self.get_endpoint(user_id, endpoint_id) is None:
+            return None
+        query = select(DELIVERIES).where(DELIVERIES.c.endpoint_id == endpoint_id)
+        if status is not None:
+            query = query.where(DELIVERIES.c.status == status.value)
+        query = query.order_by(DELIVERIES.c.created_at.desc(), DELIVERIES.c.id).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_delivery(row) for row in rows]
+
+    async def list_attempts(
+        self, user_id: str, endpoint_id: UUID, delivery_id: UUID
+    ) -> list[Attempt] | None:
+        owned = (
+            select(DELIVERIES.c.id)
+            .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
+            .where(
+                DELIVERIES.c.id == delivery_id,
+                DELIVERIES.c.endpoint_id == endpoint_id,
+                ENDPOINTS.c.user_id == user_id,
+            )
+        )
+        query = (
+            select(ATTEMPTS)
+            .where(ATTEMPTS.c.delivery_id == delivery_id)
+            .order_by(ATTEMPTS.c.attempted_at, ATTEMPTS.c.id)
+        )
+        async with self._engine.connect() as conn:
+            if (await conn.execute(owned)).first() is None:
+                return None
+            rows = (await conn.execute(query)).mappings().all()
+        return [_attempt(row) for row in rows]
+
+    async def replay(
+        self, user_id: str, endpoint_id: UUID, delivery_id: UUID, now: datetime
+    ) -> Delivery | None:
+        owned = select(ENDPOINTS.c.id).where(
+            ENDPOINTS.c.id == endpoint_id, ENDPOINTS.c.user_id == user_id
+        )
+        statement = (
+            update(DELIVERIES)
+            .where(
+                DELIVERIES.c.id == delivery_id,
+                DELIVERIES.c.endpoint_id == endpoint_id,
+                DELIVERIES.c.endpoint_id.in_(owned),
+            )
+            .values(
+                status=DeliveryStatus.PENDING.value,
+                tries=0,
+                next_attempt_at=now,
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+            )
+            .returning(*DELIVERIES.c)
+        )
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(statement)).mappings().first()
+        return None if row is None else _delivery(row)
+
+    async def queue_depth(self, now: datetime) -> int:
+        query = (
+            select(func.count())
+            .select_from(DELIVERIES.join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id))
+            .where(
+                and_(
+                    DELIVERIES.c.status == DeliveryStatus.PENDING.value,
+                    DELIVERIES.c.next_attempt_at <= now,
+                    ENDPOINTS.c.enabled,
+                )
+            )
+        )
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())

@@ -1,0 +1,136 @@
+"""Wires the webhooks service: the one place that knows concrete classes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from dataclasses import dataclass
+
+from faststream.nats import NatsBroker
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import Mount
+
+from genbus.contracts import SERVICES
+from genbus.runtime.db import create_engine
+from genbus.runtime.http_server import serve_http, service_app
+from genbus.runtime.logging import get_logger
+from genbus.runtime.service import (
+    connect_and_provision,
+    database_readiness,
+    make_broker,
+    nats_readiness,
+)
+from genbus.runtime.tracing import configure_tracing
+from genbus.webhooks.adapters.identity import ApiIdentity
+from genbus.webhooks.adapters.repository import SqlStore
+from genbus.webhooks.adapters.secrets import FernetSecretCipher
+from genbus.webhooks.adapters.sender import HttpSender
+from genbus.webhooks.config import WebhooksSettings
+from genbus.webhooks.entrypoints.consumers import register_consumers
+from genbus.webhooks.entrypoints.http import HttpDeps, management_app
+from genbus.webhooks.service_layer.endpoints import Endpoints
+from genbus.webhooks.service_layer.metrics import queue_depth_refresher
+from genbus.webhooks.service_layer.worker import DeliveryWorker
+
+log = get_logger(__name__)
+
+
+@dataclass
+class WebhooksRuntime:
+    """Everything the running service holds; `run(stop)` serves until `stop` is set."""
+
+    settings: WebhooksSettings
+    engine: AsyncEngine
+    broker: NatsBroker
+    store: SqlStore
+    sender: HttpSender
+    identity: ApiIdentity
+    worker: DeliveryWorker
+    endpoints: Endpoints
+
+    async def run(self, stop: asyncio.Event) -> None:
+        topology = SERVICES["webhooks"]
+        settings = self.settings
+        await connect_and_provision(
+            self.broker, topology, settings.stream_replicas, streams=settings.streams()
+        )
+        register_consumers(self.broker, self.store, self.worker.wake)
+        api = management_app(HttpDeps(self.endpoints, self.store, self.identity))
+        http = service_app(
+            {
+                "nats": nats_readiness(self.broker, topology),
+                "database": database_readiness(self.engine),
+            },
+            routes=[Mount("/", app=api)],
+            on_scrape=(queue_depth_refresher(self.store),),
+            service="webhooks",
+        )
+        background = [
+            asyncio.create_task(
+                serve_http(http, settings.health_host, settings.health_port, stop), name="http"
+            ),
+            asyncio.create_task(self.worker.run(stop), name="delivery-worker"),
+        ]
+        await self.broker.start()
+        log.info("webhooks started", owner=self.worker.owner)
+        try:
+            await stop.wait()
+        finally:
+            log.info("webhooks stopping")
+            await self.broker.stop()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self.sender.aclose()
+            await self.identity.aclose()
+            await self.engine.dispose()
+            log.info("webhooks stopped")
+
+
+def bootstrap(settings: WebhooksSettings) -> WebhooksRuntime:
+    keys = settings.secret_keys.get_secret_value()
+    if not keys:
+        raise SystemExit(
+            "GENBUS_WEBHOOKS_SECRET_KEYS (or GENBUS_CREDENTIALS_KEYS) is required "
+            "(comma-separated Fernet keys)"
+        )
+    configure_tracing("webhooks")
+    owner = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+    engine = create_engine(
+        settings.database_url, pool_size=10, max_overflow=10, timeouts=settings.db_timeouts()
+    )
+    store = SqlStore(engine)
+    cipher = FernetSecretCipher.from_key_list(keys)
+    policy = settings.address_policy()
+    sender = HttpSender(
+        policy, timeout_s=settings.attempt_timeout_s, max_response_bytes=settings.max_response_bytes
+    )
+    worker = DeliveryWorker(
+        store=store,
+        sender=sender,
+        cipher=cipher,
+        owner=owner,
+        retry=settings.retry_policy(),
+        disable=settings.disable_policy(),
+        lease_s=settings.lease_s,
+        batch_size=settings.batch_size,
+        poll_interval_s=settings.poll_interval_s,
+    )
+    broker = make_broker(
+        settings.nats_url,
+        f"genbus-webhooks-{owner}",
+        app_name="genbus-webhooks",
+        graceful_timeout=settings.drain_s(),
+    )
+    identity = ApiIdentity(
+        settings.api_url, cache_s=settings.auth_cache_s, timeout_s=settings.auth_timeout_s
+    )
+    return WebhooksRuntime(
+        settings=settings,
+        engine=engine,
+        broker=broker,
+        store=store,
+        sender=sender,
+        identity=identity,
+        worker=worker,
+        endpoints=Endpoints(store, cipher, policy),
+    )
