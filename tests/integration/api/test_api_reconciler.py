@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from api_harness import Api, completed_event, submitted_event
 
-from genbus.api.service_layer import handlers
+from genbus.api.service_layer import upkeep
 from genbus.contracts import CANCEL_REQUESTED, COMPLETED, SUBMITTED, GenerationCancelRequested
 from genbus.contracts.topology import API_COMPLETED
 
@@ -81,7 +81,7 @@ async def test_expired_rows_are_purged_in_bounded_batches(api: Api) -> None:
             "UPDATE api.generation_events SET created_at = now() - interval '2 hours'"
         )
         now = datetime.now(UTC)
-        keys, changes = await handlers.purge_expired(
+        keys, changes = await upkeep.purge_expired(
             api.runtime.uow,
             now=now,
             idempotency_ttl=timedelta(hours=1),
@@ -90,7 +90,7 @@ async def test_expired_rows_are_purged_in_bounded_batches(api: Api) -> None:
             max_batches=2,
         )
         assert (keys, changes) == (2, 2)  # two one-row statements each, then the pass ends
-        keys, changes = await handlers.purge_expired(
+        keys, changes = await upkeep.purge_expired(
             api.runtime.uow,
             now=now,
             idempotency_ttl=timedelta(hours=1),

@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from genbus.api.service_layer import handlers
+from genbus.api.service_layer import upkeep
 from genbus.api.service_layer.unit_of_work import UnitOfWork
 from genbus.runtime.logging import get_logger
 
@@ -30,9 +30,7 @@ async def run_reconciler(
         failed = 0
         try:
             failed = len(
-                await handlers.fail_overdue_generations(
-                    uow(), now=clock(), grace=grace, limit=BATCH
-                )
+                await upkeep.fail_overdue_generations(uow(), now=clock(), grace=grace, limit=BATCH)
             )
         except Exception as exc:
             log.warning("deadline reconciler failed, retrying", error=repr(exc))
@@ -54,7 +52,7 @@ async def run_purger(
     """Every `interval_s` until `stop` is set; errors are logged and retried, never fatal."""
     while not stop.is_set():
         try:
-            keys, changes = await handlers.purge_expired(
+            keys, changes = await upkeep.purge_expired(
                 uow, now=clock(), idempotency_ttl=idempotency_ttl, change_log_ttl=change_log_ttl
             )
             if keys or changes:

@@ -14,8 +14,8 @@ from genbus.api.domain.idempotency import IdempotencyClaim, request_fingerprint
 from genbus.api.domain.requests import GenerationDraft
 from genbus.api.entrypoints.http.queries import ListQuery
 from genbus.api.entrypoints.http.schemas import GenerationPage, GenerationPublic
-from genbus.api.service_layer import handlers
-from genbus.api.service_layer.handlers import Created
+from genbus.api.service_layer import generations, intake
+from genbus.api.service_layer.intake import Created
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -33,7 +33,7 @@ async def admit(runtime: ApiRuntime, principal: Principal, claim: IdempotencyCla
     refusal = runtime.admission.check(principal.user_id)
     if refusal is None:
         return
-    if claim is not None and await handlers.idempotency_key_used(
+    if claim is not None and await intake.idempotency_key_used(
         claim, principal.user_id, runtime.uow(), limits=runtime.limits, now=runtime.clock()
     ):
         return
@@ -50,7 +50,7 @@ async def create(
     location_prefix: str,
 ) -> GenerationPublic:
     await admit(runtime, principal, claim)
-    created = await handlers.create_generation(
+    created = await intake.create_generation(
         draft,
         principal.user_id,
         runtime.uow(),
@@ -71,7 +71,7 @@ async def retry(
     location_prefix: str,
 ) -> GenerationPublic:
     await admit(runtime, principal, claim)
-    created = await handlers.retry_generation(
+    created = await intake.retry_generation(
         generation_id,
         principal.user_id,
         runtime.uow(),
@@ -96,12 +96,12 @@ def _created(
 
 
 async def get(runtime: ApiRuntime, principal: Principal, generation_id: UUID) -> GenerationPublic:
-    generation = await handlers.get_generation(generation_id, principal.reads_as, runtime.uow())
+    generation = await generations.get_generation(generation_id, principal.reads_as, runtime.uow())
     return GenerationPublic.from_domain(generation, runtime.clock())
 
 
 async def list_page(runtime: ApiRuntime, principal: Principal, query: ListQuery) -> GenerationPage:
-    page = await handlers.list_generations(
+    page = await generations.list_generations(
         principal.user_id, runtime.uow(), query.where, after=query.after, limit=query.limit
     )
     return GenerationPage.from_domain(page, runtime.clock())
@@ -110,7 +110,7 @@ async def list_page(runtime: ApiRuntime, principal: Principal, query: ListQuery)
 async def cancel(
     runtime: ApiRuntime, principal: Principal, generation_id: UUID, response: Response
 ) -> GenerationPublic:
-    result = await handlers.cancel_generation(
+    result = await generations.cancel_generation(
         generation_id, principal.user_id, runtime.uow(), now=runtime.clock()
     )
     response.status_code = 200 if result.cancelled_at_once else 202

@@ -26,7 +26,7 @@ from genbus.api.entrypoints.http.auth import CurrentPrincipal
 from genbus.api.entrypoints.http.deps import GenerationId, KnownQueryOnly, RuntimeDep
 from genbus.api.entrypoints.http.problems import STREAM_CODES, problem_responses
 from genbus.api.entrypoints.http.schemas import GenerationDeleted, GenerationPublic
-from genbus.api.service_layer import handlers, live
+from genbus.api.service_layer import generations, live
 from genbus.api.service_layer.stream_slots import StreamSlot
 from genbus.runtime.logging import get_logger
 
@@ -139,7 +139,7 @@ async def _generation_stream(
     last_event_id: int | None,
     slot: StreamSlot,
 ) -> Response:
-    generation = await handlers.get_generation(generation_id, principal.reads_as, runtime.uow())
+    generation = await generations.get_generation(generation_id, principal.reads_as, runtime.uow())
     after = last_event_id or 0
     if generation.terminal:
         remaining = await live.changes_after(

@@ -23,7 +23,7 @@ from genbus.api.entrypoints.http.prefer import (
 from genbus.api.entrypoints.http.problems import OVERLOAD_CODES, problem_responses
 from genbus.api.entrypoints.http.queries import ListQueryDep
 from genbus.api.entrypoints.http.schemas import GenerationCreate, GenerationPage, GenerationPublic
-from genbus.api.service_layer import handlers
+from genbus.api.service_layer import generations
 
 PREFIX = "/api/v1/generations"
 
@@ -196,7 +196,7 @@ async def delete_generation(
 ) -> Response:
     """Delete a terminal (completed, failed or cancelled) generation of yours. Live-status
     streams of your generations receive a `generation.deleted` event."""
-    await handlers.delete_generation(
+    await generations.delete_generation(
         generation_id, principal.user_id, runtime.uow(), now=runtime.clock()
     )
     return Response(status_code=204)
