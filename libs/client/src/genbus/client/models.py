@@ -92,6 +92,22 @@ class InputIn(BaseModel):
     generation_id: Annotated[UUID | None, Field(title="Generation Id")] = None
 
 
+class Me(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    user_id: Annotated[str, Field(title="User Id")]
+    key_id: Annotated[UUID | None, Field(title="Key Id")]
+    """
+    null for an anonymous call (local development)
+    """
+    key_prefix: Annotated[str | None, Field(title="Key Prefix")]
+    """
+    the key's first characters, as listed by keys list
+    """
+    admin: Annotated[bool, Field(title="Admin")]
+
+
 class OperationType(StrEnum):
     text_to_video = "text_to_video"
     image_to_video = "image_to_video"
