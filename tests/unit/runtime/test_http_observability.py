@@ -20,7 +20,7 @@ async def test_worker_metrics_run_scrape_hooks_even_when_one_fails() -> None:
 
     async def refresh() -> None:
         calls.append("refresh")
-        METRICS.queue_depth.labels("scrape-test").set(7)
+        METRICS.outbox_backlog.labels("scrape-test").set(7)
 
     async def broken() -> None:
         raise RuntimeError("database down")
@@ -32,7 +32,7 @@ async def test_worker_metrics_run_scrape_hooks_even_when_one_fails() -> None:
         body = (await client.get("/metrics")).text
         assert (await client.get("/healthz")).status_code == 200
     assert calls == ["refresh"]
-    assert 'genbus_dispatch_queue_depth{provider="scrape-test"} 7.0' in body
+    assert 'genbus_outbox_backlog{service="scrape-test"} 7.0' in body
 
 
 async def test_instrumented_fastapi_serves_metrics_and_counts_by_route() -> None:

@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 from genbus.api.adapters.backlog import Backlog
 from genbus.api.domain.errors import Overloaded, RetryLater, TooManyPending
+from genbus.api.service_layer.metrics import API_METRICS
 from genbus.runtime.logging import get_logger
-from genbus.runtime.metrics import METRICS
 
 log = get_logger(__name__)
 
@@ -79,7 +79,7 @@ class AdmissionGate:
         self.pending_drain: float | None = None
         self.outbox_drain: float | None = None
         for kind, bound in (("pending", bounds.pending), ("outbox", bounds.outbox)):
-            METRICS.api_backlog_limit.labels(kind).set(bound)
+            API_METRICS.api_backlog_limit.labels(kind).set(bound)
 
     # -- the refresher's side
 
@@ -111,10 +111,10 @@ class AdmissionGate:
         self._during = Counter()
         self._observed_at = self._sample_started_at
         pending, outbox = self.estimate()
-        METRICS.api_backlog.labels("pending").set(pending)
-        METRICS.api_backlog.labels("outbox").set(outbox)
-        METRICS.api_backlog_drain_rate.labels("pending").set(self.pending_drain or 0.0)
-        METRICS.api_backlog_drain_rate.labels("outbox").set(self.outbox_drain or 0.0)
+        API_METRICS.api_backlog.labels("pending").set(pending)
+        API_METRICS.api_backlog.labels("outbox").set(outbox)
+        API_METRICS.api_backlog_drain_rate.labels("pending").set(self.pending_drain or 0.0)
+        API_METRICS.api_backlog_drain_rate.labels("outbox").set(self.outbox_drain or 0.0)
 
     # -- the request's side
 
@@ -187,7 +187,7 @@ class AdmissionGate:
 
     @staticmethod
     def count_refusal(refusal: Refusal) -> None:
-        METRICS.api_admission_refusals.labels(refusal.reason).inc()
+        API_METRICS.api_admission_refusals.labels(refusal.reason).inc()
 
 
 def _smoothed(previous: float | None, sample: float) -> float:

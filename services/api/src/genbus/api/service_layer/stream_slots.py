@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 
 from genbus.api.domain.errors import TooManyStreams
-from genbus.runtime.metrics import METRICS
+from genbus.api.service_layer.metrics import API_METRICS
 
 MIN_RETRY_AFTER_S = 1.0
 MAX_RETRY_AFTER_S = 60.0
@@ -65,14 +65,14 @@ class StreamSlots:
         now = self._clock()
         mine: set[StreamSlot] = self._by_key.get(key, set())
         if key is not None and self.per_key and len(mine) >= self.per_key:
-            METRICS.api_sse_refusals.labels("key").inc()
+            API_METRICS.api_sse_refusals.labels("key").inc()
             raise TooManyStreams(
                 f"this API key already has {len(mine)} live-status streams open (at most "
                 f"{self.per_key}); close one, or retry after Retry-After",
                 self._retry_after(mine, now),
             )
         if self.per_replica and self._open >= self.per_replica:
-            METRICS.api_sse_refusals.labels("replica").inc()
+            API_METRICS.api_sse_refusals.labels("replica").inc()
             everyone = itertools.chain.from_iterable(self._by_key.values())
             raise TooManyStreams(
                 "this server has too many live-status streams open; retry after Retry-After",
@@ -81,7 +81,7 @@ class StreamSlots:
         slot = StreamSlot(self, key, now + self._max_stream_s)
         self._by_key[key].add(slot)
         self._open += 1
-        METRICS.api_sse_streams.set(self._open)
+        API_METRICS.api_sse_streams.set(self._open)
         return slot
 
     def _release(self, slot: StreamSlot) -> None:
@@ -92,7 +92,7 @@ class StreamSlots:
         if not slots:
             del self._by_key[slot.key]
         self._open -= 1
-        METRICS.api_sse_streams.set(self._open)
+        API_METRICS.api_sse_streams.set(self._open)
 
     @staticmethod
     def _retry_after(slots: Iterable[StreamSlot], now: float) -> float:

@@ -21,9 +21,9 @@ from genbus.api.adapters.change_log import CHANGED_EVENT, DELETED_EVENT, ChangeL
 from genbus.api.adapters.idempotency import IdempotencyRepository
 from genbus.api.adapters.repository import GenerationRepository, generation_snapshot
 from genbus.api.domain.model import Generation
+from genbus.api.service_layer.metrics import record_generation_status
 from genbus.contracts import Event, EventBinding, GenerationChanged, ServiceTopology
 from genbus.runtime.logging import get_logger
-from genbus.runtime.metrics import record_generation_status
 from genbus.runtime.outbox import add_to_outbox
 from genbus.runtime.publisher import encode_event
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from uuid import UUID
 
 from genbus.api.adapters.change_log import ChangeRecord
+from genbus.api.service_layer.metrics import API_METRICS
 from genbus.api.service_layer.unit_of_work import UnitOfWork
 from genbus.runtime.logging import get_logger
-from genbus.runtime.metrics import METRICS
 
 log = get_logger(__name__)
 
@@ -120,7 +120,7 @@ class UserFeeds:
         self, user_id: str, after: int, generation_id: UUID | None
     ) -> list[ChangeRecord]:
         """A stream's own read (it is behind its feed)."""
-        METRICS.api_live_reads.labels("own").inc()
+        API_METRICS.api_live_reads.labels("own").inc()
         async with self._uow() as unit:
             return await unit.change_log.read_after(
                 after, user_id=user_id, generation_id=generation_id, limit=READ_BATCH
@@ -132,7 +132,7 @@ class UserFeeds:
             feed.wake.clear()
             batch: list[ChangeRecord] = []
             try:
-                METRICS.api_live_reads.labels("shared").inc()
+                API_METRICS.api_live_reads.labels("shared").inc()
                 async with self._uow() as unit:
                     if feed.head is None:
                         feed.start_at(await unit.change_log.last_seq(feed.user_id))

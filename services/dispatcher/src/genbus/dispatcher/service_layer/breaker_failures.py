@@ -9,9 +9,9 @@ from genbus.dispatcher.domain.model import (
     ClaimedJob,
 )
 from genbus.dispatcher.service_layer.held_claim import HeldClaim
+from genbus.dispatcher.service_layer.metrics import DISPATCH_METRICS
 from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
 from genbus.runtime.logging import get_logger
-from genbus.runtime.metrics import METRICS
 
 log = get_logger(__name__)
 
@@ -29,7 +29,7 @@ async def record_breaker_failure(
 
 def after_breaker_failure(claim: ClaimedJob, breaker: BreakerUpdate | None) -> None:
     if breaker is not None and breaker.tripped:
-        METRICS.account_breaker_trips.labels(claim.provider_id).inc()
+        DISPATCH_METRICS.account_breaker_trips.labels(claim.provider_id).inc()
         log.warning(
             "account circuit breaker opened",
             account_id=claim.account_id,

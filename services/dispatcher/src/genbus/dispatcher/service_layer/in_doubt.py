@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import enum
 
+from genbus.dispatcher.service_layer.metrics import DISPATCH_METRICS
 from genbus.providers import (
     ProviderAdapter,
     SubmitGuarantees,
@@ -16,7 +17,7 @@ from genbus.providers import (
     SubmitResult,
 )
 from genbus.runtime.logging import get_logger
-from genbus.runtime.metrics import METRICS, provider_call
+from genbus.runtime.metrics import provider_call
 
 log = get_logger(__name__)
 
@@ -56,14 +57,14 @@ async def resolve_in_doubt(
                     await asyncio.sleep(min(0.5 * attempt, max(0.0, budget_end - loop.time())))
                 continue
             if found is not None:
-                METRICS.submissions_in_doubt.labels(provider, "found").inc()
+                DISPATCH_METRICS.submissions_in_doubt.labels(provider, "found").inc()
                 return found
-            METRICS.submissions_in_doubt.labels(provider, "not_found").inc()
+            DISPATCH_METRICS.submissions_in_doubt.labels(provider, "not_found").inc()
             return Resolution.SAFE_TO_SUBMIT
     if guarantees.idempotent:
-        METRICS.submissions_in_doubt.labels(provider, "replayed").inc()
+        DISPATCH_METRICS.submissions_in_doubt.labels(provider, "replayed").inc()
         return Resolution.SAFE_TO_SUBMIT
-    METRICS.submissions_in_doubt.labels(provider, "unknown").inc()
+    DISPATCH_METRICS.submissions_in_doubt.labels(provider, "unknown").inc()
     return Resolution.UNKNOWN
 
 

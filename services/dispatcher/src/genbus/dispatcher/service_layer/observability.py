@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from pydantic import Field
 
 from genbus.contracts import GenerationRequested
+from genbus.dispatcher.service_layer.metrics import DISPATCH_METRICS
 from genbus.dispatcher.service_layer.unit_of_work import UowFactory
-from genbus.runtime.metrics import METRICS
 from genbus.runtime.tracing import current_trace_headers
 
 
@@ -56,26 +56,28 @@ class DispatchGauges:
             accounts = await uow.accounts.slots()
         seen = {r.provider_id for r in queues} | {r.provider_id for r in accounts}
         for provider in self._providers - seen:
-            METRICS.queue_depth.remove(provider)
-            METRICS.queue_oldest_age.remove(provider)
+            DISPATCH_METRICS.queue_depth.remove(provider)
+            DISPATCH_METRICS.queue_oldest_age.remove(provider)
         for provider in seen:
-            METRICS.queue_depth.labels(provider).set(0)
-            METRICS.queue_oldest_age.labels(provider).set(0)
+            DISPATCH_METRICS.queue_depth.labels(provider).set(0)
+            DISPATCH_METRICS.queue_oldest_age.labels(provider).set(0)
         for queue in queues:
             # Due jobs only: a job scheduled for later is not waiting (as `genbus status` says).
-            METRICS.queue_depth.labels(queue.provider_id).set(queue.due)
-            METRICS.queue_oldest_age.labels(queue.provider_id).set(queue.oldest_waiting_s or 0)
+            DISPATCH_METRICS.queue_depth.labels(queue.provider_id).set(queue.due)
+            DISPATCH_METRICS.queue_oldest_age.labels(queue.provider_id).set(
+                queue.oldest_waiting_s or 0
+            )
         self._providers = seen
         current = {(r.provider_id, r.id) for r in accounts}
         for provider, account in self._accounts - current:
             for state in ("busy", "free"):
-                METRICS.account_slots.remove(provider, account, state)
-            METRICS.account_breaker_open.remove(provider, account)
+                DISPATCH_METRICS.account_slots.remove(provider, account, state)
+            DISPATCH_METRICS.account_breaker_open.remove(provider, account)
         for row in accounts:
             free = max(row.max_concurrent - row.busy, 0) if row.usable else 0
-            METRICS.account_slots.labels(row.provider_id, row.id, "busy").set(row.busy)
-            METRICS.account_slots.labels(row.provider_id, row.id, "free").set(free)
-            METRICS.account_breaker_open.labels(row.provider_id, row.id).set(
+            DISPATCH_METRICS.account_slots.labels(row.provider_id, row.id, "busy").set(row.busy)
+            DISPATCH_METRICS.account_slots.labels(row.provider_id, row.id, "free").set(free)
+            DISPATCH_METRICS.account_breaker_open.labels(row.provider_id, row.id).set(
                 1 if row.breaker_tripped else 0
             )
         self._accounts = current

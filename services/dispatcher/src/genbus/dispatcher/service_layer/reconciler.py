@@ -27,10 +27,10 @@ from genbus.dispatcher.adapters.repository import JobSnapshot
 from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.domain.model import JobState, slot_hold_s
 from genbus.dispatcher.service_layer.handlers import provider_job_of
+from genbus.dispatcher.service_layer.metrics import DISPATCH_METRICS
 from genbus.dispatcher.service_layer.provider_cancel import cancel_at_provider
 from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
 from genbus.runtime.logging import get_logger
-from genbus.runtime.metrics import METRICS
 
 log = get_logger(__name__)
 
@@ -75,7 +75,7 @@ async def fail_overdue_submitted(deps: Deps) -> int:
                 ended.append(job)
         await uow.commit()
     for job in ended:
-        METRICS.overdue_submitted.labels(job.provider_id).inc()
+        DISPATCH_METRICS.overdue_submitted.labels(job.provider_id).inc()
         ref = provider_job_of(deps.cipher, job)
         if ref is not None:
             with contextlib.suppress(Exception):
@@ -113,7 +113,7 @@ async def purge_finished(deps: Deps, max_batches: int = 10) -> int:
             purged = await uow.jobs.purge_finished(retention_s, settings.finished_purge_batch)
             await uow.commit()
         total += purged
-        METRICS.jobs_purged.inc(purged)
+        DISPATCH_METRICS.jobs_purged.inc(purged)
         if purged < settings.finished_purge_batch:
             break
     if total:

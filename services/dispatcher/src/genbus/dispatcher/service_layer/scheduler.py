@@ -22,9 +22,9 @@ from genbus.dispatcher.adapters.repository import Contended, LeaseLost
 from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.domain.model import ClaimedJob
 from genbus.dispatcher.service_layer.held_claim import HeldClaim
+from genbus.dispatcher.service_layer.metrics import DISPATCH_METRICS
 from genbus.dispatcher.service_layer.submission import submit_claimed
 from genbus.runtime.logging import get_logger
-from genbus.runtime.metrics import METRICS
 
 log = get_logger(__name__)
 
@@ -166,7 +166,7 @@ class Scheduler:
         if entry is None or entry[0].settled or entry[1].done():
             return
         held, task = entry
-        METRICS.leases_lost.labels(held.claim.provider_id, reason).inc()
+        DISPATCH_METRICS.leases_lost.labels(held.claim.provider_id, reason).inc()
         log.warning(
             "giving up a claim mid-submission", generation_id=str(generation_id), reason=reason
         )

@@ -44,6 +44,7 @@ from genbus.dispatcher.service_layer.breaker_failures import (
 )
 from genbus.dispatcher.service_layer.held_claim import HeldClaim
 from genbus.dispatcher.service_layer.in_doubt import Resolution, resolve_in_doubt
+from genbus.dispatcher.service_layer.metrics import DISPATCH_METRICS
 from genbus.dispatcher.service_layer.observability import trace_context_of
 from genbus.dispatcher.service_layer.provider_cancel import cancel_at_provider
 from genbus.dispatcher.service_layer.refusals import (
@@ -68,7 +69,7 @@ from genbus.providers import (
     behaviour_of,
 )
 from genbus.runtime.logging import get_logger
-from genbus.runtime.metrics import METRICS, observe_since, provider_call
+from genbus.runtime.metrics import observe_since, provider_call
 from genbus.runtime.tracing import annotate_span, continue_trace
 
 log = get_logger(__name__)
@@ -97,7 +98,7 @@ async def submit_claimed(deps: Deps, held: HeldClaim) -> None:
         try:
             await _submit_claimed(deps, held)
         except LeaseLost:
-            METRICS.leases_lost.labels(claim.provider_id, "recovered").inc()
+            DISPATCH_METRICS.leases_lost.labels(claim.provider_id, "recovered").inc()
             log.warning("claim recovered by another holder; recording nothing")
         finally:
             held.settled = True
@@ -130,7 +131,7 @@ async def _submit_claimed(deps: Deps, held: HeldClaim) -> None:
     # No provider call is left: the lease keeper must not cancel the recording of the job.
     held.settled = True
     cancel_requested = await _record_submitted(deps, held, request, result)
-    observe_since(METRICS.requested_to_submitted, request.occurred_at, claim.provider_id)
+    observe_since(DISPATCH_METRICS.requested_to_submitted, request.occurred_at, claim.provider_id)
     annotate_span(provider_job_id=result.provider_job_id)
     log.info(
         "submitted",

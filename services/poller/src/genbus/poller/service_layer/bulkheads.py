@@ -26,9 +26,9 @@ from genbus.contracts import DEADLINE_EXCEEDED, GenerationSubmitted
 from genbus.poller.dependencies import PollerDeps
 from genbus.poller.domain.timeline import is_overdue
 from genbus.poller.service_layer.ending import fail_job
+from genbus.poller.service_layer.metrics import POLLER_METRICS
 from genbus.poller.service_layer.polling import poll_submitted
 from genbus.runtime.consumer import RedeliverLater
-from genbus.runtime.metrics import METRICS
 
 
 class ProviderBulkheads:
@@ -51,7 +51,7 @@ class ProviderBulkheads:
             yield False
             return
         self._in_flight[provider_id] += 1
-        gauge = METRICS.poller_polls_in_flight.labels(provider_id)
+        gauge = POLLER_METRICS.poller_polls_in_flight.labels(provider_id)
         gauge.inc()
         try:
             yield True
@@ -73,7 +73,7 @@ async def poll_within_budget(
         if granted:
             await poll_submitted(deps, event, status_budget_s=status_budget_s)
             return
-    METRICS.poller_polls_deferred.labels(event.provider_id).inc()
+    POLLER_METRICS.poller_polls_deferred.labels(event.provider_id).inc()
     if is_overdue(event, datetime.now(UTC)):
         reason = "past the deadline; not cancelled (provider at its poll limit)"
         await fail_job(deps.publisher, event, DEADLINE_EXCEEDED, reason)

@@ -21,9 +21,10 @@ from genbus.contracts import (
 from genbus.contracts.topology import POLLER_SUBMITTED
 from genbus.poller.adapters.account_directory import AccountLookupError
 from genbus.poller.dependencies import PollerDeps, Publisher
+from genbus.poller.service_layer.metrics import POLLER_METRICS
 from genbus.providers import JobStatus, ProviderJobRef
 from genbus.runtime.logging import get_logger
-from genbus.runtime.metrics import METRICS, provider_call
+from genbus.runtime.metrics import provider_call
 
 log = get_logger(__name__)
 
@@ -56,7 +57,7 @@ async def fail_job(
 ) -> None:
     """Publish a failure the poller decided itself; `reason` must not hold secrets."""
     await _publish(publisher, event, CompletionStatus.FAILED, failure, None)
-    METRICS.poller_failures.labels(event.provider_id, failure.code).inc()
+    POLLER_METRICS.poller_failures.labels(event.provider_id, failure.code).inc()
     log.warning(
         "job failed by the poller",
         generation_id=str(event.generation_id),

@@ -18,9 +18,10 @@ from genbus.poller.domain.schedule import next_poll_delay
 from genbus.poller.domain.timeline import age_s, is_overdue
 from genbus.poller.service_layer.accounts import Unusable, account_for
 from genbus.poller.service_layer.ending import end_job, end_overdue, fail_job
+from genbus.poller.service_layer.metrics import POLLER_METRICS
 from genbus.providers import Behaviour, JobState, ProviderJobRef, UnknownProvider, behaviour_of
 from genbus.runtime.consumer import RedeliverLater
-from genbus.runtime.metrics import METRICS, observe_since, provider_call
+from genbus.runtime.metrics import observe_since, provider_call
 
 __all__ = ["STATUS_BUDGET_S", "STATUS_SHARE_OF_ACK_WAIT", "PollerDeps", "poll_submitted"]
 
@@ -80,9 +81,11 @@ async def poll_submitted(
     if status.terminal:
         done_at = time.perf_counter()
         end = _END[status.state]
-        observe_since(METRICS.submitted_to_done, event.occurred_at, event.provider_id, end.value)
+        observe_since(
+            POLLER_METRICS.submitted_to_done, event.occurred_at, event.provider_id, end.value
+        )
         await end_job(deps.publisher, event, end, status.error, status)
-        METRICS.done_to_completed.labels(event.provider_id, end.value).observe(
+        POLLER_METRICS.done_to_completed.labels(event.provider_id, end.value).observe(
             time.perf_counter() - done_at
         )
         return
