@@ -1,19 +1,29 @@
-"""Sync mode's `Prefer` parsing and bound, and CORS from configuration (no database needed)."""
+"""Sync mode (`Prefer` parsing, the bound, waking on change notifications rather than polling)
+and CORS from configuration; no database needed."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
-from typing import Any
+from datetime import UTC, datetime
+from types import SimpleNamespace, TracebackType
+from typing import Any, Self
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
+from fastapi import Response
 from pydantic import ValidationError
 
+from genbus.api.adapters.change_log import ChangeRecord
 from genbus.api.config import ApiSettings
 from genbus.api.domain.errors import InvalidRequest
+from genbus.api.domain.status import GenerationStatus
 from genbus.api.entrypoints.http.app import create_app
-from genbus.api.entrypoints.http.prefer import parse_wait
-from genbus.api.service_layer.waiting import MAX_WAIT_S, WaitSlots
+from genbus.api.entrypoints.http.prefer import PREFERENCE_APPLIED, parse_wait, when_done
+from genbus.api.service_layer.live import Wakeups
+from genbus.api.service_layer.waiting import MAX_WAIT_S, WaitSlots, wait_until_terminal
 
 VALID: dict[str, Any] = {
     "operation_type": "text_to_video",
@@ -146,3 +156,110 @@ def test_cors_origins_come_comma_separated_from_the_environment(
 ) -> None:
     monkeypatch.setenv("GENBUS_API_CORS_ALLOW_ORIGINS", f"{ORIGIN}, https://app.example.com")
     assert ApiSettings(**NOWHERE).cors_allow_origins == [ORIGIN, "https://app.example.com"]
+
+
+class _Log:
+    """A change log in memory, counting its reads."""
+
+    def __init__(self) -> None:
+        self.rows: list[ChangeRecord] = []
+        self.reads = 0
+
+    def add(self, generation_id: UUID, status: str) -> None:
+        self.rows.append(
+            ChangeRecord(
+                len(self.rows) + 1, generation_id, "u", "generation", status, {}, datetime.now(UTC)
+            )
+        )
+
+    async def read_after(
+        self, after: int, *, user_id: str, generation_id: UUID | None = None, limit: int = 100
+    ) -> list[ChangeRecord]:
+        self.reads += 1
+        rows = [r for r in self.rows if r.seq > after and r.user_id == user_id]
+        return [r for r in rows if generation_id in (None, r.generation_id)][:limit]
+
+
+class _Uow:
+    def __init__(self, log: _Log) -> None:
+        self.change_log = log
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+async def _wait(
+    log: _Log,
+    wakeups: Wakeups,
+    generation_id: UUID,
+    wait_s: float,
+    status: GenerationStatus = GenerationStatus.PENDING,
+) -> bool:
+    return await wait_until_terminal(
+        lambda: _Uow(log),  # type: ignore[arg-type,return-value]
+        wakeups,
+        user_id="u",
+        generation_id=generation_id,
+        status=status,
+        wait_s=wait_s,
+        catch_up_s=60.0,
+    )
+
+
+async def test_a_waiting_request_is_woken_by_the_change_not_by_a_timer() -> None:
+    log, wakeups, gid = _Log(), Wakeups(), uuid4()
+    log.add(gid, "pending")
+    started = time.monotonic()
+    waiting = asyncio.ensure_future(_wait(log, wakeups, gid, wait_s=30))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    assert log.reads == 1  # read once, then asleep: no polling
+    log.add(gid, "processing")
+    wakeups.wake("u")
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    log.add(gid, "completed")
+    wakeups.wake("u")
+    assert await asyncio.wait_for(waiting, 5) is True
+    assert time.monotonic() - started < 5
+    assert log.reads == 3
+    assert wakeups.followers() == 0  # its wake-up registration is gone
+
+
+async def test_an_end_before_the_wait_began_is_not_missed() -> None:
+    log, wakeups, gid = _Log(), Wakeups(), uuid4()
+    log.add(gid, "pending")
+    log.add(gid, "completed")  # after the caller read "pending", before it waits
+    assert await _wait(log, wakeups, gid, wait_s=30) is True
+
+
+async def test_the_wait_ends_after_n_seconds_without_an_end() -> None:
+    log, wakeups, gid = _Log(), Wakeups(), uuid4()
+    log.add(gid, "pending")
+    started = time.monotonic()
+    assert await _wait(log, wakeups, gid, wait_s=0.3) is False
+    assert 0.3 <= time.monotonic() - started < 3
+
+
+async def test_a_terminal_generation_is_not_waited_for() -> None:
+    log = _Log()
+    assert await _wait(log, Wakeups(), uuid4(), 30, GenerationStatus.COMPLETED) is True
+    assert log.reads == 0
+
+
+async def test_past_the_bound_the_answer_comes_at_once_without_preference_applied() -> None:
+    runtime = SimpleNamespace(waits=WaitSlots(1))
+    generation: Any = SimpleNamespace(status=GenerationStatus.PENDING)
+    response = Response()
+    with runtime.waits.hold():
+        answer = await when_done(runtime, None, generation, 30, response)  # type: ignore[arg-type]
+    assert answer is generation
+    assert PREFERENCE_APPLIED not in response.headers
