@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from standardwebhooks.webhooks import Webhook
 
 from genbus.devstack.nats import NatsServer
 from genbus.devstack.postgres import PostgresServer
-from genbus.devstack.system import GenbusSystem, SystemConfig
+from genbus.devstack.system import AccountSeed, GenbusSystem, SystemConfig
 from tests.e2e.conftest import wait_for
 from tests.integration.webhooks.webhook_receiver import Receiver
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.e2e
 #: Short retries, quick disabling, receivers on this machine allowed.
 WEBHOOKS_ENV = {
     "GENBUS_WEBHOOKS_ALLOW_NETWORKS": "127.0.0.0/8",
-    "GENBUS_WEBHOOKS_RETRY_SCHEDULE_S": "0.3,0.5,1,1,1,1,1,1,1,1",
+    "GENBUS_WEBHOOKS_RETRY_SCHEDULE_S": "0.2,0.3,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5",
     "GENBUS_WEBHOOKS_RETRY_JITTER": "0",
     "GENBUS_WEBHOOKS_DISABLE_AFTER_FAILURES": "4",
     "GENBUS_WEBHOOKS_DISABLE_AFTER_S": "0",
@@ -47,11 +48,13 @@ def system(
             base_dir=base,
             nats_url=nats.url,
             database_url=postgres.dsn_for(database),
-            sim_env={"SIM_DURATION_S": "0.2", "SIM_DURATION_JITTER_S": "0"},
+            sim_env={"SIM_DURATION_S": "0.1", "SIM_DURATION_JITTER_S": "0"},
             log_to_files=True,
             log_format="json",
             replicas={"api": 1, "dispatcher": 1, "poller": 1, "webhooks": 1},
             service_env={"webhooks": WEBHOOKS_ENV},
+            # One account is enough here, and each costs a CLI run at start-up.
+            accounts=(AccountSeed("sim-1", "sim-key-1", max_concurrent=4),),
         )
     )
     try:
@@ -63,9 +66,19 @@ def system(
 
 
 @pytest.fixture(scope="module")
-def alice(system: GenbusSystem) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+def keys(system: GenbusSystem) -> dict[str, str]:
+    """An api key each for alice and bob (made at once: each is a CLI run)."""
+    with ThreadPoolExecutor(2) as pool:
+        made = pool.map(lambda user: (user, system.create_api_key(user, "e2e")), ("alice", "bob"))
+        return dict(made)
+
+
+@pytest.fixture(scope="module")
+def alice(
+    system: GenbusSystem, keys: dict[str, str]
+) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     """Alice's clients of the api and of the webhooks service, with her key."""
-    headers = {"Authorization": f"Bearer {system.create_api_key('alice', 'webhooks-e2e')}"}
+    headers = {"Authorization": f"Bearer {keys['alice']}"}
     with (
         httpx.Client(base_url=system.api_url, headers=headers, timeout=10.0) as api,
         httpx.Client(base_url=system.webhooks_url, headers=headers, timeout=10.0) as hooks,
@@ -226,13 +239,12 @@ def test_registration_refuses_urls_a_delivery_may_not_reach(
 
 
 def test_endpoints_are_the_callers_own(
-    system: GenbusSystem, alice: Any, receiver: Receiver
+    system: GenbusSystem, keys: dict[str, str], alice: Any, receiver: Receiver
 ) -> None:
     _, hooks = alice
     created = _register(hooks, receiver.url)
-    bob_key = system.create_api_key("bob", "webhooks-e2e")
     with httpx.Client(
-        base_url=system.webhooks_url, headers={"Authorization": f"Bearer {bob_key}"}
+        base_url=system.webhooks_url, headers={"Authorization": f"Bearer {keys['bob']}"}
     ) as bob:
         assert bob.get(f"{ENDPOINTS}/{created['id']}").json()["code"] == "endpoint_not_found"
         assert created["id"] not in {e["id"] for e in bob.get(ENDPOINTS).json()["items"]}
