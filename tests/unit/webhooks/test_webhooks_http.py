@@ -31,6 +31,8 @@ class FakeApi:
         self.calls.append(authorization)
         if self.down:
             raise httpx.ConnectError("refused")
+        if authorization == "Bearer gbk_busy":
+            return httpx.Response(429, headers={"Retry-After": "7"}, json={"code": "rate_limited"})
         user = KEYS.get(authorization or "")
         if user is None:
             return httpx.Response(401, json={"code": "unauthorized"})
@@ -125,13 +127,16 @@ async def test_malformed_json_and_unknown_ids_are_problems(client: httpx.AsyncCl
         assert (missing.status_code, missing.json()["code"]) == (404, "endpoint_not_found")
 
 
-async def test_no_valid_key_is_401_and_an_unreachable_api_is_503(
+async def test_no_valid_key_is_401_a_limited_one_429_and_an_unreachable_api_503(
     client: httpx.AsyncClient, fake_api: FakeApi
 ) -> None:
     for headers in ({}, _as("mallory")):
         refused = await client.get(ENDPOINTS, headers=headers)
         assert (refused.status_code, refused.json()["code"]) == (401, "unauthorized")
         assert refused.headers["www-authenticate"].startswith("Bearer")
+    limited = await client.get(ENDPOINTS, headers=_as("busy"))
+    assert (limited.status_code, limited.json()["code"]) == (429, "rate_limited")
+    assert limited.headers["retry-after"] == "7"
     fake_api.down = True
     unavailable = await client.get(ENDPOINTS, headers=_as("bob"))
     assert (unavailable.status_code, unavailable.json()["code"]) == (503, "service_unavailable")

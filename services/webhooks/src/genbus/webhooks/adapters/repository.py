@@ -379,3 +379,16 @@ class SqlStore:
         )
         async with self._engine.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
+
+    async def purge_finished(self, before: datetime, limit: int) -> int:
+        oldest = (
+            select(DELIVERIES.c.id)
+            .where(
+                DELIVERIES.c.status != DeliveryStatus.PENDING.value,
+                DELIVERIES.c.updated_at < before,
+            )
+            .limit(limit)
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(DELIVERIES).where(DELIVERIES.c.id.in_(oldest)))
+        return int(result.rowcount)
