@@ -73,6 +73,7 @@ schemas: sync
 
 openapi: sync
 	$(UV) run --frozen python -m genbus.api.openapi --write
+	$(UV) run --frozen python -m genbus.webhooks.openapi --write
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache

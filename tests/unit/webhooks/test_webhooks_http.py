@@ -4,6 +4,7 @@ the secret shown once, per-user scoping."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from genbus.webhooks.adapters.identity import ApiIdentity
 from genbus.webhooks.domain.addresses import AddressPolicy
 from genbus.webhooks.entrypoints.http import HttpDeps, management_app
+from genbus.webhooks.openapi import SPEC_PATH
 from genbus.webhooks.service_layer.endpoints import Endpoints
 from tests.unit.webhooks.fakes import FakeStore, PlainCipher
 from tests.unit.webhooks.test_webhooks_service import _public
@@ -151,8 +153,17 @@ async def test_the_key_is_cached_by_its_digest_never_kept_in_clear(fake_api: Fak
     await identity.aclose()
 
 
-async def test_the_openapi_document_lists_the_routes(client: httpx.AsyncClient) -> None:
+async def test_the_openapi_document_lists_the_routes_and_is_committed(
+    client: httpx.AsyncClient,
+) -> None:
     spec = (await client.get("/openapi.json")).json()
+    # `make openapi` (python -m genbus.webhooks.openapi --write) refreshes the committed copy.
+    assert spec == json.loads(SPEC_PATH.read_text())
+    for path in spec["paths"].values():
+        for operation in path.values():
+            assert operation["security"] == [{"ApiKey": []}]
+            problem = operation["responses"]["401"]["content"]
+            assert list(problem) == ["application/problem+json"]
     assert set(spec["paths"]) == {
         ENDPOINTS,
         f"{ENDPOINTS}/{{endpoint_id}}",
