@@ -120,7 +120,8 @@ class HttpSender:
             return SendResult(None, f"{exc.code}: {exc.message}"[:500], took())
         except TimeoutError:
             return SendResult(None, f"timeout: no answer within {self._timeout_s:g} s", took())
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            # Refused or reset connections, TLS failures, malformed answers: the receiver's.
             return SendResult(None, f"{type(exc).__name__}: {exc}"[:500], took())
         error = None if 200 <= status < 300 else f"HTTP {status}"
         return SendResult(status, error, took())
