@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks.webhooks import Webhook
 
 from genbus.devstack.nats import NatsServer
@@ -119,9 +120,26 @@ def _deliveries(hooks: httpx.Client, endpoint_id: str) -> list[dict[str, Any]]:
     return items
 
 
+def _attempts_counted(system: GenbusSystem, outcome: str) -> float:
+    """`genbus_webhook_attempts_total{outcome}` summed over the webhooks replicas."""
+    total = 0.0
+    for name in ("webhooks", "webhooks-2"):
+        text = httpx.get(f"{system.http_url(name)}/metrics", timeout=10.0).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if (sample.name, sample.labels.get("outcome")) == (
+                    "genbus_webhook_attempts_total",
+                    outcome,
+                ):
+                    total += sample.value
+        assert "genbus_webhook_queue_depth" in text
+    return total
+
+
 def test_deliveries_are_signed_and_verify_with_the_returned_secret(
-    alice: tuple[httpx.Client, httpx.Client], receiver: Receiver
+    system: GenbusSystem, alice: tuple[httpx.Client, httpx.Client], receiver: Receiver
 ) -> None:
+    succeeded_before = _attempts_counted(system, "succeeded")
     api, hooks = alice
     created = _register(hooks, receiver.url)
     assert created["secret"].startswith("whsec_")
@@ -148,6 +166,7 @@ def test_deliveries_are_signed_and_verify_with_the_returned_secret(
     ).json()["items"]
     assert [(a["status_code"], a["succeeded"]) for a in attempts] == [(204, True)]
     assert len(receiver.requests()) == 2  # one request per event, from either replica
+    assert _attempts_counted(system, "succeeded") >= succeeded_before + 2
 
     # Any delivery can be replayed: the same message again, same webhook-id.
     replay = hooks.post(f"{ENDPOINTS}/{created['id']}/deliveries/{deliveries[0]['id']}/replay")
@@ -190,7 +209,7 @@ def test_a_receiver_down_for_a_while_gets_the_delivery_after_with_the_same_webho
 
 
 def test_an_always_failing_receiver_gets_its_endpoint_disabled_with_the_reason(
-    alice: tuple[httpx.Client, httpx.Client], receiver: Receiver
+    system: GenbusSystem, alice: tuple[httpx.Client, httpx.Client], receiver: Receiver
 ) -> None:
     api, hooks = alice
     receiver.status = 500
@@ -205,6 +224,7 @@ def test_an_always_failing_receiver_gets_its_endpoint_disabled_with_the_reason(
     assert endpoint["consecutive_failures"] >= 4
     sent = len(receiver.requests())
     assert sent >= 4
+    assert _attempts_counted(system, "retrying") >= 4
 
     # The caller fixes the receiver and enables the endpoint: what was pending is delivered.
     receiver.status = 200
