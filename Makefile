@@ -96,6 +96,7 @@ schemas: sync
 
 openapi: sync
 	$(UV) run --frozen python -m genbus.api.openapi --write
+	$(UV) run --frozen python -m genbus.webhooks.openapi --write
 
 # The clients' types from the committed OpenAPI (services/api/openapi.json): run after `make openapi`.
 # Needs Node.js and npm (the TypeScript packages are pinned by clients/typescript/package-lock.json).

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks.webhooks import Webhook
 
 from genbus.devstack.nats import NatsServer
 from genbus.devstack.postgres import PostgresServer
-from genbus.devstack.system import GenbusSystem, SystemConfig
+from genbus.devstack.system import AccountSeed, GenbusSystem, SystemConfig
 from tests.e2e.conftest import wait_for
 from tests.integration.webhooks.webhook_receiver import Receiver
 
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.e2e
 #: Short retries, quick disabling, receivers on this machine allowed.
 WEBHOOKS_ENV = {
     "GENBUS_WEBHOOKS_ALLOW_NETWORKS": "127.0.0.0/8",
-    "GENBUS_WEBHOOKS_RETRY_SCHEDULE_S": "0.3,0.5,1,1,1,1,1,1,1,1",
+    "GENBUS_WEBHOOKS_RETRY_SCHEDULE_S": "0.2,0.3,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5",
     "GENBUS_WEBHOOKS_RETRY_JITTER": "0",
     "GENBUS_WEBHOOKS_DISABLE_AFTER_FAILURES": "4",
     "GENBUS_WEBHOOKS_DISABLE_AFTER_S": "0",
@@ -47,11 +49,14 @@ def system(
             base_dir=base,
             nats_url=nats.url,
             database_url=postgres.dsn_for(database),
-            sim_env={"SIM_DURATION_S": "0.2", "SIM_DURATION_JITTER_S": "0"},
+            sim_env={"SIM_DURATION_S": "0.1", "SIM_DURATION_JITTER_S": "0"},
             log_to_files=True,
             log_format="json",
-            replicas={"api": 1, "dispatcher": 1, "poller": 1, "webhooks": 1},
+            # Two webhooks replicas share the queue: each delivery is still sent once.
+            replicas={"api": 1, "dispatcher": 1, "poller": 1, "webhooks": 2},
             service_env={"webhooks": WEBHOOKS_ENV},
+            # One account is enough here, and each costs a CLI run at start-up.
+            accounts=(AccountSeed("sim-1", "sim-key-1", max_concurrent=4),),
         )
     )
     try:
@@ -63,9 +68,19 @@ def system(
 
 
 @pytest.fixture(scope="module")
-def alice(system: GenbusSystem) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+def keys(system: GenbusSystem) -> dict[str, str]:
+    """An api key each for alice and bob (made at once: each is a CLI run)."""
+    with ThreadPoolExecutor(2) as pool:
+        made = pool.map(lambda user: (user, system.create_api_key(user, "e2e")), ("alice", "bob"))
+        return dict(made)
+
+
+@pytest.fixture(scope="module")
+def alice(
+    system: GenbusSystem, keys: dict[str, str]
+) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     """Alice's clients of the api and of the webhooks service, with her key."""
-    headers = {"Authorization": f"Bearer {system.create_api_key('alice', 'webhooks-e2e')}"}
+    headers = {"Authorization": f"Bearer {keys['alice']}"}
     with (
         httpx.Client(base_url=system.api_url, headers=headers, timeout=10.0) as api,
         httpx.Client(base_url=system.webhooks_url, headers=headers, timeout=10.0) as hooks,
@@ -105,9 +120,26 @@ def _deliveries(hooks: httpx.Client, endpoint_id: str) -> list[dict[str, Any]]:
     return items
 
 
+def _attempts_counted(system: GenbusSystem, outcome: str) -> float:
+    """`genbus_webhook_attempts_total{outcome}` summed over the webhooks replicas."""
+    total = 0.0
+    for name in ("webhooks", "webhooks-2"):
+        text = httpx.get(f"{system.http_url(name)}/metrics", timeout=10.0).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if (sample.name, sample.labels.get("outcome")) == (
+                    "genbus_webhook_attempts_total",
+                    outcome,
+                ):
+                    total += sample.value
+        assert "genbus_webhook_queue_depth" in text
+    return total
+
+
 def test_deliveries_are_signed_and_verify_with_the_returned_secret(
-    alice: tuple[httpx.Client, httpx.Client], receiver: Receiver
+    system: GenbusSystem, alice: tuple[httpx.Client, httpx.Client], receiver: Receiver
 ) -> None:
+    succeeded_before = _attempts_counted(system, "succeeded")
     api, hooks = alice
     created = _register(hooks, receiver.url)
     assert created["secret"].startswith("whsec_")
@@ -133,7 +165,8 @@ def test_deliveries_are_signed_and_verify_with_the_returned_secret(
         f"{ENDPOINTS}/{created['id']}/deliveries/{deliveries[0]['id']}/attempts"
     ).json()["items"]
     assert [(a["status_code"], a["succeeded"]) for a in attempts] == [(204, True)]
-    assert len(receiver.requests()) == 2  # one request per event
+    assert len(receiver.requests()) == 2  # one request per event, from either replica
+    assert _attempts_counted(system, "succeeded") >= succeeded_before + 2
 
     # Any delivery can be replayed: the same message again, same webhook-id.
     replay = hooks.post(f"{ENDPOINTS}/{created['id']}/deliveries/{deliveries[0]['id']}/replay")
@@ -176,7 +209,7 @@ def test_a_receiver_down_for_a_while_gets_the_delivery_after_with_the_same_webho
 
 
 def test_an_always_failing_receiver_gets_its_endpoint_disabled_with_the_reason(
-    alice: tuple[httpx.Client, httpx.Client], receiver: Receiver
+    system: GenbusSystem, alice: tuple[httpx.Client, httpx.Client], receiver: Receiver
 ) -> None:
     api, hooks = alice
     receiver.status = 500
@@ -191,6 +224,7 @@ def test_an_always_failing_receiver_gets_its_endpoint_disabled_with_the_reason(
     assert endpoint["consecutive_failures"] >= 4
     sent = len(receiver.requests())
     assert sent >= 4
+    assert _attempts_counted(system, "retrying") >= 4
 
     # The caller fixes the receiver and enables the endpoint: what was pending is delivered.
     receiver.status = 200
@@ -226,13 +260,12 @@ def test_registration_refuses_urls_a_delivery_may_not_reach(
 
 
 def test_endpoints_are_the_callers_own(
-    system: GenbusSystem, alice: Any, receiver: Receiver
+    system: GenbusSystem, keys: dict[str, str], alice: Any, receiver: Receiver
 ) -> None:
     _, hooks = alice
     created = _register(hooks, receiver.url)
-    bob_key = system.create_api_key("bob", "webhooks-e2e")
     with httpx.Client(
-        base_url=system.webhooks_url, headers={"Authorization": f"Bearer {bob_key}"}
+        base_url=system.webhooks_url, headers={"Authorization": f"Bearer {keys['bob']}"}
     ) as bob:
         assert bob.get(f"{ENDPOINTS}/{created['id']}").json()["code"] == "endpoint_not_found"
         assert created["id"] not in {e["id"] for e in bob.get(ENDPOINTS).json()["items"]}

@@ -184,3 +184,23 @@ async def test_deleting_an_endpoint_deletes_its_deliveries(store: SqlStore) -> N
     assert not await store.delete_endpoint("bob", endpoint.id)
     assert await store.delete_endpoint("alice", endpoint.id)
     assert await store.queue_depth(NOW) == 0
+
+
+async def test_finished_deliveries_are_purged_after_the_retention_in_batches(
+    store: SqlStore,
+) -> None:
+    from genbus.webhooks.service_layer.retention import purge_once
+
+    endpoint = await _endpoint(store)
+    await store.add_deliveries([_delivery(endpoint) for _ in range(5)])
+    policy = DisablePolicy()
+    claimed = await store.claim_due("r1", NOW, 30, 10)
+    for due in claimed[:3]:  # three finished, two still pending
+        await store.record_attempt(
+            _record(due.id, endpoint, "r1", SendResult(200, None, 1)), policy
+        )
+    assert await purge_once(store, 1.0, 2, NOW + timedelta(minutes=30)) == 0  # too recent
+    assert await purge_once(store, 1.0, 2, NOW + timedelta(hours=2)) == 3
+    remaining = await store.list_deliveries("alice", endpoint.id, None, 10) or []
+    assert {d.status for d in remaining} == {DeliveryStatus.PENDING}
+    assert len(remaining) == 2

@@ -216,6 +216,16 @@ class FakeStore:
             and self.endpoints[r.delivery.endpoint_id].enabled
         )
 
+    async def purge_finished(self, before: datetime, limit: int) -> int:
+        old = [
+            i
+            for i, r in self.rows.items()
+            if r.delivery.status is not DeliveryStatus.PENDING and r.delivery.updated_at < before
+        ][:limit]
+        for i in old:
+            del self.rows[i]
+        return len(old)
+
 
 class FakeSender:
     """Answers with `results` in turn (the last one repeated); records what it sent."""

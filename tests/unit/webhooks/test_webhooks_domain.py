@@ -200,3 +200,8 @@ def test_settings_read_comma_separated_lists(monkeypatch: pytest.MonkeyPatch) ->
     settings = WebhooksSettings()
     assert settings.address_policy().allows(ipaddress.ip_address("::1"))
     assert settings.retry_policy().schedule_s == (0.5, 2.0)
+
+
+def test_a_lease_must_outlast_an_attempt() -> None:
+    with pytest.raises(ValueError, match="lease_s"):
+        WebhooksSettings(lease_s=10, attempt_timeout_s=15)

@@ -4,6 +4,7 @@ the secret shown once, per-user scoping."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from genbus.webhooks.adapters.identity import ApiIdentity
 from genbus.webhooks.domain.addresses import AddressPolicy
 from genbus.webhooks.entrypoints.http import HttpDeps, management_app
+from genbus.webhooks.openapi import SPEC_PATH
 from genbus.webhooks.service_layer.endpoints import Endpoints
 from tests.unit.webhooks.fakes import FakeStore, PlainCipher
 from tests.unit.webhooks.test_webhooks_service import _public
@@ -31,6 +33,8 @@ class FakeApi:
         self.calls.append(authorization)
         if self.down:
             raise httpx.ConnectError("refused")
+        if authorization == "Bearer gbk_busy":
+            return httpx.Response(429, headers={"Retry-After": "7"}, json={"code": "rate_limited"})
         user = KEYS.get(authorization or "")
         if user is None:
             return httpx.Response(401, json={"code": "unauthorized"})
@@ -125,13 +129,16 @@ async def test_malformed_json_and_unknown_ids_are_problems(client: httpx.AsyncCl
         assert (missing.status_code, missing.json()["code"]) == (404, "endpoint_not_found")
 
 
-async def test_no_valid_key_is_401_and_an_unreachable_api_is_503(
+async def test_no_valid_key_is_401_a_limited_one_429_and_an_unreachable_api_503(
     client: httpx.AsyncClient, fake_api: FakeApi
 ) -> None:
     for headers in ({}, _as("mallory")):
         refused = await client.get(ENDPOINTS, headers=headers)
         assert (refused.status_code, refused.json()["code"]) == (401, "unauthorized")
         assert refused.headers["www-authenticate"].startswith("Bearer")
+    limited = await client.get(ENDPOINTS, headers=_as("busy"))
+    assert (limited.status_code, limited.json()["code"]) == (429, "rate_limited")
+    assert limited.headers["retry-after"] == "7"
     fake_api.down = True
     unavailable = await client.get(ENDPOINTS, headers=_as("bob"))
     assert (unavailable.status_code, unavailable.json()["code"]) == (503, "service_unavailable")
@@ -146,8 +153,17 @@ async def test_the_key_is_cached_by_its_digest_never_kept_in_clear(fake_api: Fak
     await identity.aclose()
 
 
-async def test_the_openapi_document_lists_the_routes(client: httpx.AsyncClient) -> None:
+async def test_the_openapi_document_lists_the_routes_and_is_committed(
+    client: httpx.AsyncClient,
+) -> None:
     spec = (await client.get("/openapi.json")).json()
+    # `make openapi` (python -m genbus.webhooks.openapi --write) refreshes the committed copy.
+    assert spec == json.loads(SPEC_PATH.read_text())
+    for path in spec["paths"].values():
+        for operation in path.values():
+            assert operation["security"] == [{"ApiKey": []}]
+            problem = operation["responses"]["401"]["content"]
+            assert list(problem) == ["application/problem+json"]
     assert set(spec["paths"]) == {
         ENDPOINTS,
         f"{ENDPOINTS}/{{endpoint_id}}",

@@ -31,6 +31,7 @@ from genbus.webhooks.entrypoints.consumers import register_consumers
 from genbus.webhooks.entrypoints.http import HttpDeps, management_app
 from genbus.webhooks.service_layer.endpoints import Endpoints
 from genbus.webhooks.service_layer.metrics import queue_depth_refresher
+from genbus.webhooks.service_layer.retention import run_purge
 from genbus.webhooks.service_layer.worker import DeliveryWorker
 
 log = get_logger(__name__)
@@ -71,6 +72,16 @@ class WebhooksRuntime:
                 serve_http(http, settings.health_host, settings.health_port, stop), name="http"
             ),
             asyncio.create_task(self.worker.run(stop), name="delivery-worker"),
+            asyncio.create_task(
+                run_purge(
+                    self.store,
+                    settings.retention_h,
+                    settings.purge_interval_s,
+                    settings.purge_batch,
+                    stop,
+                ),
+                name="purge",
+            ),
         ]
         await self.broker.start()
         log.info("webhooks started", owner=self.worker.owner)

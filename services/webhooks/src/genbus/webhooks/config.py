@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from genbus.runtime.settings import RuntimeSettings
@@ -60,6 +60,18 @@ class WebhooksSettings(RuntimeSettings):
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _csv(value)
+
+    #: Finished deliveries (succeeded or failed) and their attempts are deleted this long after
+    #: their last attempt, `purge_batch` rows at a time every `purge_interval_s`.
+    retention_h: float = Field(default=30 * 24.0, gt=0)
+    purge_interval_s: float = Field(default=300.0, gt=0)
+    purge_batch: int = Field(default=1000, ge=1)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> WebhooksSettings:
+        if self.lease_s <= self.attempt_timeout_s:
+            raise ValueError("lease_s must exceed attempt_timeout_s (a lease covers an attempt)")
+        return self
 
     def address_policy(self) -> AddressPolicy:
         return AddressPolicy.from_strings(self.allow_networks)

@@ -31,6 +31,14 @@ class NotAuthenticated(Exception):
     """The api refused the key (401)."""
 
 
+class IdentityRateLimited(Exception):
+    """The api's rate limit for this key was reached: retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: str) -> None:
+        super().__init__("too many requests for this API key; retry after Retry-After")
+        self.retry_after = retry_after
+
+
 class IdentityUnavailable(Exception):
     """The api could not be asked (down, slow, an unexpected answer)."""
 
@@ -69,6 +77,8 @@ class ApiIdentity:
             raise IdentityUnavailable("the api could not be reached to check the key") from None
         if response.status_code == 401:
             raise NotAuthenticated("a valid API key is required: Authorization: Bearer gbk_...")
+        if response.status_code == 429:
+            raise IdentityRateLimited(response.headers.get("retry-after", "1"))
         if response.status_code != 200:
             log.warning("api identity look-up answered", status=response.status_code)
             raise IdentityUnavailable(f"the api answered {response.status_code} to the key check")

@@ -7,177 +7,28 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import String, and_, any_, delete, func, insert, literal, select, text, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from genbus.webhooks.adapters.tables import ATTEMPTS, DELIVERIES, ENDPOINTS, SCHEMA
+from genbus.webhooks.adapters.endpoint_store import EndpointStore
+from genbus.webhooks.adapters.rows import (
+    CLAIM,
+    attempt_of,
+    delivery_of,
+)
+from genbus.webhooks.adapters.tables import ATTEMPTS, DELIVERIES, ENDPOINTS
 from genbus.webhooks.domain.model import (
     Attempt,
     Delivery,
     DeliveryStatus,
     DueDelivery,
-    Endpoint,
-    EventKind,
 )
 from genbus.webhooks.domain.retry import DisablePolicy
-from genbus.webhooks.service_layer.ports import AttemptRecord, EndpointChanges, NewDelivery
-
-_ENDPOINT_COLUMNS = [c for c in ENDPOINTS.c if c.name != "secret_encrypted"]
-
-# Leases due deliveries of enabled endpoints; SKIP LOCKED: replicas claiming at once never
-# wait for each other nor take the same row.
-_CLAIM = text(
-    f"""
-    WITH due AS (
-        SELECT d.id FROM {SCHEMA}.deliveries d
-        JOIN {SCHEMA}.endpoints e ON e.id = d.endpoint_id
-        WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND e.enabled
-          AND (d.lease_until IS NULL OR d.lease_until < :now)
-        ORDER BY d.next_attempt_at
-        LIMIT :limit
-        FOR UPDATE OF d SKIP LOCKED
-    )
-    UPDATE {SCHEMA}.deliveries d SET lease_owner = :owner, lease_until = :lease_until
-    FROM due, {SCHEMA}.endpoints e
-    WHERE d.id = due.id AND e.id = d.endpoint_id
-    RETURNING d.id, d.endpoint_id, d.webhook_id, d.payload, d.tries, e.url, e.secret_encrypted
-    """
-)
+from genbus.webhooks.service_layer.ports import AttemptRecord, NewDelivery
 
 
-def _endpoint(row: RowMapping) -> Endpoint:
-    return Endpoint(
-        id=row["id"],
-        user_id=row["user_id"],
-        url=row["url"],
-        description=row["description"],
-        event_kinds=tuple(EventKind(k) for k in row["event_kinds"]),
-        enabled=row["enabled"],
-        disabled_reason=row["disabled_reason"],
-        disabled_at=row["disabled_at"],
-        consecutive_failures=row["consecutive_failures"],
-        failing_since=row["failing_since"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _delivery(row: RowMapping) -> Delivery:
-    return Delivery(
-        id=row["id"],
-        endpoint_id=row["endpoint_id"],
-        source_event_id=row["event_id"],
-        webhook_id=row["webhook_id"],
-        event_type=row["event_type"],
-        generation_id=row["generation_id"],
-        status=DeliveryStatus(row["status"]),
-        tries=row["tries"],
-        next_attempt_at=row["next_attempt_at"],
-        last_status_code=row["last_status_code"],
-        last_error=row["last_error"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _attempt(row: RowMapping) -> Attempt:
-    return Attempt(**{c.name: row[c.name] for c in ATTEMPTS.c})
-
-
-class SqlStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def add_endpoint(self, endpoint: Endpoint, secret_encrypted: str) -> None:
-        values: dict[str, Any] = {
-            "id": endpoint.id,
-            "user_id": endpoint.user_id,
-            "url": endpoint.url,
-            "description": endpoint.description,
-            "event_kinds": [k.value for k in endpoint.event_kinds],
-            "secret_encrypted": secret_encrypted,
-            "enabled": endpoint.enabled,
-            "created_at": endpoint.created_at,
-            "updated_at": endpoint.updated_at,
-        }
-        async with self._engine.begin() as conn:
-            await conn.execute(insert(ENDPOINTS).values(**values))
-
-    async def list_endpoints(self, user_id: str) -> list[Endpoint]:
-        query = (
-            select(*_ENDPOINT_COLUMNS)
-            .where(ENDPOINTS.c.user_id == user_id)
-            .order_by(ENDPOINTS.c.created_at, ENDPOINTS.c.id)
-        )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [_endpoint(row) for row in rows]
-
-    async def get_endpoint(self, user_id: str, endpoint_id: UUID) -> Endpoint | None:
-        query = select(*_ENDPOINT_COLUMNS).where(
-            ENDPOINTS.c.id == endpoint_id, ENDPOINTS.c.user_id == user_id
-        )
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        return None if row is None else _endpoint(row)
-
-    async def update_endpoint(
-        self, user_id: str, endpoint_id: UUID, changes: EndpointChanges, now: datetime
-    ) -> Endpoint | None:
-        values: dict[str, Any] = {"updated_at": now}
-        if changes.url is not None:
-            values["url"] = changes.url
-        if changes.description is not None:
-            values["description"] = changes.description
-        if changes.event_kinds is not None:
-            values["event_kinds"] = [k.value for k in changes.event_kinds]
-        if changes.enabled is True:
-            values.update(
-                enabled=True,
-                disabled_reason=None,
-                disabled_at=None,
-                consecutive_failures=0,
-                failing_since=None,
-            )
-        elif changes.enabled is False:
-            values.update(enabled=False, disabled_reason="disabled by the caller", disabled_at=now)
-        statement = (
-            update(ENDPOINTS)
-            .where(ENDPOINTS.c.id == endpoint_id, ENDPOINTS.c.user_id == user_id)
-            .values(**values)
-            .returning(*_ENDPOINT_COLUMNS)
-        )
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(statement)).mappings().first()
-            if row is not None and changes.enabled is True:
-                await conn.execute(
-                    update(DELIVERIES)
-                    .where(
-                        DELIVERIES.c.endpoint_id == endpoint_id,
-                        DELIVERIES.c.status == DeliveryStatus.PENDING.value,
-                    )
-                    .values(next_attempt_at=now, updated_at=now)
-                )
-        return None if row is None else _endpoint(row)
-
-    async def delete_endpoint(self, user_id: str, endpoint_id: UUID) -> bool:
-        statement = delete(ENDPOINTS).where(
-            ENDPOINTS.c.id == endpoint_id, ENDPOINTS.c.user_id == user_id
-        )
-        async with self._engine.begin() as conn:
-            result = await conn.execute(statement)
-        return bool(result.rowcount)
-
-    async def subscribed_endpoints(self, user_id: str, kind: EventKind) -> list[UUID]:
-        query = select(ENDPOINTS.c.id).where(
-            ENDPOINTS.c.user_id == user_id,
-            ENDPOINTS.c.enabled,
-            literal(kind.value, String(16)) == any_(ENDPOINTS.c.event_kinds),
-        )
-        async with self._engine.connect() as conn:
-            return list((await conn.execute(query)).scalars().all())
+class SqlStore(EndpointStore):
+    """The whole store: endpoints (`EndpointStore`), deliveries and attempts."""
 
     async def add_deliveries(self, deliveries: Sequence[NewDelivery]) -> int:
         if not deliveries:
@@ -215,7 +66,7 @@ class SqlStore:
             "lease_until": now + timedelta(seconds=lease_s),
         }
         async with self._engine.begin() as conn:
-            rows = (await conn.execute(_CLAIM, params)).mappings().all()
+            rows = (await conn.execute(CLAIM, params)).mappings().all()
         return [
             DueDelivery(
                 id=r["id"],
@@ -313,7 +164,7 @@ class SqlStore:
         query = query.order_by(DELIVERIES.c.created_at.desc(), DELIVERIES.c.id).limit(limit)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [_delivery(row) for row in rows]
+        return [delivery_of(row) for row in rows]
 
     async def list_attempts(
         self, user_id: str, endpoint_id: UUID, delivery_id: UUID
@@ -336,7 +187,7 @@ class SqlStore:
             if (await conn.execute(owned)).first() is None:
                 return None
             rows = (await conn.execute(query)).mappings().all()
-        return [_attempt(row) for row in rows]
+        return [attempt_of(row) for row in rows]
 
     async def replay(
         self, user_id: str, endpoint_id: UUID, delivery_id: UUID, now: datetime
@@ -363,7 +214,7 @@ class SqlStore:
         )
         async with self._engine.begin() as conn:
             row = (await conn.execute(statement)).mappings().first()
-        return None if row is None else _delivery(row)
+        return None if row is None else delivery_of(row)
 
     async def queue_depth(self, now: datetime) -> int:
         query = (
@@ -379,3 +230,16 @@ class SqlStore:
         )
         async with self._engine.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
+
+    async def purge_finished(self, before: datetime, limit: int) -> int:
+        oldest = (
+            select(DELIVERIES.c.id)
+            .where(
+                DELIVERIES.c.status != DeliveryStatus.PENDING.value,
+                DELIVERIES.c.updated_at < before,
+            )
+            .limit(limit)
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(DELIVERIES).where(DELIVERIES.c.id.in_(oldest)))
+        return int(result.rowcount)

@@ -91,9 +91,14 @@ class HttpSender:
         self._timeout_s = timeout_s
         self._max_bytes = max_response_bytes
         self._resolver = resolver
-        # No pooling across endpoints' addresses matters here; redirects are never followed.
+        # No kept-alive connections: connections are keyed by the address connected to, and two
+        # hosts on one address (a shared load balancer) must never share a TLS session made for
+        # the other's name. No redirects, no proxy settings from the environment.
         self._client = httpx.AsyncClient(
-            follow_redirects=False, timeout=httpx.Timeout(timeout_s), trust_env=False
+            follow_redirects=False,
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_keepalive_connections=0),
+            trust_env=False,
         )
 
     async def aclose(self) -> None:
@@ -115,7 +120,8 @@ class HttpSender:
             return SendResult(None, f"{exc.code}: {exc.message}"[:500], took())
         except TimeoutError:
             return SendResult(None, f"timeout: no answer within {self._timeout_s:g} s", took())
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            # Refused or reset connections, TLS failures, malformed answers: the receiver's.
             return SendResult(None, f"{type(exc).__name__}: {exc}"[:500], took())
         error = None if 200 <= status < 300 else f"HTTP {status}"
         return SendResult(status, error, took())

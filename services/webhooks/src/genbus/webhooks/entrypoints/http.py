@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from http import HTTPStatus
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPBearer
 
+from genbus.runtime.problems import PROBLEM_MEDIA_TYPE, Problem
 from genbus.webhooks.adapters.identity import ApiIdentity, Caller
 from genbus.webhooks.domain.model import DeliveryStatus
 from genbus.webhooks.entrypoints.problems import DeliveryNotFound, install_problem_handlers
@@ -86,7 +89,21 @@ def _uuid(value: str, what: type[Exception], name: str) -> UUID:
         raise what(f"{name} {value[:100]!r} not found") from None
 
 
-router = APIRouter(prefix=PREFIX, tags=["webhooks"])
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` of these error statuses, as `application/problem+json`."""
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+        for status in statuses
+    }
+
+
+router = APIRouter(
+    prefix=PREFIX, tags=["webhooks"], responses=_problems(401, 404, 422, 429, 500, 503)
+)
 
 
 @router.post("/endpoints", status_code=201, operation_id="createWebhookEndpoint")
@@ -202,9 +219,36 @@ async def replay_delivery(
     return DeliveryView.of(replayed)
 
 
-def management_app(deps: HttpDeps) -> FastAPI:
+def management_app(deps: HttpDeps | None) -> FastAPI:
+    """The management API; `deps` None only to render its OpenAPI document."""
     app = FastAPI(title="genbus webhooks", version="0.1.0", description=DESCRIPTION)
     app.state.deps = deps
     app.include_router(router)
     install_problem_handlers(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = _problems_as_problem_json(spec)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _problems_as_problem_json(spec: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI lists an error's model under `application/json` too: move it where it belongs."""
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
+                    schema = content.pop("application/json").get("schema")
+                    if schema is not None:
+                        content[PROBLEM_MEDIA_TYPE]["schema"] = schema
+    return spec

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,7 +20,11 @@ from genbus.runtime.problems import (
     problem_response,
     validation_problem,
 )
-from genbus.webhooks.adapters.identity import IdentityUnavailable, NotAuthenticated
+from genbus.webhooks.adapters.identity import (
+    IdentityRateLimited,
+    IdentityUnavailable,
+    NotAuthenticated,
+)
 from genbus.webhooks.domain.addresses import UrlRefused
 from genbus.webhooks.service_layer.endpoints import EndpointNotFound
 
@@ -31,13 +38,15 @@ class DeliveryNotFound(Exception):
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    handlers = {
+    # Each handler takes its own exception type: typed loosely here, as Starlette's API is.
+    handlers: dict[type[Exception], Callable[[Request, Any], Awaitable[JSONResponse]]] = {
         RequestValidationError: _validation_error,
         HTTPException: _http_error,
         UrlRefused: _url_refused,
         EndpointNotFound: _not_found("endpoint_not_found"),
         DeliveryNotFound: _not_found("delivery_not_found"),
         NotAuthenticated: _unauthenticated,
+        IdentityRateLimited: _rate_limited,
         IdentityUnavailable: _unavailable,
         OSError: _unavailable,
         sqlalchemy.exc.SQLAlchemyError: _unavailable,
@@ -69,11 +78,15 @@ async def _url_refused(_: Request, exc: UrlRefused) -> JSONResponse:
     return validation_problem([FieldError("url", exc.code, exc.message)])
 
 
-def _not_found(code: str):  # type: ignore[no-untyped-def]
+def _not_found(code: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
     async def handler(_: Request, exc: Exception) -> JSONResponse:
         return problem_response(404, code, str(exc))
 
     return handler
+
+
+async def _rate_limited(_: Request, exc: IdentityRateLimited) -> JSONResponse:
+    return problem_response(429, "rate_limited", str(exc), headers={"Retry-After": exc.retry_after})
 
 
 async def _unauthenticated(_: Request, exc: NotAuthenticated) -> JSONResponse:

@@ -112,6 +112,11 @@ class Store(Protocol):
         """Pending deliveries due by `now` (of enabled endpoints)."""
         ...
 
+    async def purge_finished(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` succeeded or failed deliveries (with their attempts) last
+        updated before `before`; how many."""
+        ...
+
 
 class Sender(Protocol):
     async def send(

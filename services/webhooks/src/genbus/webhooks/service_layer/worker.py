@@ -58,7 +58,13 @@ class DeliveryWorker:
         """Claim a batch of due deliveries and attempt each (concurrently); how many."""
         due = await self.store.claim_due(self.owner, self.clock(), self.lease_s, self.batch_size)
         if due:
-            await asyncio.gather(*(self._attempt(d) for d in due))
+            outcomes = await asyncio.gather(
+                *(self._attempt(d) for d in due), return_exceptions=True
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, Exception):
+                    # Not recorded (the database, most likely): tried again when its lease ends.
+                    log.warning("webhook attempt not recorded", error=repr(outcome))
         return len(due)
 
     async def _attempt(self, due: DueDelivery) -> None:
