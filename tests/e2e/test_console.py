@@ -187,7 +187,7 @@ def test_replay_a_dead_letter_and_watch_it_disappear(
         headers={"Authorization": f"Bearer {system.config.admin_token}"},
     ).json()["entries"]
     assert [(e["action"], e["actor"].endswith("(console)")) for e in audit] == [
-        ("deadletter.replay", True)
+        ("dead_letter.replay", True)
     ]
 
 

@@ -61,7 +61,7 @@ class DeadLetters:
         await audit.recorded(
             self.uow(),
             actor=actor,
-            action="deadletter.replay",
+            action="dead_letter.replay",
             target=f"deadletter:{sequence}",
             subject=letter.original_subject,
             consumer=letter.consumer,
