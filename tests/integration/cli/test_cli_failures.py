@@ -52,7 +52,6 @@ def _run(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
     [
         (("genbus.cli", "deadletters", "list"), "NATS"),
         (("genbus.cli", "status"), "127.0.0.1"),
-        (("genbus.cli", "accounts", "list"), "127.0.0.1"),
         (("genbus.dispatcher", "accounts", "list"), "Postgres"),
         (("genbus.api", "keys", "list"), "Postgres"),
     ],

@@ -413,6 +413,19 @@ class FakeAccountRepository(AccountRepository):
         self._journal.append(("set_status", account_id))
         return True
 
+    async def update_account(self, account_id: str, changes: Mapping[str, Any]) -> bool:
+        now = self._now()
+        a = self._t.accounts.get(account_id)
+        if a is None:
+            return False
+        for column, value in changes.items():
+            if not hasattr(a, column):
+                raise AssertionError(f"no column {column}")
+            setattr(a, column, value)
+        a.updated_at = now
+        self._journal.append(("update_account", account_id))
+        return True
+
     async def credentials_for_update(self) -> list[tuple[str, str]]:
         self._now()
         return [(a.id, a.credentials_ciphertext) for _, a in sorted(self._t.accounts.items())]

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from genbus.dispatcher.config import MIN_ADMIN_TOKEN_LENGTH, DispatcherSettings
@@ -159,3 +160,21 @@ async def test_an_account_base_url_must_be_https_and_public_by_default(
         assert response.status_code == 422, response.text
         assert response.json()["code"] == "invalid_account"
         assert expected in response.json()["detail"]
+
+
+async def test_admin_requests_are_counted_in_the_http_metrics(
+    world_and_client: tuple[World, httpx.AsyncClient],
+) -> None:
+    _, client = world_and_client
+
+    def count() -> float:
+        value = REGISTRY.get_sample_value(
+            "genbus_http_requests_total",
+            # The route template inside the /admin mount, as before the listener moved.
+            {"method": "GET", "route": "/audit", "status": "200"},
+        )
+        return value or 0.0
+
+    before = count()
+    assert (await client.get("/admin/audit")).status_code == 200
+    assert count() == before + 1

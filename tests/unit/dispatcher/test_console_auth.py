@@ -118,3 +118,26 @@ async def test_the_session_cookie_is_httponly_strict_and_secure_outside_developm
     for flag in ("httponly", "samesite=strict", "secure", "path=/console"):
         assert flag in cookie
     assert TOKEN not in login.text
+
+
+async def test_caps_from_the_console_change_the_account_and_a_bad_value_is_shown(
+    world_and_browser: tuple[World, httpx.AsyncClient],
+) -> None:
+    world, browser = world_and_browser
+    csrf = await _sign_in(browser)
+    path = f"/console/accounts/{ACCOUNT}/caps"
+    done = await browser.post(path, data={"csrf": csrf, "max_concurrent": "7", "daily_cap": "90"})
+    assert done.status_code == 303
+    row = world.store.accounts[ACCOUNT]
+    assert (row.max_concurrent, row.daily_cap) == (7, 90)
+    [entry] = world.store.audit
+    assert entry.action == "account.update"
+    assert entry.before is not None
+    assert entry.after is not None
+    assert (entry.before["max_concurrent"], entry.after["max_concurrent"]) == (1, 7)
+
+    refused = await browser.post(path, data={"csrf": csrf, "max_concurrent": "0"})
+    assert refused.status_code == 303
+    shown = await browser.get("/console/accounts")
+    assert "invalid_account" in shown.text
+    assert world.store.accounts[ACCOUNT].max_concurrent == 7

@@ -3,10 +3,10 @@ idle consumer fetch that is not logged as an error."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import pytest
 
 from genbus.runtime.connection import env_with_facts, read_facts, write_facts
 from genbus.runtime.failures import one_line_failure, redacted_url
-from genbus.runtime.logging import ExpectedFetchTimeout, configure_logging
+from genbus.runtime.logging import ExpectedFetchTimeout
 
 
 def test_facts_are_private_and_fill_only_what_the_environment_lacks(tmp_path: Path) -> None:
@@ -68,22 +68,32 @@ def test_an_idle_fetch_timeout_is_one_info_line_and_other_errors_stay() -> None:
     assert broken.exc_info is not None
 
 
-def test_the_configured_logging_renders_the_fetch_timeout_as_info(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    out = io.StringIO()
-    monkeypatch.setattr(sys, "stdout", out)
-    configure_logging("test", "json", "INFO")
-    try:
-        import nats.errors
+_SERVICE_LOGGING = """
+import logging
+import nats.errors
+from genbus.runtime.logging import configure_logging
 
-        raise nats.errors.TimeoutError
-    except TimeoutError as exc:
-        logging.getLogger("genbus.faststream").error(
-            "Task-7 raised an exception, retrying...", exc_info=exc
-        )
-    [line] = out.getvalue().splitlines()
+configure_logging("test", "json", "INFO")
+try:
+    raise nats.errors.TimeoutError
+except TimeoutError as exc:
+    logging.getLogger("genbus.faststream").error(
+        "Task-7 raised an exception, retrying...", exc_info=exc
+    )
+"""
+
+
+def test_the_configured_logging_renders_the_fetch_timeout_as_info() -> None:
+    # In a process of its own: configuring logging here would change this session's logging.
+    result = subprocess.run(
+        [sys.executable, "-c", _SERVICE_LOGGING],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    [line] = result.stdout.splitlines()
     rendered = json.loads(line)
     assert rendered["level"] == "info"
     assert "exception" not in rendered
-    assert "Traceback" not in line
+    assert "Traceback" not in result.stdout + result.stderr

@@ -96,8 +96,11 @@ class GenbusSystem(Stack):
     def __init__(self, config: SystemConfig) -> None:
         super().__init__()
         self.config = config
-        self.api_port = config.api_port or free_port()
-        self.sim_port = config.sim_port or free_port()
+        #: Ports handed out to this system's processes: a port is never given twice (the
+        #: kernel may offer a just-released port again).
+        self._ports: set[int] = set()
+        self.api_port = config.api_port or self._free_port()
+        self.sim_port = config.sim_port or self._free_port()
         self.processes: dict[str, ServiceProcess] = {}
         self.sim = self._add("sim", [sys.executable, "-m", "genbus.provider_sim"], self._sim_env())
         for service in ("dispatcher", "poller", "webhooks", "api"):
@@ -106,7 +109,7 @@ class GenbusSystem(Stack):
 
     def _add_service(self, service: str, index: int) -> ServiceProcess:
         name = service if index == 0 else f"{service}-{index + 1}"
-        port = self.api_port if index == 0 and service == "api" else free_port()
+        port = self.api_port if index == 0 and service == "api" else self._free_port()
         if index == 0 and service == "dispatcher" and self.config.dispatcher_port:
             port = self.config.dispatcher_port
         if index == 0 and service == "webhooks" and self.config.webhooks_port:
@@ -115,7 +118,7 @@ class GenbusSystem(Stack):
         if service == "dispatcher":
             env["GENBUS_DISPATCHER_ADMIN_TOKEN"] = self.config.admin_token
             admin_port = self.config.admin_port if index == 0 else None
-            env["GENBUS_DISPATCHER_ADMIN_PORT"] = str(admin_port or free_port())
+            env["GENBUS_DISPATCHER_ADMIN_PORT"] = str(admin_port or self._free_port())
         if service == "webhooks":
             # Callers' keys are checked by asking the api who they belong to.
             env["GENBUS_WEBHOOKS_API_URL"] = self.api_url
@@ -123,6 +126,12 @@ class GenbusSystem(Stack):
         if name != service:
             env.update(self.config.service_env.get(name, {}))
         return self._add(name, [sys.executable, "-m", f"genbus.{service}"], env)
+
+    def _free_port(self) -> int:
+        while (port := free_port()) in self._ports:
+            continue
+        self._ports.add(port)
+        return port
 
     def add_replica(self, service: str) -> ServiceProcess:
         """One more replica of a worker service ("dispatcher-3", ...), not started: start it and

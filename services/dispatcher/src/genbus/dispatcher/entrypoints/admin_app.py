@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from genbus.runtime.instrumentation import HttpMetricsMiddleware
 from genbus.runtime.problems import http_problem_handler
 
 
@@ -21,7 +22,10 @@ def admin_app(admin: Sequence[BaseRoute], console: Sequence[BaseRoute] = ()) -> 
     async def root(_: object) -> Response:
         return RedirectResponse("/console/" if console else "/admin/status", status_code=303)
 
-    return Starlette(
+    app = Starlette(
         routes=[Route("/", root), *admin, *console],
         exception_handlers={HTTPException: http_problem_handler},
     )
+    # Counted in genbus_http_requests_total / _seconds, exported on the probes' /metrics.
+    app.add_middleware(HttpMetricsMiddleware)
+    return app

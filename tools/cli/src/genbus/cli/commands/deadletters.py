@@ -1,7 +1,8 @@
 """`genbus deadletters list|replay`: messages no consumer could process, and their replay.
 
-A replay publishes the message again on its original subject (every consumer of that subject
-sees it; they are idempotent) and removes it from the dead-letter stream. Reads NATS_URL.
+`list` reads JetStream (NATS_URL). A replay goes through the dispatcher's admin API, so that it
+is in the audit log: it publishes the message again on its original subject (every consumer of
+that subject sees it; they are idempotent) and removes it from the dead-letter stream.
 """
 
 from __future__ import annotations
@@ -9,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nats.js import JetStreamContext
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from genbus.cli.context import Context
 from genbus.cli.jetstream import with_jetstream
 from genbus.cli.output import Column, print_json, print_table
-from genbus.runtime.deadletter import DeadLetter, list_dead_letters, replay_dead_letter
+from genbus.runtime.deadletter import list_dead_letters
 
 COLUMNS: Sequence[Column] = (
     ("SEQ", lambda d: d.get("sequence")),
@@ -52,28 +52,26 @@ def _list(ctx: Context, args: Any) -> int:
 
 
 def _replay(ctx: Context, args: Any) -> int:
-    async def replay(js: JetStreamContext) -> list[DeadLetter]:
-        if not args.all:
-            return [await replay_dead_letter(js, args.sequence)]
-        sequences = [letter.sequence for letter in await list_dead_letters(js)]
-        done: list[DeadLetter] = []
-        # The bar goes to stderr: stdout stays the result (a line per replay, or JSON).
-        with Progress(
-            TextColumn("replaying"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(file=ctx.err),
-            transient=False,
-        ) as progress:
-            task = progress.add_task("replay", total=len(sequences))
-            for sequence in sequences:
-                done.append(await replay_dead_letter(js, sequence))
-                progress.advance(task)
-        return done
-
-    replayed = with_jetstream(ctx.env, replay)
-    rows = [{"sequence": d.sequence, "subject": d.original_subject} for d in replayed]
+    """Through the dispatcher's admin API, so that every replay is in the audit log."""
+    if args.all:
+        sequences = [d.sequence for d in with_jetstream(ctx.env, list_dead_letters)]
+    else:
+        sequences = [args.sequence]
+    rows: list[dict[str, Any]] = []
+    # The bar goes to stderr: stdout stays the result (a line per replay, or JSON).
+    with Progress(
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=ctx.err),
+        disable=not args.all,
+    ) as progress:
+        task = progress.add_task("replay", total=len(sequences))
+        for sequence in sequences:
+            replayed = ctx.client.post(f"/admin/deadletters/{sequence}/replay")
+            rows.append({"sequence": replayed["sequence"], "subject": replayed["subject"]})
+            progress.advance(task)
     if ctx.as_json:
         print_json(rows, ctx.out)
     else:

@@ -165,7 +165,13 @@ def timeline_of(job: Mapping[str, Any]) -> list[dict[str, Any]]:
             f"priority {job['priority']}, {job['operation_type']}",
         ),
         ("scheduled for", job.get("scheduled_at"), ""),
-        ("due (after a retry's backoff)", _later(job.get("due_at"), job.get("created_at")), ""),
+        (
+            "due again (after a retry's backoff)",
+            None
+            if job.get("due_at") == job.get("scheduled_at")
+            else _later(job.get("due_at"), job.get("created_at")),
+            "",
+        ),
         (
             "submitting",
             job.get("submit_started_at"),
