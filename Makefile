@@ -32,8 +32,11 @@ $(CURDIR)/.tools/bin/uv:
 sync: $(UV_BOOTSTRAP)
 	$(UV) sync --frozen --all-packages
 
+# `make run RUN_ARGS=--api-consumers`: the api's event consumers as a process of their own.
+RUN_ARGS ?=
+
 run: sync
-	$(UV) run --frozen genbus-dev run
+	$(UV) run --frozen genbus-dev run $(RUN_ARGS)
 
 # Temp dirs under .local/: another pytest run on the machine cannot prune them mid-run.
 test: sync

@@ -130,6 +130,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 admin_token=_kept_secret(infra.base_dir / "admin.token", new_admin_token),
                 dispatcher_port=args.admin_port,
                 log_format="console",
+                replicas={
+                    "api": 1,
+                    "dispatcher": 1,
+                    "poller": 1,
+                    "api-consumers": 1 if args.api_consumers else 0,
+                },
                 # Local only: calls without an API key act as the local user, so the old
                 # system's curl line works unchanged. Production keeps this off.
                 extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true"},
@@ -200,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sim-port", type=int, default=9100)
     run.add_argument(
         "--admin-port", type=int, default=8001, help="dispatcher probes, metrics and admin API"
+    )
+    run.add_argument(
+        "--api-consumers",
+        action="store_true",
+        help="run the api's event consumers as a process of their own (genbus-api consumers) "
+        "beside an HTTP-only api, as deployed; default: one api process runs both",
     )
     run.set_defaults(func=cmd_run)
     return parser
