@@ -22,6 +22,7 @@ committed) to its `completed` row (the completion projected), both stamped by th
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections.abc import AsyncIterator
 
@@ -251,11 +252,11 @@ async def test_thousands_of_streams_from_one_key_are_capped_and_share_one_reader
     streamer = await asyncio.to_thread(_issue_key, run, "streamer")
     other = await asyncio.to_thread(_issue_key, run, "other")
     api = run.system.api_url
-    quiet = await timed_requests(api, other, count=30)
+    quiet = await timed_requests(api, other, count=60)
 
     storm = StreamStorm(api, streamer)
     opening = asyncio.create_task(storm.open(STREAMS))
-    during = await timed_requests(api, other, count=30)
+    during = await timed_requests(api, other, count=60)
     await opening
     # The cap was reached and answered; everything past it was refused at once, with
     # Retry-After (the stream cap, or the bound on one key's requests in progress).
@@ -277,7 +278,7 @@ async def test_thousands_of_streams_from_one_key_are_capped_and_share_one_reader
         ]
     for generation in created:
         run.accepted[generation["id"]] = "streamer"
-    steady = await timed_requests(api, other, count=30)
+    steady = await timed_requests(api, other, count=60)
     await wait_completed(run, [g["id"] for g in created], 60)
     delivered = await storm.events_seen(sample=20, at_least=10 * 2)
     window_s = time.monotonic() - window_started
@@ -291,14 +292,24 @@ async def test_thousands_of_streams_from_one_key_are_capped_and_share_one_reader
         f"change-log reads over {window_s:.1f}s with {STREAMS_PER_KEY} streams open: {reads} "
         f"= {per_s:.1f}/s (one reader per stream would be ~{STREAMS_PER_KEY / CATCH_UP_S:.0f}/s "
         f"from catch-up alone); events seen by 20 sampled streams={delivered}; other user's "
-        f"request p99: quiet={p99(quiet) * 1000:.0f}ms, while the {STREAMS} connections were "
-        f"being opened={p99(during) * 1000:.0f}ms, with the streams open={p99(steady) * 1000:.0f}ms"
+        f"request p50/p90/p99: quiet={_ms(quiet)}, while the {STREAMS} connections were "
+        f"being opened={_ms(during)}, with the streams open={_ms(steady)}"
     )
     assert delivered >= 20 * 10 * 2, "sampled streams missed changes"
     # One shared reader: a few reads per change and per catch-up tick, not per stream.
     assert per_s <= 10 + 30 / window_s, reads
     assert reads.get("own", 0) <= 5, reads
     # Every request of the other user was answered (timed_requests checks each), and with the
-    # streams open its latency is what it was.
-    assert p99(steady) <= max(2 * p99(quiet), p99(quiet) + 0.25), (quiet, steady)
+    # streams open its latency is what it was (p90: the p99 of 60 requests is their slowest
+    # one, which on a shared 2-core machine says more about the neighbours than about us).
+    assert _p90(steady) <= max(2 * _p90(quiet), _p90(quiet) + 0.1), (_ms(quiet), _ms(steady))
     await _sound_and_completed(run, "stream storm")
+
+
+def _p90(values: list[float]) -> float:
+    return statistics.quantiles(values, n=10, method="inclusive")[8]
+
+
+def _ms(values: list[float]) -> str:
+    p50 = statistics.median(values)
+    return f"{p50 * 1000:.0f}/{_p90(values) * 1000:.0f}/{p99(values) * 1000:.0f}ms"
