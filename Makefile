@@ -55,8 +55,11 @@ browser:
 		echo "chromium is missing; run: sudo apt-get install -y chromium"; exit 1; \
 	fi
 
+# `make run RUN_ARGS=--api-consumers`: the api's event consumers as a process of their own.
+RUN_ARGS ?=
+
 run: sync
-	$(UV) run --frozen genbus-dev run
+	$(UV) run --frozen genbus-dev run $(RUN_ARGS)
 
 # Temp dirs under .local/: another pytest run on the machine cannot prune them mid-run.
 test: sync browser

@@ -25,7 +25,9 @@ class StreamStorm:
         self._port = parts.port or 80
         self._key = key
         self._streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self.refused = 0
+        #: 429s by code: `too_many_streams` (the stream cap), `rate_limited` (too many of the
+        #: key's requests in progress at once).
+        self.refused: dict[str, int] = {}
         self.other: dict[int, int] = {}
         self.retry_after_ok = True
         self.refusal_s: list[float] = []
@@ -37,7 +39,7 @@ class StreamStorm:
     def summary(self) -> str:
         slowest = max(self.refusal_s, default=0.0)
         return (
-            f"open={self.open_streams} refused_429={self.refused} other={self.other} "
+            f"open={self.open_streams} refused (429)={self.refused} other={self.other} "
             f"slowest refusal={slowest * 1000:.0f}ms"
         )
 
@@ -65,8 +67,10 @@ class StreamStorm:
             self._streams.append((reader, writer))
             return
         self.refusal_s.append(time.monotonic() - started)
-        if status == 429 and "too_many_streams" in await _body_start(reader):
-            self.refused += 1
+        body = await _body_start(reader)
+        code = next((c for c in ("too_many_streams", "rate_limited") if c in body), None)
+        if status == 429 and code is not None:
+            self.refused[code] = self.refused.get(code, 0) + 1
             retry_after = _header(head, "retry-after")
             if retry_after is None or not 1 <= int(retry_after) <= 60:
                 self.retry_after_ok = False

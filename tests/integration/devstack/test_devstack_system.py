@@ -59,3 +59,21 @@ def test_add_replica_makes_the_next_replica_with_its_own_port_and_env(base_dir: 
     assert system.add_replica("poller").name == "poller-2"
     with pytest.raises(ValueError, match="api"):
         system.add_replica("api")
+
+
+def test_api_consumers_run_apart_from_an_http_only_api_when_asked(base_dir: Path) -> None:
+    system = GenbusSystem(
+        SystemConfig(
+            base_dir=base_dir,
+            nats_url="nats://127.0.0.1:1",
+            database_url="postgresql://nobody@127.0.0.1:1/none",
+            replicas={"api": 2, "dispatcher": 1, "poller": 1, "api-consumers": 1},
+        )
+    )
+    consumers = system.processes["api-consumers"]
+    assert consumers.argv[-2:] == ["genbus.api", "consumers"]
+    assert "GENBUS_API_ROLE" not in consumers.env
+    assert system.processes["api"].env["GENBUS_API_ROLE"] == "http"
+    assert system.processes["api-2"].env["GENBUS_API_ROLE"] == "http"
+    # Without it, one api process runs both (role `all`, the default).
+    assert "GENBUS_API_ROLE" not in _system(base_dir).processes["api"].env

@@ -147,7 +147,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 # Local only: calls without an API key act as the local user, so the old
                 # system's curl line works unchanged. Production keeps this off.
                 extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true"},
-                replicas={"api": 1, "dispatcher": 1, "poller": 1, "webhooks": 1},
+                replicas={
+                    "api": 1,
+                    "dispatcher": 1,
+                    "poller": 1,
+                    "webhooks": 1,
+                    "api-consumers": 1 if args.api_consumers else 0,
+                },
                 webhooks_port=args.webhooks_port,
                 # Local only: webhook receivers on this machine may be registered.
                 service_env={"webhooks": {"GENBUS_WEBHOOKS_ALLOW_NETWORKS": LOCAL_RECEIVERS}},
@@ -212,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--webhooks-port", type=int, default=8002, help="webhooks management API, probes, metrics"
+    )
+    run.add_argument(
+        "--api-consumers",
+        action="store_true",
+        help="run the api's event consumers as a process of their own (genbus-api consumers) "
+        "beside an HTTP-only api, as deployed; default: one api process runs both",
     )
     run.set_defaults(func=cmd_run)
     return parser

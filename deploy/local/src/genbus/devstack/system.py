@@ -106,6 +106,15 @@ class GenbusSystem(Stack):
         for service in ("dispatcher", "poller", "webhooks", "api"):
             for index in range(config.replicas.get(service, OPTIONAL_SERVICES.get(service, 1))):
                 self._add_service(service, index)
+        # `replicas["api-consumers"]` > 0: the api's event consumers run as processes of their
+        # own (`genbus-api consumers`) and the api processes serve HTTP only.
+        for index in range(config.replicas.get("api-consumers", 0)):
+            name = "api-consumers" if index == 0 else f"api-consumers-{index + 1}"
+            env = {**self._env(self._free_port()), **config.service_env.get(name, {})}
+            self._add(name, [sys.executable, "-m", "genbus.api", "consumers"], env)
+            for process_name, process in self.processes.items():
+                if process_name.split("-")[0] == "api" and "consumers" not in process_name:
+                    process.env["GENBUS_API_ROLE"] = "http"
 
     def _add_service(self, service: str, index: int) -> ServiceProcess:
         name = service if index == 0 else f"{service}-{index + 1}"

@@ -40,8 +40,9 @@ class ApiMetrics:
         )
         self.api_admission_refusals = Counter(
             "genbus_api_admission_refusals_total",
-            "New generations refused with 429 by admission control, by reason: pending, "
-            "outbox, user_pending",
+            "Requests refused with 429 by admission control, by reason: pending, outbox, "
+            "user_pending (new generations), inflight (any request of a key with too many in "
+            "progress)",
             ["reason"],
             registry=registry,
         )

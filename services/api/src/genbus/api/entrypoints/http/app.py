@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from genbus.api.bootstrap import ApiRuntime, bootstrap
 from genbus.api.config import ApiSettings
 from genbus.api.entrypoints.http.body_limit import BodySizeLimit
+from genbus.api.entrypoints.http.key_concurrency import KeyConcurrency
 from genbus.api.entrypoints.http.problems import install_problem_handlers
 from genbus.api.entrypoints.http.request_deadline import RequestDeadline
 from genbus.api.entrypoints.http.routes import events, generations, health, jobs, me
@@ -38,8 +39,8 @@ another user's generation is `404`, never `403`, and never appears in a list or 
 `/api/v1/events` and every action stay scoped to the admin's own user.
 
 ## Rate limits and overload
-Per API key, per api replica: by default 20 requests/s sustained with bursts of 40. Over it:
-`429` `rate_limited` with `Retry-After` (seconds).
+Per API key, per api replica: by default 20 requests/s sustained with bursts of 40, and at most
+32 requests in progress at once. Over either: `429` `rate_limited` with `Retry-After` (seconds).
 
 When the backlog of generations waiting to start (or of events not yet delivered) is past its
 bound, requests that create a generation (`POST /api/v1/generations`, `.../retry`,
@@ -134,6 +135,7 @@ def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> Fast
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s)
+    app.add_middleware(KeyConcurrency, limit=settings.max_inflight_per_key)
     instrument_fastapi(app)
     if settings.cors_allow_origins:
         # Added last, so outermost: preflights are answered before any other middleware.

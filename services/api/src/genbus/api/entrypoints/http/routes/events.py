@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -238,13 +239,25 @@ async def _iterate(items: Iterable[T]) -> AsyncIterator[T]:
         yield item
 
 
+#: Rendered `data:` of recent rows, by row id and generation id: every stream of a user
+#: following one change renders it once, not once per stream (a row never changes).
+_RENDERED: OrderedDict[tuple[int, UUID], str] = OrderedDict()
+_RENDERED_KEEP = 4096
+
+
 async def _as_sse(records: AsyncIterator[ChangeRecord]) -> AsyncIterator[ServerSentEvent]:
     async for record in records:
-        try:
-            data = _data_of(record)
-        except Exception as exc:
-            log.error("undecodable change-log row skipped", seq=record.seq, error=repr(exc))
-            continue
+        key = (record.seq, record.generation_id)
+        data = _RENDERED.get(key)
+        if data is None:
+            try:
+                data = _data_of(record)
+            except Exception as exc:
+                log.error("undecodable change-log row skipped", seq=record.seq, error=repr(exc))
+                continue
+            _RENDERED[key] = data
+            if len(_RENDERED) > _RENDERED_KEEP:
+                _RENDERED.popitem(last=False)
         yield ServerSentEvent(data, event=record.event_type, id=str(record.seq))
 
 
