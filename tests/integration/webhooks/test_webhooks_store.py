@@ -204,3 +204,16 @@ async def test_finished_deliveries_are_purged_after_the_retention_in_batches(
     remaining = await store.list_deliveries("alice", endpoint.id, None, 10) or []
     assert {d.status for d in remaining} == {DeliveryStatus.PENDING}
     assert len(remaining) == 2
+
+
+async def test_an_endpoint_the_caller_disabled_keeps_the_callers_reason(store: SqlStore) -> None:
+    endpoint = await _endpoint(store)
+    await store.add_deliveries([_delivery(endpoint)])
+    (due,) = await store.claim_due("r1", NOW, 30, 10)
+    await store.update_endpoint("alice", endpoint.id, EndpointChanges(enabled=False), NOW)
+    failed = _record(due.id, endpoint, "r1", SendResult(500, "HTTP 500", 1))
+    assert await store.record_attempt(failed, DisablePolicy(failures=1, period_s=0))
+    after = await store.get_endpoint("alice", endpoint.id)
+    assert after is not None
+    assert (after.enabled, after.disabled_reason) == (False, "disabled by the caller")
+    assert after.consecutive_failures == 1

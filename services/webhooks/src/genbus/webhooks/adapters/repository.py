@@ -83,6 +83,23 @@ class SqlStore(EndpointStore):
     async def record_attempt(self, record: AttemptRecord, policy: DisablePolicy) -> bool:
         result = record.result
         async with self._engine.begin() as conn:
+            # The endpoint row first, as enabling and deleting an endpoint lock it before its
+            # deliveries: one lock order, no deadlock. It also serialises the failure count.
+            endpoint = (
+                (
+                    await conn.execute(
+                        select(
+                            ENDPOINTS.c.enabled,
+                            ENDPOINTS.c.consecutive_failures,
+                            ENDPOINTS.c.failing_since,
+                        )
+                        .where(ENDPOINTS.c.id == record.endpoint_id)
+                        .with_for_update()
+                    )
+                )
+                .mappings()
+                .first()
+            )
             updated = await conn.execute(
                 update(DELIVERIES)
                 .where(
@@ -99,7 +116,7 @@ class SqlStore(EndpointStore):
                     updated_at=record.attempted_at,
                 )
             )
-            if not updated.rowcount:
+            if endpoint is None or not updated.rowcount:
                 return False
             await conn.execute(
                 insert(ATTEMPTS).values(
@@ -112,46 +129,11 @@ class SqlStore(EndpointStore):
                     succeeded=result.succeeded,
                 )
             )
-            await self._count_on_endpoint(conn, record, policy)
-        return True
-
-    async def _count_on_endpoint(
-        self, conn: Any, record: AttemptRecord, policy: DisablePolicy
-    ) -> None:
-        if record.result.succeeded:
+            values = _counted(endpoint, record, policy)
             await conn.execute(
-                update(ENDPOINTS)
-                .where(ENDPOINTS.c.id == record.endpoint_id)
-                .values(consecutive_failures=0, failing_since=None)
+                update(ENDPOINTS).where(ENDPOINTS.c.id == record.endpoint_id).values(**values)
             )
-            return
-        row = (
-            (
-                await conn.execute(
-                    select(ENDPOINTS.c.consecutive_failures, ENDPOINTS.c.failing_since)
-                    .where(ENDPOINTS.c.id == record.endpoint_id)
-                    .with_for_update()
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if row is None:
-            return
-        failures = row["consecutive_failures"] + 1
-        since = row["failing_since"] or record.attempted_at
-        values: dict[str, Any] = {"consecutive_failures": failures, "failing_since": since}
-        if policy.should_disable(failures, since, record.attempted_at):
-            last = record.result.error or f"HTTP {record.result.status_code}"
-            values.update(
-                enabled=False,
-                disabled_reason=policy.reason(failures, last),
-                disabled_at=record.attempted_at,
-                updated_at=record.attempted_at,
-            )
-        await conn.execute(
-            update(ENDPOINTS).where(ENDPOINTS.c.id == record.endpoint_id).values(**values)
-        )
+        return True
 
     async def list_deliveries(
         self, user_id: str, endpoint_id: UUID, status: DeliveryStatus | None, limit: int
@@ -243,3 +225,22 @@ class SqlStore(EndpointStore):
         async with self._engine.begin() as conn:
             result = await conn.execute(delete(DELIVERIES).where(DELIVERIES.c.id.in_(oldest)))
         return int(result.rowcount)
+
+
+def _counted(endpoint: Any, record: AttemptRecord, policy: DisablePolicy) -> dict[str, Any]:
+    """The endpoint's failure count after this attempt, and whether it is now disabled."""
+    if record.result.succeeded:
+        return {"consecutive_failures": 0, "failing_since": None}
+    failures = endpoint["consecutive_failures"] + 1
+    since = endpoint["failing_since"] or record.attempted_at
+    values: dict[str, Any] = {"consecutive_failures": failures, "failing_since": since}
+    # An endpoint already disabled (by the caller, or by a concurrent attempt) keeps its reason.
+    if endpoint["enabled"] and policy.should_disable(failures, since, record.attempted_at):
+        last = record.result.error or f"HTTP {record.result.status_code}"
+        values.update(
+            enabled=False,
+            disabled_reason=policy.reason(failures, last),
+            disabled_at=record.attempted_at,
+            updated_at=record.attempted_at,
+        )
+    return values
