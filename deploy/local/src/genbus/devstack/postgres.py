@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
-import stat
 import subprocess
 import tempfile
-import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from genbus.devstack.ports import LOOPBACK, free_port
+from genbus.devstack.postgres_setup import (
+    DB_NAME_PATTERN,
+    SOCKET_PATH_MAX,
+    SUPERUSER,
+    bin_dir,
+    clean_env,
+    open_up_for,
+    postgres_argv,
+    postgres_settings,
+    run_as_user,
+)
 from genbus.devstack.processes import (
     DevstackError,
     StartupError,
@@ -32,121 +39,6 @@ from genbus.devstack.processes import (
     tail,
     wait_until,
 )
-
-SUPERUSER = "postgres"
-SYSTEM_USER = "pgserver"  # same system user pgserver itself creates when run as root
-_DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; keep room for ".s.PGSQL.NNNNN.lock"
-
-
-def _import_pgserver() -> None:
-    """Import pgserver once, silencing the platformdirs warning its import emits when
-    XDG_RUNTIME_DIR is unset (test runs turn warnings into errors)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver  # noqa: F401
-
-
-def bin_dir() -> Path:
-    """pgserver's bundled Postgres `bin/` directory."""
-    _import_pgserver()
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    return Path(POSTGRES_BIN_PATH)
-
-
-def postgres_settings(
-    *, fast: bool, max_connections: int = 200, extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """Server settings (`-c name=value`). `fast` trades crash safety for speed (tests only).
-
-    Note: with `fast`, `synchronous_commit=off` means a SIGKILL can lose the last ~0.5 s of
-    acknowledged commits; fault tests that kill Postgres and count rows need `fast=False`.
-    """
-    settings = {
-        "max_connections": str(max_connections),
-        "fsync": "on",
-        "synchronous_commit": "on",
-        "full_page_writes": "on",
-    }
-    if fast:
-        settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
-    settings |= dict(extra or {})
-    return settings
-
-
-def postgres_argv(
-    data_dir: Path,
-    *,
-    port: int,
-    socket_dir: Path,
-    settings: Mapping[str, str],
-    host: str = LOOPBACK,
-) -> list[str]:
-    """The `postgres` server command line."""
-    argv = [
-        str(bin_dir() / "postgres"),
-        "-D",
-        str(data_dir),
-        "-h",
-        host,
-        "-p",
-        str(port),
-        "-k",
-        str(socket_dir),
-    ]
-    for name, value in settings.items():
-        argv += ["-c", f"{name}={value}"]
-    return argv
-
-
-@dataclass(frozen=True)
-class RunAs:
-    """The unprivileged system user Postgres runs as when we are root."""
-
-    user: str
-    uid: int
-    gid: int
-
-
-def run_as_user() -> RunAs | None:
-    """None when we are not root (Postgres runs as us); else pgserver's system user."""
-    if os.geteuid() != 0:
-        return None
-    _import_pgserver()
-    from pgserver.utils import ensure_user_exists
-
-    entry = ensure_user_exists(SYSTEM_USER)
-    if entry is None:
-        raise DevstackError(f"could not create system user {SYSTEM_USER!r} for Postgres")
-    return RunAs(SYSTEM_USER, int(entry.pw_uid), int(entry.pw_gid))
-
-
-_binaries_opened = False
-
-
-def _open_up_for(run_as: RunAs, data_dir: Path) -> None:
-    """Let `run_as` traverse to `data_dir` and read/execute the bundled binaries (as pgserver does),
-    and own `data_dir`."""
-    global _binaries_opened
-    _import_pgserver()
-    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
-
-    ensure_prefix_permissions(data_dir)
-    if not _binaries_opened:
-        read = stat.S_IRGRP | stat.S_IROTH
-        execute = stat.S_IXGRP | stat.S_IXOTH
-        binaries = bin_dir()
-        ensure_prefix_permissions(binaries)
-        ensure_folder_permissions(binaries, read | execute)
-        ensure_folder_permissions(binaries.parent / "lib", read)
-        _binaries_opened = True
-    os.chown(data_dir, run_as.uid, run_as.gid)
-
-
-def _clean_env() -> dict[str, str]:
-    """Our environment without libpq/server PG* variables that would override our arguments."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
 
 
 class PostgresServer:
@@ -196,7 +88,7 @@ class PostgresServer:
     @property
     def socket_dir(self) -> Path:
         """The data dir, unless its path is too long for a Unix socket: then a short /tmp path."""
-        if len(str(self.data_dir / f".s.PGSQL.{self.port}.lock")) <= _SOCKET_PATH_MAX:
+        if len(str(self.data_dir / f".s.PGSQL.{self.port}.lock")) <= SOCKET_PATH_MAX:
             return self.data_dir
         digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"genbus-pg-{digest}"
@@ -220,7 +112,7 @@ class PostgresServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         run_as = run_as_user()
         if run_as is not None:
-            _open_up_for(run_as, self.data_dir)
+            open_up_for(run_as, self.data_dir)
         argv = [
             self.bin("initdb"),
             "-D",
@@ -240,7 +132,7 @@ class PostgresServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
-                env=_clean_env(),
+                env=clean_env(),
                 timeout=300,
                 check=False,
                 user=run_as.uid if run_as else None,
@@ -260,7 +152,7 @@ class PostgresServer:
         self.initdb()
         run_as = run_as_user()
         if run_as is not None:
-            _open_up_for(run_as, self.data_dir)
+            open_up_for(run_as, self.data_dir)
         socket_dir = self.socket_dir
         if socket_dir != self.data_dir:
             socket_dir.mkdir(mode=0o700, exist_ok=True)
@@ -274,7 +166,7 @@ class PostgresServer:
                 argv,
                 stdout=log,
                 cwd=self.data_dir,
-                env=_clean_env(),
+                env=clean_env(),
                 user=run_as.uid if run_as else None,
                 group=run_as.gid if run_as else None,
             )
@@ -304,7 +196,7 @@ class PostgresServer:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=_clean_env(),
+            env=clean_env(),
             check=False,
         )
         return result.returncode == 0
@@ -383,7 +275,7 @@ class PostgresServer:
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            env=_clean_env(),
+            env=clean_env(),
             timeout=60,
             check=False,
         )
@@ -393,7 +285,7 @@ class PostgresServer:
 
     def create_database(self, name: str) -> str:
         """Create database `name` unless it exists; return its DSN."""
-        if not _DB_NAME.match(name):
+        if not DB_NAME_PATTERN.match(name):
             raise ValueError(f"unsupported database name {name!r}")
         exists = self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
         if exists != "1":
