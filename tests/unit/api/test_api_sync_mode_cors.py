@@ -22,7 +22,7 @@ from genbus.api.domain.errors import InvalidRequest
 from genbus.api.domain.status import GenerationStatus
 from genbus.api.entrypoints.http.app import create_app
 from genbus.api.entrypoints.http.prefer import PREFERENCE_APPLIED, parse_wait, when_done
-from genbus.api.service_layer.live import Wakeups
+from genbus.api.service_layer.user_feeds import UserFeeds
 from genbus.api.service_layer.waiting import MAX_WAIT_S, WaitSlots, wait_until_terminal
 
 VALID: dict[str, Any] = {
@@ -172,6 +172,9 @@ class _Log:
             )
         )
 
+    async def last_seq(self, user_id: str) -> int:
+        return max((r.seq for r in self.rows if r.user_id == user_id), default=0)
+
     async def read_after(
         self, after: int, *, user_id: str, generation_id: UUID | None = None, limit: int = 100
     ) -> list[ChangeRecord]:
@@ -196,26 +199,25 @@ class _Uow:
         return None
 
 
+def _feeds(log: _Log) -> UserFeeds:
+    return UserFeeds(lambda: _Uow(log), catch_up_s=60.0)  # type: ignore[arg-type,return-value]
+
+
 async def _wait(
     log: _Log,
-    wakeups: Wakeups,
+    feeds: UserFeeds,
     generation_id: UUID,
     wait_s: float,
     status: GenerationStatus = GenerationStatus.PENDING,
 ) -> bool:
     return await wait_until_terminal(
-        lambda: _Uow(log),  # type: ignore[arg-type,return-value]
-        wakeups,
-        user_id="u",
-        generation_id=generation_id,
-        status=status,
-        wait_s=wait_s,
-        catch_up_s=60.0,
+        feeds, user_id="u", generation_id=generation_id, status=status, wait_s=wait_s
     )
 
 
 async def test_a_waiting_request_is_woken_by_the_change_not_by_a_timer() -> None:
-    log, wakeups, gid = _Log(), Wakeups(), uuid4()
+    log, gid = _Log(), uuid4()
+    wakeups = _feeds(log)
     log.add(gid, "pending")
     started = time.monotonic()
     waiting = asyncio.ensure_future(_wait(log, wakeups, gid, wait_s=30))
@@ -235,14 +237,16 @@ async def test_a_waiting_request_is_woken_by_the_change_not_by_a_timer() -> None
 
 
 async def test_an_end_before_the_wait_began_is_not_missed() -> None:
-    log, wakeups, gid = _Log(), Wakeups(), uuid4()
+    log, gid = _Log(), uuid4()
+    wakeups = _feeds(log)
     log.add(gid, "pending")
     log.add(gid, "completed")  # after the caller read "pending", before it waits
     assert await _wait(log, wakeups, gid, wait_s=30) is True
 
 
 async def test_the_wait_ends_after_n_seconds_without_an_end() -> None:
-    log, wakeups, gid = _Log(), Wakeups(), uuid4()
+    log, gid = _Log(), uuid4()
+    wakeups = _feeds(log)
     log.add(gid, "pending")
     started = time.monotonic()
     assert await _wait(log, wakeups, gid, wait_s=0.3) is False
@@ -251,7 +255,7 @@ async def test_the_wait_ends_after_n_seconds_without_an_end() -> None:
 
 async def test_a_terminal_generation_is_not_waited_for() -> None:
     log = _Log()
-    assert await _wait(log, Wakeups(), uuid4(), 30, GenerationStatus.COMPLETED) is True
+    assert await _wait(log, _feeds(log), uuid4(), 30, GenerationStatus.COMPLETED) is True
     assert log.reads == 0
 
 
