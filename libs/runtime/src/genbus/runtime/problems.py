@@ -188,3 +188,38 @@ def field_errors_from_details(
         loc = error.get("loc", ())
         errors.append(FieldError(field_path(loc, prefix), code, str(error.get("msg", ""))))
     return errors
+
+
+#: Where FastAPI says a bad value came from: the first part of an error's `loc`, not a field.
+_REQUEST_SOURCES = ("body", "path", "query", "header")
+
+
+def request_validation_problem(details: Iterable[Mapping[str, Any]]) -> JSONResponse:
+    """The answer to FastAPI's `RequestValidationError` (its `errors()`): a body that is not
+    JSON at all is `malformed_json`; otherwise 422 naming each field as it was sent
+    (`("body", "params", "prompt")` is `params.prompt`)."""
+    details = list(details)
+    if any(d.get("type") == "json_invalid" for d in details):
+        return malformed_json()
+    return validation_problem(
+        field_errors_from_details({**d, "loc": _without_source(d.get("loc", ()))} for d in details)
+    )
+
+
+def _without_source(loc: Iterable[str | int]) -> tuple[str | int, ...]:
+    parts = tuple(loc)
+    return parts[1:] if parts and parts[0] in _REQUEST_SOURCES else parts
+
+
+def problems_as_problem_json(spec: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI document whose error responses are documented as `application/problem+json`
+    only: FastAPI also lists their model under `application/json`, which they never are."""
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
+                    schema = content.pop("application/json").get("schema")
+                    if schema is not None:
+                        content[PROBLEM_MEDIA_TYPE]["schema"] = schema
+    return spec

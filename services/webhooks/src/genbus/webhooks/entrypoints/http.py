@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPBearer
 
-from genbus.runtime.problems import PROBLEM_MEDIA_TYPE, Problem
+from genbus.runtime.problems import PROBLEM_MEDIA_TYPE, Problem, problems_as_problem_json
 from genbus.webhooks.adapters.identity import ApiIdentity, Caller
 from genbus.webhooks.domain.model import DeliveryStatus
 from genbus.webhooks.entrypoints.problems import DeliveryNotFound, install_problem_handlers
@@ -234,21 +234,8 @@ def management_app(deps: HttpDeps | None) -> FastAPI:
                 description=app.description,
                 routes=app.routes,
             )
-            app.openapi_schema = _problems_as_problem_json(spec)
+            app.openapi_schema = problems_as_problem_json(spec)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-def _problems_as_problem_json(spec: dict[str, Any]) -> dict[str, Any]:
-    """FastAPI lists an error's model under `application/json` too: move it where it belongs."""
-    for path in spec.get("paths", {}).values():
-        for operation in path.values():
-            for response in operation.get("responses", {}).values():
-                content = response.get("content", {})
-                if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
-                    schema = content.pop("application/json").get("schema")
-                    if schema is not None:
-                        content[PROBLEM_MEDIA_TYPE]["schema"] = schema
-    return spec

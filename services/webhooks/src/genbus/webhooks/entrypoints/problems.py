@@ -14,10 +14,10 @@ from starlette.exceptions import HTTPException
 from genbus.runtime.logging import get_logger
 from genbus.runtime.problems import (
     FieldError,
-    field_errors_from_details,
     http_problem,
     malformed_json,
     problem_response,
+    request_validation_problem,
     validation_problem,
 )
 from genbus.webhooks.adapters.identity import (
@@ -57,15 +57,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    details = list(exc.errors())
-    if any(d.get("type") == "json_invalid" for d in details):
-        return malformed_json()
-    return validation_problem(
-        field_errors_from_details(
-            {**d, "loc": tuple(d.get("loc", ()))[1:]}
-            for d in details  # drop "body"/"query"
-        )
-    )
+    return request_validation_problem(exc.errors())
 
 
 async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:

@@ -20,7 +20,7 @@ from genbus.api.entrypoints.http.request_deadline import RequestDeadline
 from genbus.api.entrypoints.http.routes import events, generations, health, jobs, me
 from genbus.api.entrypoints.http.schemas import PRIORITY_DOC
 from genbus.runtime.instrumentation import instrument_fastapi
-from genbus.runtime.problems import PROBLEM_MEDIA_TYPE
+from genbus.runtime.problems import problems_as_problem_json
 
 TITLE = "genbus api"
 VERSION = "0.2.0"
@@ -157,22 +157,8 @@ def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> Fast
                 routes=app.routes,
                 tags=app.openapi_tags,
             )
-            app.openapi_schema = _problems_as_problem_json(spec)
+            app.openapi_schema = problems_as_problem_json(spec)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-def _problems_as_problem_json(spec: dict[str, Any]) -> dict[str, Any]:
-    """Error responses are documented (by `problem_responses`) as `application/problem+json`;
-    FastAPI also lists the model under `application/json`, which they never are: move it."""
-    for path in spec.get("paths", {}).values():
-        for operation in path.values():
-            for response in operation.get("responses", {}).values():
-                content = response.get("content", {})
-                if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
-                    schema = content.pop("application/json").get("schema")
-                    if schema is not None:
-                        content[PROBLEM_MEDIA_TYPE]["schema"] = schema
-    return spec

@@ -34,12 +34,11 @@ from genbus.runtime.problems import (
     PROBLEM_MEDIA_TYPE,
     FieldError,
     Problem,
-    field_errors_from_details,
     http_problem,
     malformed_json,
     problem_body,
     problem_response,
-    validation_problem,
+    request_validation_problem,
 )
 
 log = get_logger(__name__)
@@ -81,14 +80,7 @@ async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    details = list(exc.errors())
-    if any(d.get("type") == "json_invalid" for d in details):
-        return malformed_json()
-    return validation_problem(
-        field_errors_from_details(
-            {**d, "loc": _without_source(tuple(d.get("loc", ())))} for d in details
-        )
-    )
+    return request_validation_problem(exc.errors())
 
 
 async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -151,11 +143,6 @@ def database_unavailable(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
-
-
-def _without_source(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """`("body", "params", "prompt")` → `("params", "prompt")`: fields are named as sent."""
-    return loc[1:] if loc and loc[0] in ("body", "path", "query", "header") else loc
 
 
 # -- OpenAPI: the error responses each route documents, with an example each.
