@@ -181,18 +181,44 @@ def register_consumer(
     `keep_alive_s` keeps a message in hand alive while its handler runs (see the module doc)."""
     if keep_alive_s is not None and not 0 < keep_alive_s < spec.ack_wait_s:
         raise ValueError(f"keep_alive_s must be within the ack wait ({spec.ack_wait_s} s)")
-    model: type[Event] = spec.binding.model
     apply: Handler[Any] = (
         GroupCommit(spec.durable, handler, batch_handler).run
         if batch_handler is not None
         else handler
     )
+    consume = _Consume(broker, spec, apply, keep_alive_s)
 
-    async def on_message(message: NatsMessage) -> None:
+    config = consumer_config(spec)
+    broker.subscriber(
+        spec.filter_subject,
+        stream=JStream(GENERATIONS_STREAM.name, declare=False),
+        durable=spec.durable,
+        config=config,
+        pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+        max_workers=max_workers,
+        title=spec.durable,
+        description=f"{spec.service} consumes {spec.binding.model.__name__}",
+    )(consume.on_message)
+
+
+@dataclass(frozen=True)
+class _Consume:
+    """What becomes of each message of one consumer: decoded and checked, applied, then acked,
+    put off (nak with a delay) or dead-lettered with its reason."""
+
+    broker: NatsBroker
+    spec: ConsumerSpec
+    apply: Handler[Any]
+    keep_alive_s: float | None
+
+    async def on_message(self, message: NatsMessage) -> None:
+        spec = self.spec
         msg: Msg = message.raw_message
         deliveries = msg.metadata.num_delivered if msg.reply else 1
-        js = broker.connection.jetstream()
+        js = self.broker.connection.jetstream()
         annotate_span(service=spec.service, consumer=spec.durable, deliveries=deliveries)
+        model: type[Event] = spec.binding.model
         try:
             event = model.model_validate_json(msg.data)
         except ValidationError as exc:
@@ -211,53 +237,43 @@ def register_consumer(
         with structlog.contextvars.bound_contextvars(
             generation_id=generation_id, event_id=event_id, consumer=spec.durable
         ):
-            await _handle(message, js, event, deliveries)
+            await self._handle(message, js, event, deliveries)
 
-    async def _handle(message: NatsMessage, js: Any, event: Event, deliveries: int) -> None:
+    async def _handle(self, message: NatsMessage, js: Any, event: Event, deliveries: int) -> None:
         msg: Msg = message.raw_message
         delivery = Delivery(
             event, msg.subject, deliveries, dict(msg.headers or {}), msg, current_trace_headers()
         )
         try:
-            if keep_alive_s is None:
-                await apply(delivery)
+            if self.keep_alive_s is None:
+                await self.apply(delivery)
             else:
-                await _kept_alive(apply(delivery), msg, keep_alive_s)
+                await _kept_alive(self.apply(delivery), msg, self.keep_alive_s)
         except RedeliverLater as later:
             await message.nack(delay=later.delay_s)
-            return
         except Unprocessable as exc:
-            await _dead_letter(js, spec, msg, str(exc), deliveries, "unprocessable")
-            return
+            await _dead_letter(js, self.spec, msg, str(exc), deliveries, "unprocessable")
         except Exception as exc:
-            if 0 < spec.max_deliver <= deliveries:
-                reason = f"max deliveries ({deliveries}) reached; last error: {exc!r}"
-                await _dead_letter(js, spec, msg, reason, deliveries, "max_deliveries")
-                return
-            delay = spec.retry_delay(deliveries)
-            log.warning(
-                "handler failed, will redeliver",
-                deliveries=deliveries,
-                retry_in_s=delay,
-                error=repr(exc),
-                exc_info=not isinstance(exc, (ConnectionError, TimeoutError)),
-            )
-            await message.nack(delay=delay)
-            return
-        await message.ack()
+            await self._failed(message, js, exc, deliveries)
+        else:
+            await message.ack()
 
-    config = consumer_config(spec)
-    broker.subscriber(
-        spec.filter_subject,
-        stream=JStream(GENERATIONS_STREAM.name, declare=False),
-        durable=spec.durable,
-        config=config,
-        pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
-        ack_policy=AckPolicy.MANUAL,
-        max_workers=max_workers,
-        title=spec.durable,
-        description=f"{spec.service} consumes {spec.binding.model.__name__}",
-    )(on_message)
+    async def _failed(self, message: NatsMessage, js: Any, exc: Exception, deliveries: int) -> None:
+        """Redelivered after the spec's backoff, or dead-lettered past its deliveries."""
+        spec = self.spec
+        if 0 < spec.max_deliver <= deliveries:
+            reason = f"max deliveries ({deliveries}) reached; last error: {exc!r}"
+            await _dead_letter(js, spec, message.raw_message, reason, deliveries, "max_deliveries")
+            return
+        delay = spec.retry_delay(deliveries)
+        log.warning(
+            "handler failed, will redeliver",
+            deliveries=deliveries,
+            retry_in_s=delay,
+            error=repr(exc),
+            exc_info=not isinstance(exc, (ConnectionError, TimeoutError)),
+        )
+        await message.nack(delay=delay)
 
 
 async def _kept_alive(work: Awaitable[None], msg: Msg, every_s: float) -> None:
