@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from nats.js.errors import NotFoundError
@@ -62,6 +63,105 @@ def actor_of(request: Request, name: str) -> str:
     return audit.admin_actor(name, request.client.host if request.client else None)
 
 
+@dataclass(frozen=True)
+class _AdminApi:
+    """The `/admin` handlers: each parses, calls the audited service layer, answers."""
+
+    uow: UowFactory
+    cipher: CredentialCipher
+    name: str
+    policy: BaseUrlPolicy
+    on_change: Callable[[], None]
+
+    async def list_accounts(self, _: Request) -> Response:
+        views = await accounts.list_accounts(self.uow())
+        return JSONResponse({"accounts": [v.as_dict() for v in views]})
+
+    async def create_account(self, request: Request) -> Response:
+        body = await _parse(request, AccountCreate)
+        view = await accounts.create_account(
+            self.uow(),
+            self.cipher,
+            body.to_new_account(),
+            actor=actor_of(request, self.name),
+            policy=self.policy,
+        )
+        self.on_change()
+        return JSONResponse(
+            view.as_dict(), status_code=201, headers={"Location": f"/admin/accounts/{view.id}"}
+        )
+
+    async def get_account(self, request: Request) -> Response:
+        view = await accounts.get_account(self.uow(), request.path_params["account_id"])
+        return JSONResponse(view.as_dict())
+
+    async def update_account(self, request: Request) -> Response:
+        body = await _parse(request, AccountUpdate)
+        if nulls := body.null_fields():
+            raise accounts.InvalidAccount(f"cannot be null: {', '.join(nulls)}")
+        view = await accounts.update_account(
+            self.uow(),
+            self.cipher,
+            request.path_params["account_id"],
+            body.to_changes(),
+            actor=actor_of(request, self.name),
+            policy=self.policy,
+        )
+        self.on_change()
+        return JSONResponse(view.as_dict())
+
+    async def disable_account(self, request: Request) -> Response:
+        body = await _parse(request, DisableRequest)
+        view = await accounts.disable_account(
+            self.uow(),
+            request.path_params["account_id"],
+            body.reason,
+            actor=actor_of(request, self.name),
+        )
+        return JSONResponse(view.as_dict())
+
+    async def enable_account(self, request: Request) -> Response:
+        view = await accounts.enable_account(
+            self.uow(), request.path_params["account_id"], actor=actor_of(request, self.name)
+        )
+        self.on_change()
+        return JSONResponse(view.as_dict())
+
+    async def status(self, _: Request) -> Response:
+        return JSONResponse(await dispatch_status(self.uow()))
+
+    async def rotate_credentials(self, request: Request) -> Response:
+        report = await accounts.rotate_credentials(
+            self.uow(), self.cipher, actor=actor_of(request, self.name)
+        )
+        return JSONResponse(report.as_dict())
+
+    async def audit_log(self, request: Request) -> Response:
+        query = request.query_params
+        entries = await audit.list_entries(
+            self.uow(),
+            limit=_int(query.get("limit"), 100, 1, _MAX_AUDIT_PAGE) or 100,
+            target=query.get("target") or None,
+            before_id=_int(query.get("before_id"), None, 1, None),
+        )
+        return JSONResponse({"entries": [e.as_dict() for e in entries]})
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/accounts", _guarded(self.list_accounts), methods=["GET"]),
+            Route("/accounts", _guarded(self.create_account), methods=["POST"]),
+            Route("/accounts/{account_id}", _guarded(self.get_account), methods=["GET"]),
+            Route("/accounts/{account_id}", _guarded(self.update_account), methods=["PATCH"]),
+            Route(
+                "/accounts/{account_id}/disable", _guarded(self.disable_account), methods=["POST"]
+            ),
+            Route("/accounts/{account_id}/enable", _guarded(self.enable_account), methods=["POST"]),
+            Route("/status", _guarded(self.status), methods=["GET"]),
+            Route("/credentials/rotate", _guarded(self.rotate_credentials), methods=["POST"]),
+            Route("/audit", _guarded(self.audit_log), methods=["GET"]),
+        ]
+
+
 def admin_routes(
     uow: UowFactory,
     cipher: CredentialCipher,
@@ -79,82 +179,8 @@ def admin_routes(
     """
     if not token:
         return []
-
-    async def list_accounts(_: Request) -> Response:
-        views = await accounts.list_accounts(uow())
-        return JSONResponse({"accounts": [v.as_dict() for v in views]})
-
-    async def create_account(request: Request) -> Response:
-        body = await _parse(request, AccountCreate)
-        view = await accounts.create_account(
-            uow(), cipher, body.to_new_account(), actor=actor_of(request, name), policy=policy
-        )
-        on_change()
-        return JSONResponse(
-            view.as_dict(), status_code=201, headers={"Location": f"/admin/accounts/{view.id}"}
-        )
-
-    async def get_account(request: Request) -> Response:
-        view = await accounts.get_account(uow(), request.path_params["account_id"])
-        return JSONResponse(view.as_dict())
-
-    async def update_account(request: Request) -> Response:
-        body = await _parse(request, AccountUpdate)
-        if nulls := body.null_fields():
-            raise accounts.InvalidAccount(f"cannot be null: {', '.join(nulls)}")
-        view = await accounts.update_account(
-            uow(),
-            cipher,
-            request.path_params["account_id"],
-            body.to_changes(),
-            actor=actor_of(request, name),
-            policy=policy,
-        )
-        on_change()
-        return JSONResponse(view.as_dict())
-
-    async def disable_account(request: Request) -> Response:
-        body = await _parse(request, DisableRequest)
-        view = await accounts.disable_account(
-            uow(), request.path_params["account_id"], body.reason, actor=actor_of(request, name)
-        )
-        return JSONResponse(view.as_dict())
-
-    async def enable_account(request: Request) -> Response:
-        view = await accounts.enable_account(
-            uow(), request.path_params["account_id"], actor=actor_of(request, name)
-        )
-        on_change()
-        return JSONResponse(view.as_dict())
-
-    async def status(_: Request) -> Response:
-        return JSONResponse(await dispatch_status(uow()))
-
-    async def rotate_credentials(request: Request) -> Response:
-        report = await accounts.rotate_credentials(uow(), cipher, actor=actor_of(request, name))
-        return JSONResponse(report.as_dict())
-
-    async def audit_log(request: Request) -> Response:
-        query = request.query_params
-        entries = await audit.list_entries(
-            uow(),
-            limit=_int(query.get("limit"), 100, 1, _MAX_AUDIT_PAGE) or 100,
-            target=query.get("target") or None,
-            before_id=_int(query.get("before_id"), None, 1, None),
-        )
-        return JSONResponse({"entries": [e.as_dict() for e in entries]})
-
-    routes: list[BaseRoute] = [
-        Route("/accounts", _guarded(list_accounts), methods=["GET"]),
-        Route("/accounts", _guarded(create_account), methods=["POST"]),
-        Route("/accounts/{account_id}", _guarded(get_account), methods=["GET"]),
-        Route("/accounts/{account_id}", _guarded(update_account), methods=["PATCH"]),
-        Route("/accounts/{account_id}/disable", _guarded(disable_account), methods=["POST"]),
-        Route("/accounts/{account_id}/enable", _guarded(enable_account), methods=["POST"]),
-        Route("/status", _guarded(status), methods=["GET"]),
-        Route("/credentials/rotate", _guarded(rotate_credentials), methods=["POST"]),
-        Route("/audit", _guarded(audit_log), methods=["GET"]),
-    ]
+    api = _AdminApi(uow, cipher, name, policy, on_change)
+    routes = api.routes()
     if dead_letters is not None:
         routes += dead_letter_routes(dead_letters, name)
     # An app of its own, so that an unknown route or method under /admin is a problem too.
