@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
+from genbus.contracts.bindings import COMPLETED
+from genbus.contracts.permissions import PROVISIONER, SUBSCRIBER, inbox_prefix
 from genbus.devstack.processes import tail
 from genbus.devstack.stack import LocalInfra, Stack
 from genbus.devstack.system import (
@@ -23,6 +25,8 @@ from genbus.devstack.system import (
     new_admin_token,
     new_credentials_key,
 )
+from genbus.runtime.nats_client import NatsAccess
+from genbus.runtime.provision import provision_blocking
 
 _SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -93,6 +97,7 @@ def cmd_infra(args: argparse.Namespace) -> int:
                 print(line, flush=True)
             if infra.nats is not None:
                 _say(f"nats-server pid {infra.nats.pid}, log {infra.nats.log_path}")
+                _provision(infra)
             if infra.postgres is not None:
                 _say(f"postgres pid {infra.postgres.pid}, log {infra.postgres.log_path}")
             _say("ready; Ctrl-C to stop")
@@ -100,6 +105,34 @@ def cmd_infra(args: argparse.Namespace) -> int:
     except Interrupted as exc:
         _say(f"{exc}: stopped")
         return 0
+
+
+def _provision(infra: LocalInfra) -> None:
+    """Streams, consumers and the KV bucket, as the provisioner (services never create them)."""
+    security = infra.nats_security
+    if infra.nats is None or security is None:
+        return
+    access = NatsAccess(
+        (infra.nats.url,), PROVISIONER, security.password(PROVISIONER), str(security.tls.ca_file)
+    )
+    provision_blocking(access)
+    _say(f"NATS users and passwords (provisioner: full access): {security.users_file}")
+
+
+def _say_subscriber(infra: LocalInfra) -> None:
+    """A NATS URL with the read-only subscriber's credentials: follow completion events."""
+    security = infra.nats_security
+    if infra.nats is None or security is None:
+        return
+    url = infra.nats.url_for(SUBSCRIBER)
+    ca = security.tls.ca_file
+    _say(f"completion events (subscriber role): {url}  CA {ca}")
+    print(
+        f"nats --server {url} --tlsca {ca} --inbox-prefix {inbox_prefix(SUBSCRIBER)} "
+        f"sub '{COMPLETED.wildcard}'",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _credentials_key(base_dir: Path) -> str:
@@ -133,6 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 # Local only: calls without an API key act as the local user, so the old
                 # system's curl line works unchanged. Production keeps this off.
                 extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true"},
+                nats_security=infra.nats_security,
             )
             with GenbusSystem(config) as system:
                 api = system.api_url.replace("127.0.0.1", "localhost")
@@ -141,6 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     '"params": {"prompt": "test video", "quality": "720p"}}'
                 )
                 _say(f"NATS {infra.nats_url}  Postgres {infra.database_url}")
+                _say_subscriber(infra)
                 _say(f"sim provider {system.sim_url}  (stats: {system.sim_url}/_sim/stats)")
                 _say(f"API docs: {api}/docs")
                 _say("try:")

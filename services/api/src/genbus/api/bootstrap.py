@@ -36,7 +36,7 @@ from genbus.runtime.logging import get_logger
 from genbus.runtime.metrics import METRICS
 from genbus.runtime.outbox import OutboxRelay
 from genbus.runtime.publisher import EventPublisher
-from genbus.runtime.service import connect_and_provision, make_broker
+from genbus.runtime.service import connect_and_bind, make_broker
 
 log = get_logger(__name__)
 
@@ -100,10 +100,8 @@ class ApiRuntime:
         )
 
     async def start(self) -> None:
-        """Provision JetStream, subscribe, then start the relay, the reconciler and the purger."""
-        js = await connect_and_provision(
-            self.broker, TOPOLOGY, self.settings.stream_replicas, streams=self.settings.streams()
-        )
+        """Bind its JetStream consumers, subscribe, start the relay, the reconciler, the purger."""
+        js = await connect_and_bind(self.broker, TOPOLOGY)
         self.relay = OutboxRelay(self.engine, outbox, EventPublisher(js, TOPOLOGY))
         register_consumers(self.broker, self)
         await self.broker.start()

@@ -24,15 +24,15 @@ from genbus.dispatcher.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.providers import AdapterRegistry, CredentialCipher
 from genbus.runtime.db import create_engine
 from genbus.runtime.http_server import serve_http, service_app
-from genbus.runtime.jetstream import provision_kv
 from genbus.runtime.logging import get_logger
 from genbus.runtime.outbox import OutboxRelay
 from genbus.runtime.publisher import EventPublisher
 from genbus.runtime.service import (
-    connect_and_provision,
+    connect_and_bind,
     database_readiness,
     make_broker,
     nats_readiness,
+    open_kv,
 )
 from genbus.runtime.settings import SHUTDOWN_CLOSE_RESERVE_S
 from genbus.runtime.tracing import configure_tracing
@@ -61,10 +61,8 @@ async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
         app_name="genbus-dispatcher",
         graceful_timeout=drain_s,
     )
-    js = await connect_and_provision(
-        broker, topology, settings.stream_replicas, streams=settings.streams()
-    )
-    kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]
+    js = await connect_and_bind(broker, topology)
+    kv = await open_kv(js, ACCOUNT_DIRECTORY)
     publisher = EventPublisher(js, topology)
     relay = OutboxRelay(engine, OUTBOX, publisher)
     adapters = AdapterRegistry()

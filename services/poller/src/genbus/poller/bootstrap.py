@@ -11,10 +11,9 @@ from genbus.poller.entrypoints.consumers import register_consumers
 from genbus.poller.service_layer.deps import PollerDeps
 from genbus.providers import AdapterRegistry, CredentialCipher
 from genbus.runtime.http_server import serve_http, service_app
-from genbus.runtime.jetstream import provision_kv
 from genbus.runtime.logging import get_logger
 from genbus.runtime.publisher import EventPublisher
-from genbus.runtime.service import connect_and_provision, make_broker, nats_readiness
+from genbus.runtime.service import connect_and_bind, make_broker, nats_readiness, open_kv
 from genbus.runtime.tracing import configure_tracing
 
 log = get_logger(__name__)
@@ -27,10 +26,8 @@ async def serve(settings: PollerSettings, stop: asyncio.Event) -> None:
     topology = SERVICES["poller"]
     configure_tracing("poller")
     broker = make_broker(settings.nats_url, "genbus-poller", graceful_timeout=settings.drain_s())
-    js = await connect_and_provision(
-        broker, topology, settings.stream_replicas, streams=settings.streams()
-    )
-    kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]
+    js = await connect_and_bind(broker, topology)
+    kv = await open_kv(js, ACCOUNT_DIRECTORY)
     adapters = AdapterRegistry()
     deps = PollerDeps(
         settings=settings,
