@@ -120,7 +120,7 @@ async def _sync_directory(
 ) -> None:
     while not stop.is_set():
         try:
-            await sync_account_directory(engine, kv)
+            await sync_account_directory(engine, kv, settings.credentials_cipher())
         except Exception as exc:
             log.warning("account directory sync failed", error=repr(exc))
         with contextlib.suppress(TimeoutError):
