@@ -33,8 +33,11 @@ class TlsFiles:
     key_file: Path
 
 
-def ensure_tls_files(directory: Path) -> TlsFiles:
-    """The CA and server certificate in `directory`, made (again) when missing or expiring."""
+def ensure_tls_files(directory: Path, names: tuple[str, ...] = ()) -> TlsFiles:
+    """The CA and server certificate in `directory`, made (again) when missing or expiring.
+
+    `names`: more DNS names for the server certificate (e.g. a Kubernetes Service's).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
     if all(p.is_file() for p in (files.ca_file, files.cert_file, files.key_file)) and _fresh(
@@ -44,7 +47,7 @@ def ensure_tls_files(directory: Path) -> TlsFiles:
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = _ca_certificate(ca_key)
     server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = _server_certificate(server_key, ca_key, ca_cert)
+    server_cert = _server_certificate(server_key, ca_key, ca_cert, names)
     _write(files.key_file, _key_pem(server_key), private=True)
     _write(files.cert_file, server_cert.public_bytes(serialization.Encoding.PEM), private=False)
     _write(files.ca_file, ca_cert.public_bytes(serialization.Encoding.PEM), private=False)
@@ -91,10 +94,14 @@ def _ca_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
 
 
 def _server_certificate(
-    key: ec.EllipticCurvePrivateKey, ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate
+    key: ec.EllipticCurvePrivateKey,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca: x509.Certificate,
+    extra_names: tuple[str, ...] = (),
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     names: list[x509.GeneralName] = [
+        *(x509.DNSName(name) for name in extra_names),
         x509.DNSName("localhost"),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         x509.IPAddress(ipaddress.ip_address("::1")),
