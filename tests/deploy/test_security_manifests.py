@@ -3,16 +3,20 @@ binds, NATS runs the contracts' users over TLS, every service has its own NATS i
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from genbus.api.config import ApiSettings
 from genbus.contracts.nats_config import password_env, render_authorization
 from genbus.contracts.permissions import all_permissions
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.poller.config import PollerSettings
+from genbus.runtime.metrics import METRICS
 from genbus.runtime.settings import RuntimeSettings
 
 from .kustomize import render
@@ -118,3 +122,34 @@ def test_a_default_deny_policy_covers_the_namespace() -> None:
     to_nats = _find(resources, "NetworkPolicy", "genbus-to-nats")["spec"]
     (rule,) = to_nats["egress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 4222}]
+
+
+MONITORING = K8S / "monitoring"
+
+
+def test_alerts_cover_lag_dead_letters_breakers_and_stuck_slots() -> None:
+    (rule,) = [r for r in render(MONITORING) if r["kind"] == "PrometheusRule"]
+    rules = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert set(rules) == {
+        "GenbusConsumerLagHigh",
+        "GenbusDeadLetters",
+        "GenbusAccountBreakerOpen",
+        "GenbusSlotsStuck",
+    }
+    assert "genbus_dead_letters_total" in rules["GenbusDeadLetters"]
+    assert "genbus_account_breaker_open" in rules["GenbusAccountBreakerOpen"]
+    assert "genbus_account_slots" in rules["GenbusSlotsStuck"]
+
+
+def test_the_dashboard_is_valid_json_on_metrics_genbus_exports() -> None:
+    (config,) = [r for r in render(MONITORING) if r["kind"] == "ConfigMap"]
+    assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(config["data"]["grafana-dashboard.json"])
+    assert METRICS is not None  # imported: every genbus metric is registered
+    exported = {m.name for m in REGISTRY.collect()}
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            names = set(re.findall(r"\b(genbus_[a-z_]+?)(?:_bucket)?\b", target["expr"]))
+            assert names <= exported | {n + "_total" for n in exported}, panel["title"]
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
