@@ -16,7 +16,7 @@ endif
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k pipeline -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help sync browser run test test-unit test-e2e faults bench bench-smoke lint format typecheck schemas openapi clients clean
+.PHONY: help sync browser run test test-unit test-e2e faults bench bench-smoke lint format typecheck schemas openapi clients docs clean
 
 help:
 	@echo "make run          start NATS, Postgres, the sim provider and every service (Ctrl-C stops all);"
@@ -65,6 +65,10 @@ run: sync
 test: sync browser
 	mkdir -p $(CURDIR)/.local
 	$(UV) run --frozen pytest --basetemp=$(CURDIR)/.local/pytest $(PYTEST_ARGS)
+
+# docs/configuration.md from every service's Settings (a unit test keeps it current).
+docs: sync
+	$(UV) run --frozen python -m genbus.devstack.config_doc --write
 
 test-unit: sync
 	$(UV) run --frozen pytest tests/unit $(PYTEST_ARGS)

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from genbus.contracts import COMPLETED, GENERATIONS_STREAM, REQUESTED, SUBMITTED
+from genbus.runtime.nats_client import connect_nats
 
 
 @dataclass
@@ -87,7 +87,7 @@ class Recorder:
         self._subs: list[Subscription] = []
 
     async def start(self) -> None:
-        self._nc = await nats.connect(self.nats_url, max_reconnect_attempts=-1)
+        self._nc = await connect_nats(self.nats_url, max_reconnect_attempts=-1)
         js = self._nc.jetstream()
         for binding, handler in (
             (REQUESTED, self._on_requested),

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import nats
 import psutil
 from nats.aio.client import Client as NatsClient
 
 from genbus.contracts import CONSUMERS, GENERATIONS_STREAM
+from genbus.runtime.nats_client import connect_nats
 
 _MB = 1024 * 1024
 #: Keys of `ProcessSampler.mean_cpu` beside the process names.
@@ -233,7 +233,7 @@ class BacklogProbe:
         return values
 
     async def start(self) -> BacklogProbe:
-        self._nc = await nats.connect(self.nats_url)
+        self._nc = await connect_nats(self.nats_url)
         self._db = await asyncpg.connect(self.database_url)
         self._task = asyncio.create_task(self._loop())
         return self

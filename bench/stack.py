@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-import nats
 from nats.js.errors import NotFoundError
 
 from genbus.contracts import ACCOUNT_DIRECTORY, DEAD_LETTER_STREAM, GENERATIONS_STREAM
 from genbus.devstack.stack import LocalInfra
 from genbus.devstack.system import AccountSeed, GenbusSystem, SystemConfig
+from genbus.runtime.nats_client import connect_nats
 
 #: The bench acts without an API key, and must not be throttled by the per-key request limit:
 #: what it measures is the pipeline's capacity, not a client quota.
@@ -83,7 +83,8 @@ class RunningSystem:
 
     @property
     def nats_url(self) -> str:
-        return self.infra.nats_url
+        """The privileged (provisioner's) URL: the bench reads streams and consumers."""
+        return self.infra.nats.admin_url if self.infra.nats is not None else self.infra.nats_url
 
     @property
     def api_url(self) -> str:
@@ -118,6 +119,8 @@ class BenchStack:
             shutil.rmtree(self.base_dir)
         self.base_dir.mkdir(parents=True)
         self.infra.start()
+        # This process's own NATS clients (recorder, sampler, resets) trust the local CA.
+        os.environ.update({k: v for k, v in self.infra.env().items() if k.startswith("GENBUS_")})
 
     def stop(self) -> None:
         try:
@@ -143,6 +146,7 @@ class BenchStack:
                 log_to_files=True,
                 log_format="json",
                 extra_env={**BENCH_ENV, **spec.env},
+                nats_security=self.infra.nats_security,
             )
         )
         await asyncio.to_thread(system.start)
@@ -171,8 +175,10 @@ class BenchStack:
 
     async def reset_jetstream(self) -> None:
         """Drop the streams and the account directory, so no earlier system's messages or
-        durable consumers reach the next one; each service provisions them again."""
-        nc = await nats.connect(self.infra.nats_url)
+        durable consumers reach the next one; the next system's start provisions them again."""
+        nc = await connect_nats(
+            self.infra.nats.admin_url if self.infra.nats is not None else self.infra.nats_url
+        )
         try:
             js = nc.jetstream()
             for stream in (GENERATIONS_STREAM.name, DEAD_LETTER_STREAM.name):

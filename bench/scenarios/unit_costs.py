@@ -21,7 +21,6 @@ from typing import Any
 from uuid import uuid4
 
 import asyncpg
-import nats
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from sqlalchemy import text
@@ -34,6 +33,7 @@ from genbus.contracts.topology import API_SUBMITTED
 from genbus.runtime.consumer import Delivery, register_consumer
 from genbus.runtime.db import create_engine
 from genbus.runtime.jetstream import consumer_config, provision
+from genbus.runtime.nats_client import broker_access, connect_nats
 from genbus.runtime.publisher import encode_event
 from genbus.runtime.service import make_broker
 from genbus.runtime.settings import RuntimeSettings
@@ -170,7 +170,7 @@ def _counter(n: int) -> tuple[asyncio.Event, Callable[[], None]]:
 
 
 def _bare_broker(nats_url: str, count: Callable[[], None]) -> NatsBroker:
-    broker = NatsBroker(nats_url, logger=None)
+    broker = NatsBroker(nats_url, logger=None, **broker_access(nats_url))
 
     @broker.subscriber(
         API_SUBMITTED.filter_subject,
@@ -217,7 +217,7 @@ async def _broker_cost_us(
 
 
 async def _consumer_costs(nats_url: str, n: int) -> dict[str, float]:
-    nc = await nats.connect(nats_url)
+    nc = await connect_nats(nats_url)
     js = nc.jetstream()
     costs: dict[str, float] = {}
     try:

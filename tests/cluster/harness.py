@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from genbus.contracts import COMPLETED, GENERATIONS_STREAM
 from genbus.devstack.nats import NatsCluster, NatsServer
 from genbus.devstack.postgres import PostgresServer
 from genbus.devstack.system import GenbusSystem
+from genbus.runtime.nats_client import connect_nats
 from tests.faults.harness import FaultRun
 
 REPLICAS = {"api": 2, "dispatcher": 2, "poller": 2}
@@ -56,7 +56,7 @@ class ClusterRun(FaultRun):
 
     async def stream_leader(self) -> NatsServer:
         """The cluster member leading the GENERATIONS stream's Raft group."""
-        nc = await nats.connect(self._live_urls())
+        nc = await connect_nats(self._live_urls())
         try:
             info = await nc.jetstream().stream_info(GENERATIONS_STREAM.name)
         finally:
@@ -76,7 +76,7 @@ class ClusterRun(FaultRun):
             self.nats = next(n for n in self.cluster.nodes if n.config.server_name not in self.down)
 
     def _live_urls(self) -> list[str]:
-        return [n.url for n in self.cluster.nodes if n.config.server_name not in self.down]
+        return [n.admin_url for n in self.cluster.nodes if n.config.server_name not in self.down]
 
     def _api_urls(self) -> list[str]:
         names = [n for n in self.system.processes if n.split("-")[0] == "api"]
@@ -140,7 +140,7 @@ class ClusterRun(FaultRun):
 
     async def completed_event_counts(self) -> Counter[str]:
         """How many completed events the stream stores per generation (each must have one)."""
-        nc = await nats.connect(self._live_urls())
+        nc = await connect_nats(self._live_urls())
         counts: Counter[str] = Counter()
         try:
             js = nc.jetstream()
@@ -162,7 +162,7 @@ class ClusterRun(FaultRun):
 
     async def stream_replication(self) -> dict[str, tuple[int, int]]:
         """Per stream: (configured replicas, peers besides the leader)."""
-        nc = await nats.connect(self._live_urls())
+        nc = await connect_nats(self._live_urls())
         try:
             js = nc.jetstream()
             result = {}

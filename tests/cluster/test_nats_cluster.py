@@ -12,6 +12,7 @@ from nats.js.api import PubAck, StreamConfig
 from nats.js.errors import NoStreamResponseError
 
 from genbus.devstack.nats import NatsCluster, NatsConfig, nats_server_argv
+from genbus.runtime.nats_client import connect_nats
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +42,9 @@ async def test_a_replicated_stream_outlives_its_leader(tmp_path: Path) -> None:
     await asyncio.to_thread(cluster.start)
     try:
         assert len(set(cluster.meta_leaders().values())) == 1
-        nc = await nats.connect(cluster.urls, reconnect_time_wait=0.1, max_reconnect_attempts=-1)
+        nc = await connect_nats(
+            cluster.admin_url, reconnect_time_wait=0.1, max_reconnect_attempts=-1
+        )
         js = nc.jetstream()
         await js.add_stream(StreamConfig(name="R3", subjects=["r3.>"], num_replicas=3))
         for i in range(10):

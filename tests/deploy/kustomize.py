@@ -135,10 +135,13 @@ def _generate(folder: Path, kustomization: dict[str, Any]) -> Iterator[Resource]
             if unsupported:
                 raise KustomizeError(f"{folder}: {field} fields not implemented: {unsupported}")
             options = generator.get("options", {})
-            if set(options) - {"disableNameSuffixHash"} or not options.get("disableNameSuffixHash"):
+            if set(options) - {"disableNameSuffixHash", "labels"} or not options.get(
+                "disableNameSuffixHash"
+            ):
                 raise KustomizeError(
                     f"{folder}: {field} {generator['name']}: only disableNameSuffixHash: true "
-                    "is implemented (name hashes and the references they rewrite are not)"
+                    "(and labels) is implemented (name hashes and the references they rewrite "
+                    "are not)"
                 )
             data: dict[str, str] = {}
             for literal in generator.get("literals", []):
@@ -159,6 +162,8 @@ def _generate(folder: Path, kustomization: dict[str, Any]) -> Iterator[Resource]
                 "kind": kind,
                 "metadata": {"name": generator["name"]},
             }
+            if options.get("labels"):
+                resource["metadata"]["labels"] = dict(options["labels"])
             if kind == "Secret":
                 resource["type"] = generator.get("type", "Opaque")
                 resource["data"] = {

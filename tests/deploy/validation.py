@@ -29,6 +29,7 @@ KUBERNETES_VERSIONS = ("1.29", kubernetes_validate.latest_version())
 # Custom resources: (apiVersion, kind) -> schema file under SCHEMAS.
 CUSTOM_RESOURCE_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh/scaledobject_v1alpha1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring.coreos.com/prometheusrule_v1.json",
 }
 
 

@@ -45,6 +45,7 @@ def running_system(
             log_format="json",
             extra_env=dict(ANONYMOUS_API),
             accounts=accounts,
+            nats_security=nats.security,
         )
     )
     try:

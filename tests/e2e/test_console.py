@@ -20,15 +20,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import nats
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from genbus.contracts import DEAD_LETTER_STREAM, REQUESTED, GenerationRequested
+from genbus.contracts.permissions import PROVISIONER
 from genbus.contracts.streams import dead_letter_subject
 from genbus.devstack.first_screen import RunFacts, write_connection_facts
 from genbus.devstack.system import GenbusSystem
 from genbus.runtime.deadletter import CONSUMER_HEADER, REASON_HEADER, SUBJECT_HEADER
+from genbus.runtime.nats_client import connect_nats
 from genbus.runtime.publisher import encode_event
 from tests.e2e.conftest import wait_terminal
 
@@ -139,7 +140,7 @@ async def _dead_letter_a_duplicate(nats_url: str, generation_id: str) -> int:
         reproducible_hash="0" * 64,
     )
     message = encode_event(REQUESTED, event)
-    nc = await nats.connect(nats_url)
+    nc = await connect_nats(nats_url)
     try:
         ack = await nc.jetstream().publish(
             dead_letter_subject("dispatcher-requested", message.subject),
@@ -166,7 +167,7 @@ def test_replay_a_dead_letter_and_watch_it_disappear(
     # Playwright's sync API runs an event loop in this thread: NATS goes in a thread of its own.
     with ThreadPoolExecutor(1) as pool:
         sequence = pool.submit(
-            asyncio.run, _dead_letter_a_duplicate(system.config.nats_url, generation_id)
+            asyncio.run, _dead_letter_a_duplicate(system.nats_url_for(PROVISIONER), generation_id)
         ).result()
     page.goto(f"{_console(system)}/deadletters")
     row = page.locator(f'tr[data-sequence="{sequence}"]')
@@ -226,9 +227,11 @@ def test_the_commands_need_nothing_but_the_connection_facts(
         api_url=system.api_url,
         admin_url=system.admin_url,
         sim_url=system.sim_url,
+        webhooks_url=system.webhooks_url,
         admin_token=system.config.admin_token,
         credentials_key=system.config.credentials_key,
         logs={},
+        **_nats_facts(system),
     )
     write_connection_facts(tmp_path, facts)
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
@@ -267,3 +270,16 @@ def test_no_service_logged_an_error_meanwhile(system: GenbusSystem) -> None:
         for line in process.log_path.read_text().splitlines():
             assert "Traceback" not in line, f"{name}: {line}"
             assert '"level": "error"' not in line, f"{name}: {line}"
+
+
+def _nats_facts(system: GenbusSystem) -> dict[str, str]:
+    """The command-line tools' NATS user (the provisioner) and the server's CA, as `make run`
+    writes them."""
+    security = system.config.nats_security
+    if security is None:
+        return {}
+    return {
+        "nats_user": PROVISIONER,
+        "nats_password": security.password(PROVISIONER),
+        "nats_tls_ca": str(security.tls.ca_file),
+    }

@@ -11,11 +11,12 @@ import sys
 from typing import Any
 
 import httpx
-import nats
 import pytest
 
 from genbus.contracts import CANCEL_REQUESTED, COMPLETED, CONSUMERS, REQUESTED, SUBMITTED
+from genbus.contracts.permissions import PROVISIONER
 from genbus.devstack.system import OPTIONAL_SERVICES, GenbusSystem
+from genbus.runtime.nats_client import connect_nats
 from tests.e2e.conftest import wait_for, wait_terminal
 
 pytestmark = pytest.mark.e2e
@@ -25,6 +26,7 @@ def genbus(system: GenbusSystem, *args: str) -> Any:
     env = {
         **os.environ,
         "NATS_URL": system.config.nats_url,
+        **system.nats_env(PROVISIONER),
         "GENBUS_ADMIN_URL": system.admin_url,
         "GENBUS_ADMIN_TOKEN": system.config.admin_token,
     }
@@ -40,7 +42,7 @@ def genbus(system: GenbusSystem, *args: str) -> Any:
 
 
 async def _publish_poison(nats_url: str) -> None:
-    nc = await nats.connect(nats_url)
+    nc = await connect_nats(nats_url)
     try:
         js = nc.jetstream()
         for index, binding in enumerate((REQUESTED, SUBMITTED, COMPLETED, CANCEL_REQUESTED)):
@@ -56,7 +58,7 @@ async def _publish_poison(nats_url: str) -> None:
 def test_poison_is_dead_lettered_and_replayable(
     system: GenbusSystem, api: httpx.Client, sim: httpx.Client
 ) -> None:
-    asyncio.run(_publish_poison(system.config.nats_url))
+    asyncio.run(_publish_poison(system.nats_url_for(PROVISIONER)))
     # Of the services this system runs (the webhooks service is started only by its own tests).
     every_consumer = {spec.durable for spec in CONSUMERS if spec.service not in OPTIONAL_SERVICES}
 

@@ -57,6 +57,7 @@ def system(
             service_env={"webhooks": WEBHOOKS_ENV},
             # One account is enough here, and each costs a CLI run at start-up.
             accounts=(AccountSeed("sim-1", "sim-key-1", max_concurrent=4),),
+            nats_security=nats.security,
         )
     )
     try:

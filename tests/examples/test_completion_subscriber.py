@@ -4,6 +4,7 @@ skipped by `event_id`; poison messages end in the dead-letter stream with their 
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -13,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
-import nats
 import pytest
 from completion_subscriber.consumer import CONSUMER
 from completion_subscriber.store import MAX_URL_CHARS
@@ -21,6 +21,7 @@ from completion_subscriber.store import MAX_URL_CHARS
 from genbus.contracts import COMPLETED, GENERATIONS_STREAM, GenerationCompleted
 from genbus.runtime.deadletter import list_dead_letters
 from genbus.runtime.jetstream import provision
+from genbus.runtime.nats_client import connect_nats
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -50,7 +51,7 @@ def _completion(i: int, *, url: str | None = None) -> GenerationCompleted:
 
 
 async def _publish(nats_url: str, events: list[GenerationCompleted]) -> None:
-    nc = await nats.connect(nats_url)
+    nc = await connect_nats(nats_url)
     try:
         js = nc.jetstream()
         await provision(js, (), replicas=1)  # the streams, as the genbus services create them
@@ -95,6 +96,8 @@ def run_subscriber(
             "--work-s",
             "0.01",
         ]
+        if ca := os.environ.get("GENBUS_NATS_TLS_CA"):  # the test server's CA (TLS is on)
+            command += ["--nats-tls-ca", ca]
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         started.append(proc)
         return proc
@@ -120,7 +123,7 @@ def _counts(db: Path) -> tuple[int, int]:
 
 async def _settled(nats_url: str) -> tuple[int, int]:
     """(messages not yet delivered, delivered but not acked) of the example's consumer."""
-    nc = await nats.connect(nats_url)
+    nc = await connect_nats(nats_url)
     try:
         info = await nc.jetstream().consumer_info(GENERATIONS_STREAM.name, CONSUMER.durable)
         return (info.num_pending or 0, info.num_ack_pending or 0)
@@ -160,7 +163,7 @@ async def test_killed_and_restarted_every_effect_happens_exactly_once(
     assert per_event == {str(e.event_id): 1 for e in events}, "missing or repeated effects"
     assert processed == EVENTS
 
-    nc = await nats.connect(nats_url)
+    nc = await connect_nats(nats_url)
     try:
         letters = [
             d for d in await list_dead_letters(nc.jetstream()) if d.consumer == CONSUMER.durable

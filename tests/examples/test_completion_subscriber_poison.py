@@ -4,11 +4,12 @@ reason (and the last error), never retried forever and never acked without its e
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import uuid4
 
-import nats
 import pytest
 from completion_subscriber.connection import NatsOptions, make_broker
 from completion_subscriber.consumer import CONSUMER, NoticeHandler
@@ -17,6 +18,7 @@ from genbus.contracts import COMPLETED, GENERATIONS_STREAM, GenerationCompleted
 from genbus.runtime.consumer import register_consumer
 from genbus.runtime.deadletter import list_dead_letters
 from genbus.runtime.jetstream import provision, provision_consumer
+from genbus.runtime.nats_client import connect_nats
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -48,7 +50,8 @@ async def test_an_effect_that_keeps_failing_is_dead_lettered_after_max_deliver(
         }
     )
     store = BrokenStore()
-    broker = make_broker(NatsOptions(nats_url), "poison-test")
+    ca = os.environ.get("GENBUS_NATS_TLS_CA")  # the test server's CA (TLS is on)
+    broker = make_broker(NatsOptions(nats_url, tls_ca=Path(ca) if ca else None), "poison-test")
     register_consumer(broker, CONSUMER, NoticeHandler(store))  # type: ignore[arg-type]
     await broker.connect()
     js = broker.connection.jetstream()
@@ -68,7 +71,7 @@ async def test_an_effect_that_keeps_failing_is_dead_lettered_after_max_deliver(
     assert store.tries == CONSUMER.max_deliver
     assert f"max deliveries ({CONSUMER.max_deliver}) reached" in reason
     assert "database is locked" in reason
-    nc = await nats.connect(nats_url)
+    nc = await connect_nats(nats_url)
     try:
         info = await nc.jetstream().consumer_info(GENERATIONS_STREAM.name, CONSUMER.durable)
     finally:

@@ -18,7 +18,6 @@ from uuid import UUID
 
 import asyncpg
 import httpx
-import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from genbus.contracts import (
@@ -33,6 +32,7 @@ from genbus.devstack.postgres import PostgresServer
 from genbus.devstack.processes import ServiceProcess
 from genbus.devstack.system import OPTIONAL_SERVICES, AccountSeed, GenbusSystem, SystemConfig
 from genbus.providers.pixverse import pixverse_trace_id
+from genbus.runtime.nats_client import connect_nats
 
 TERMINAL = ("completed", "failed", "cancelled")
 GENERATIONS = int(os.environ.get("GENBUS_FAULTS_GENERATIONS", "300"))
@@ -121,6 +121,7 @@ class FaultRun:
                 **self.sim_env,
             },
             service_env=self.service_env,
+            nats_security=self.nats.security,
             extra_env={
                 "GENBUS_API_ALLOW_ANONYMOUS": "true",
                 "GENBUS_DISPATCHER_LEASE_S": "3",
@@ -333,7 +334,7 @@ class FaultRun:
 
     async def completed_outcomes(self) -> dict[str, set[str]]:
         """Every completed event in the stream, read independently: generation → statuses."""
-        nc = await nats.connect(self.nats.url)
+        nc = await connect_nats(self.nats.admin_url)
         outcomes: dict[str, set[str]] = defaultdict(set)
         try:
             js = nc.jetstream()
@@ -357,7 +358,7 @@ class FaultRun:
 
     async def unsettled_messages(self) -> dict[str, tuple[int, int]]:
         """Consumers with messages still pending or unacked: (num_pending, num_ack_pending)."""
-        nc = await nats.connect(self.nats.url)
+        nc = await connect_nats(self.nats.admin_url)
         try:
             js = nc.jetstream()
             result = {}
@@ -372,7 +373,7 @@ class FaultRun:
             await nc.close()
 
     async def dead_letters(self) -> int:
-        nc = await nats.connect(self.nats.url)
+        nc = await connect_nats(self.nats.admin_url)
         try:
             info = await nc.jetstream().stream_info(DEAD_LETTER_STREAM.name)
             return int(info.state.messages)

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
-import nats
 import pytest
 from api_harness import USER, Api, LiveApi, served
 
@@ -22,6 +21,7 @@ from genbus.api.config import ApiSettings
 from genbus.api.entrypoints.http.app import create_app
 from genbus.api.service_layer.api_keys import issue_api_key
 from genbus.runtime.migrations import upgrade_to_head
+from genbus.runtime.nats_client import connect_nats
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ async def api(api_settings: ApiSettings) -> AsyncIterator[Api]:
     app = create_app(api_settings)
     runtime: ApiRuntime = app.state.runtime
     async with app.router.lifespan_context(app):
-        nc = await nats.connect(api_settings.nats_url)
+        nc = await connect_nats(api_settings.nats_url)
         issued = await issue_api_key(
             runtime.uow(), user_id=USER, name="tests", now=datetime.now(UTC)
         )

@@ -3,11 +3,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import nats
 import pytest
 
 from genbus.devstack import NatsServer
 from genbus.devstack.processes import pid_alive
+from genbus.runtime.nats_client import connect_nats
 
 pytestmark = pytest.mark.integration
 
@@ -22,8 +22,11 @@ async def test_jetstream_message_survives_sigkill_and_client_reconnects(base_dir
     async def on_reconnect() -> None:
         reconnected.set()
 
-    nc = await nats.connect(
-        server.url, reconnect_time_wait=0.05, max_reconnect_attempts=-1, reconnected_cb=on_reconnect
+    nc = await connect_nats(
+        server.admin_url,
+        reconnect_time_wait=0.05,
+        max_reconnect_attempts=-1,
+        reconnected_cb=on_reconnect,
     )
     try:
         js = nc.jetstream()

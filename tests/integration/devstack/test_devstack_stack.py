@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import asyncpg
-import nats
 import pytest
 
 from genbus.devstack import LocalInfra, Stack
 from genbus.devstack.processes import descendants, pid_alive
+from genbus.runtime.nats_client import connect_nats
 
 pytestmark = pytest.mark.integration
 
@@ -55,9 +55,14 @@ async def test_local_infra_starts_and_stops_both_servers(base_dir: Path) -> None
     async with infra:
         assert infra.nats is not None
         assert infra.postgres is not None
-        assert infra.env() == {"NATS_URL": infra.nats_url, "DATABASE_URL": infra.database_url}
+        assert infra.nats.security is not None
+        assert infra.env() == {
+            "NATS_URL": infra.nats_url,
+            "DATABASE_URL": infra.database_url,
+            "GENBUS_NATS_TLS_CA": str(infra.nats.security.tls.ca_file),
+        }
         assert infra.database_url.endswith("/genbus")
-        nc = await nats.connect(infra.nats_url)
+        nc = await connect_nats(infra.nats.admin_url)
         assert (await nc.jetstream().account_info()) is not None
         await nc.close()
         conn = await asyncpg.connect(infra.database_url)
@@ -109,11 +114,15 @@ def test_cli_infra_prints_urls_and_stops_everything_on_signal(
             if "ready; Ctrl-C to stop" in line:
                 break
         urls = dict(line.split("=", 1) for line in output if "_URL=" in line)
-        assert urls["NATS_URL"].startswith("nats://127.0.0.1:")
+        assert urls["NATS_URL"].startswith("tls://127.0.0.1:")
         assert urls["DATABASE_URL"].startswith("postgresql://postgres@127.0.0.1:")
+        ca = next(
+            line.split("=", 1)[1] for line in output if line.startswith("GENBUS_NATS_TLS_CA=")
+        )
         assert (base_dir / "env").read_text().splitlines() == [
             f"NATS_URL={urls['NATS_URL']}",
             f"DATABASE_URL={urls['DATABASE_URL']}",
+            f"GENBUS_NATS_TLS_CA={ca}",
         ]
         pids = {int(line.split(" pid ")[1].split(",")[0]) for line in output if " pid " in line}
         assert len(pids) == 2

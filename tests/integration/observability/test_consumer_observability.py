@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-import nats
 import pytest
 import structlog
 from prometheus_client import REGISTRY
@@ -18,6 +17,7 @@ from genbus.contracts import REQUESTED, GenerationRequested, derive_event_id
 from genbus.contracts.topology import DISPATCHER_REQUESTED
 from genbus.runtime.consumer import Delivery, Unprocessable, register_consumer
 from genbus.runtime.jetstream import provision
+from genbus.runtime.nats_client import connect_nats
 from genbus.runtime.publisher import encode_event
 from genbus.runtime.service import make_broker
 
@@ -47,7 +47,7 @@ def _dead(reason: str) -> float:
 
 
 async def test_handler_logs_carry_the_event_and_dead_letters_are_counted(nats_url: str) -> None:
-    nc = await nats.connect(nats_url)
+    nc = await connect_nats(nats_url)
     js = nc.jetstream()
     await provision(js, (SPEC,))
     seen: list[dict[str, Any]] = []

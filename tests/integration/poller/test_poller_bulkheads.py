@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
 
-import nats
 import pytest
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
@@ -22,6 +21,7 @@ from genbus.poller.dependencies import PollerDeps
 from genbus.poller.entrypoints.consumers import register_consumers
 from genbus.providers import JobState, JobStatus, ProviderJobRef
 from genbus.runtime.jetstream import provision
+from genbus.runtime.nats_client import broker_access, connect_nats
 from genbus.runtime.publisher import encode_event
 from tests.unit.poller.fakes import FakeAdapter, FakeDirectory, FakePublisher, ProviderAdapters
 from tests.unit.poller.fakes import submitted as submitted_event
@@ -64,7 +64,7 @@ class HungProvider:
 
 @pytest.fixture
 async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(nats_url)
+    nc = await connect_nats(nats_url)
     stream = nc.jetstream()
     await provision(stream, (SPEC,))
     yield stream
@@ -97,7 +97,7 @@ async def test_a_hung_provider_delays_no_one_and_its_job_is_polled_once_at_a_tim
     brokers: list[NatsBroker] = []
 
     async def start_replica() -> None:
-        broker = NatsBroker(nats_url)
+        broker = NatsBroker(nats_url, **broker_access(nats_url))
         register_consumers(
             broker, deps, batch_size=8, providers=2, spec=SPEC, status_budget_s=STATUS_BUDGET_S
         )

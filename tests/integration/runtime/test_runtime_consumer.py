@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-import nats
 import pytest
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
@@ -19,6 +18,7 @@ from genbus.contracts.topology import DISPATCHER_REQUESTED
 from genbus.runtime.consumer import Delivery, RedeliverLater, Unprocessable, register_consumer
 from genbus.runtime.deadletter import list_dead_letters, replay_dead_letter
 from genbus.runtime.jetstream import provision
+from genbus.runtime.nats_client import broker_access, connect_nats
 from genbus.runtime.publisher import encode_event
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ def requested() -> GenerationRequested:
 
 @pytest.fixture
 async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(nats_url)
+    nc = await connect_nats(nats_url)
     stream = nc.jetstream()
     await provision(stream, (SPEC,))
     yield stream
@@ -65,7 +65,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0
 async def run_consumer(
     nats_url: str, handler: Callable[[Delivery[GenerationRequested]], Awaitable[None]]
 ) -> NatsBroker:
-    broker = NatsBroker(nats_url)
+    broker = NatsBroker(nats_url, **broker_access(nats_url))
     register_consumer(broker, SPEC, handler, batch_size=8)
     await broker.start()
     return broker

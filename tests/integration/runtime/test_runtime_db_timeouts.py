@@ -13,7 +13,6 @@ from uuid import uuid4
 
 import asyncpg
 import httpx
-import nats
 import pytest
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
@@ -28,6 +27,7 @@ from genbus.runtime.consumer import Delivery, register_consumer
 from genbus.runtime.db import DbTimeouts, create_engine
 from genbus.runtime.deadletter import list_dead_letters
 from genbus.runtime.jetstream import provision
+from genbus.runtime.nats_client import broker_access, connect_nats
 from genbus.runtime.publisher import encode_event
 from genbus.runtime.settings import RuntimeSettings
 from tests.waiting import eventually
@@ -144,7 +144,7 @@ async def test_a_consumer_naks_a_timed_out_statement_and_succeeds_on_redelivery(
     engine: AsyncEngine, nats_url: str
 ) -> None:
     spec = replace(DISPATCHER_REQUESTED, max_deliver=3, retry_delays_s=(0.05,), ack_wait_s=2.0)
-    nc = await nats.connect(nats_url)
+    nc = await connect_nats(nats_url)
     js = nc.jetstream()
     await provision(js, (spec,))
     outcomes: list[str] = []
@@ -160,7 +160,7 @@ async def test_a_consumer_naks_a_timed_out_statement_and_succeeds_on_redelivery(
             raise
         outcomes.append("applied")
 
-    broker = NatsBroker(nats_url)
+    broker = NatsBroker(nats_url, **broker_access(nats_url))
     register_consumer(broker, spec, handler)
     await broker.start()
     try:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from uuid import uuid4
 
-import nats
 import pytest
 from faststream.nats import NatsBroker
 from nats.aio.client import Client
@@ -22,6 +21,7 @@ from genbus.contracts import GENERATIONS_STREAM, REQUESTED, GenerationRequested,
 from genbus.contracts.topology import DISPATCHER_REQUESTED
 from genbus.runtime.consumer import Delivery, register_consumer
 from genbus.runtime.jetstream import provision
+from genbus.runtime.nats_client import broker_access, connect_nats
 from genbus.runtime.publisher import encode_event
 from tests.waiting import eventually
 
@@ -35,7 +35,7 @@ ACKS = f"$JS.ACK.{GENERATIONS_STREAM.name}.{SPEC.durable}.>"
 
 @pytest.fixture
 async def nc(nats_url: str) -> AsyncIterator[Client]:
-    client = await nats.connect(nats_url)
+    client = await connect_nats(nats_url)
     await provision(client.jetstream(), (SPEC,))
     yield client
     await client.close()
@@ -63,7 +63,7 @@ async def _two_instances(
 ) -> list[NatsBroker]:
     brokers = []
     for _ in range(2):
-        broker = NatsBroker(nats_url)
+        broker = NatsBroker(nats_url, **broker_access(nats_url))
         register_consumer(broker, SPEC, handler, batch_size=4, keep_alive_s=keep_alive_s)
         await broker.start()
         brokers.append(broker)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import nats
 import pytest
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy
@@ -14,6 +13,7 @@ from nats.js.api import DiscardPolicy
 from genbus.contracts import DEAD_LETTER_STREAM, GENERATIONS_STREAM
 from genbus.contracts.topology import DISPATCHER_REQUESTED
 from genbus.runtime.jetstream import provision
+from genbus.runtime.nats_client import connect_nats
 from genbus.runtime.settings import RuntimeSettings
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(nats_url)
+    nc = await connect_nats(nats_url)
     yield nc.jetstream()
     await nc.close()
 

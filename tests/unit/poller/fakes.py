@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -13,7 +14,10 @@ from genbus.poller.dependencies import JobControl, PollerDeps
 from genbus.providers import Credentials, JobState, JobStatus, ProviderJobRef, UnknownProvider
 
 ACCOUNT = AccountAccess(
-    account_id="acc-1", base_url="http://provider.test", credentials=Credentials(api_key="k")
+    account_id="acc-1",
+    provider_id="sim",
+    base_url="http://provider.test",
+    credentials=Credentials(api_key="k"),
 )
 
 
@@ -29,7 +33,10 @@ def submitted(
         user_id="user-1",
         provider_id=provider_id,
         operation_type="text_to_video",
-        account_id=ACCOUNT.account_id,
+        # One account per provider: ACCOUNT is the sim's, `acc-<provider>` another's.
+        account_id=ACCOUNT.account_id
+        if provider_id == ACCOUNT.provider_id
+        else f"acc-{provider_id}",
         provider_job_id="job-1",
         attempt=1,
         deadline_at=now + timedelta(seconds=deadline_in_s),
@@ -48,6 +55,8 @@ class FakeDirectory:
         self.lookups.append(account_id)
         if self.error is not None:
             raise self.error
+        if account_id != self.account.account_id and account_id.startswith("acc-"):
+            return replace(self.account, account_id=account_id, provider_id=account_id[4:])
         return self.account
 
 

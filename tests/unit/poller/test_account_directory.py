@@ -48,16 +48,38 @@ class FakeKv:
 
 
 def _entry(account_id: str = "acc-1", cipher: CredentialCipher = CIPHER) -> bytes:
-    return (
-        AccountDirectoryEntry(
-            account_id=account_id,
-            provider_id="sim",
-            base_url="http://provider.test",
-            credentials_ciphertext=cipher.encrypt({"api_key": SECRET}),
-        )
-        .model_dump_json()
-        .encode()
+    """An entry as the dispatcher writes it: credentials sealed with the other fields."""
+    entry = AccountDirectoryEntry(
+        account_id=account_id,
+        provider_id="sim",
+        base_url="http://provider.test",
+        sealed_credentials="",
     )
+    sealed = cipher.seal({"api_key": SECRET}, entry.bound_fields())
+    return entry.model_copy(update={"sealed_credentials": sealed}).model_dump_json().encode()
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        {"account_id": "acc-9"},  # another account's entry copied under acc-9
+        {"base_url": "https://attacker.example"},
+        {"provider_id": "pixverse"},
+        {"active": False},
+    ],
+    ids=["copied-under-another-id", "other-base-url", "other-provider", "other-status"],
+)
+async def test_a_moved_or_edited_entry_does_not_open(tamper: dict[str, object]) -> None:
+    edited = json.loads(_entry())
+    edited.update(tamper)
+    key = str(edited["account_id"])
+    directory = AccountDirectory(FakeKv({key: json.dumps(edited).encode()}), CIPHER)
+
+    with pytest.raises(AccountCredentialsUnreadable) as raised:
+        await directory.get(key)
+
+    assert "do not open" in raised.value.reason
+    assert SECRET not in str(raised.value)
 
 
 async def test_a_valid_entry_gives_the_decrypted_account() -> None:
@@ -89,7 +111,7 @@ async def test_a_missing_key_is_unknown(error: Exception) -> None:
         json.dumps({"account_id": "acc-1", "provider_id": "sim"}).encode(),
         # The secret sits in the input pydantic would quote: the error must not repeat it.
         json.dumps(
-            {"account_id": "acc-1", "provider_id": "sim", "credentials_ciphertext": [SECRET]}
+            {"account_id": "acc-1", "provider_id": "sim", "sealed_credentials": [SECRET]}
         ).encode(),
         json.dumps([SECRET]).encode(),
         _entry(account_id="acc-2"),
@@ -119,16 +141,14 @@ async def test_an_invalid_entry_is_its_own_error_without_the_content(value: byte
 
 async def test_credentials_under_another_key_are_unreadable() -> None:
     other = CredentialCipher([CredentialCipher.generate_key()])
-    ciphertext = AccountDirectoryEntry.model_validate_json(
-        _entry(cipher=other)
-    ).credentials_ciphertext
+    ciphertext = AccountDirectoryEntry.model_validate_json(_entry(cipher=other)).sealed_credentials
     directory = AccountDirectory(FakeKv({"acc-1": _entry(cipher=other)}), CIPHER)
 
     with pytest.raises(AccountCredentialsUnreadable) as raised:
         await directory.get("acc-1")
 
     assert ciphertext not in str(raised.value)
-    assert raised.value.reason == "credentials token is invalid for every key"
+    assert "do not open for this entry with any key" in raised.value.reason
 
 
 async def test_a_readable_account_is_cached_for_the_ttl() -> None:

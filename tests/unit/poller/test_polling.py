@@ -303,3 +303,15 @@ async def test_a_transient_provider_error_while_polling_is_retried() -> None:
         await poll_submitted(deps, submitted())
 
     assert publisher.completed == []
+
+
+async def test_an_account_of_another_provider_fails_the_job_with_a_clear_code() -> None:
+    from genbus.contracts import ACCOUNT_ENTRY_INVALID
+    from genbus.poller.service_layer.accounts import Unusable, account_for
+
+    event = submitted(provider_id="pixverse").model_copy(update={"account_id": ACCOUNT.account_id})
+    outcome = await account_for(FakeDirectory(), event, grace_s=30.0, now=event.occurred_at)
+
+    assert isinstance(outcome, Unusable)
+    assert outcome.failure == ACCOUNT_ENTRY_INVALID
+    assert "another provider" in outcome.reason

@@ -14,7 +14,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from genbus.contracts.bindings import COMPLETED
+from genbus.contracts.permissions import PROVISIONER, SUBSCRIBER, inbox_prefix
 from genbus.devstack.first_screen import (
     RunFacts,
     first_screen,
@@ -30,6 +33,8 @@ from genbus.devstack.system import (
     new_admin_token,
     new_credentials_key,
 )
+from genbus.runtime.nats_client import NatsAccess
+from genbus.runtime.provision import provision_blocking
 
 #: Networks `make run`'s webhooks service may deliver to: receivers on this machine.
 LOCAL_RECEIVERS = "127.0.0.0/8,::1"
@@ -103,6 +108,7 @@ def cmd_infra(args: argparse.Namespace) -> int:
                 print(line, flush=True)
             if infra.nats is not None:
                 _say(f"nats-server pid {infra.nats.pid}, log {infra.nats.log_path}")
+                _provision(infra)
             if infra.postgres is not None:
                 _say(f"postgres pid {infra.postgres.pid}, log {infra.postgres.log_path}")
             _say("ready; Ctrl-C to stop")
@@ -110,6 +116,38 @@ def cmd_infra(args: argparse.Namespace) -> int:
     except Interrupted as exc:
         _say(f"{exc}: stopped")
         return 0
+
+
+def _provision(infra: LocalInfra) -> None:
+    """Streams, consumers and the KV bucket, as the provisioner (services never create them)."""
+    security = infra.nats_security
+    if infra.nats is None or security is None:
+        return
+    access = NatsAccess(
+        (infra.nats.url,), PROVISIONER, security.password(PROVISIONER), str(security.tls.ca_file)
+    )
+    provision_blocking(access)
+    _say(f"NATS users and passwords (provisioner: full access): {security.users_file}")
+
+
+def _nats_facts(infra: LocalInfra) -> dict[str, Any]:
+    """The command-line tools' NATS user (the provisioner) and CA, and the subscriber role's
+    URL with the `nats` command that follows completion events."""
+    security = infra.nats_security
+    if infra.nats is None or security is None:
+        return {}
+    url = infra.nats.url_for(SUBSCRIBER)
+    ca = security.tls.ca_file
+    return {
+        "nats_user": PROVISIONER,
+        "nats_password": security.password(PROVISIONER),
+        "nats_tls_ca": str(ca),
+        "subscriber_lines": (
+            f"completion events (subscriber role): {url}  CA {ca}",
+            f"  nats --server {url} --tlsca {ca} --inbox-prefix {inbox_prefix(SUBSCRIBER)} "
+            f"sub '{COMPLETED.wildcard}'",
+        ),
+    }
 
 
 def _credentials_key(base_dir: Path) -> str:
@@ -157,6 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 webhooks_port=args.webhooks_port,
                 # Local only: webhook receivers on this machine may be registered.
                 service_env={"webhooks": {"GENBUS_WEBHOOKS_ALLOW_NETWORKS": LOCAL_RECEIVERS}},
+                nats_security=infra.nats_security,
             )
             _say("starting NATS, Postgres, the sim provider and the services ...")
             with GenbusSystem(config) as system:
@@ -174,6 +213,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         for name, process in system.processes.items()
                         if process.log_path is not None
                     },
+                    **_nats_facts(infra),
                 )
                 facts_file = write_connection_facts(infra.base_dir, facts)
                 pids = {name: process.pid for name, process in system.processes.items()}

@@ -34,6 +34,13 @@ class RunFacts:
     credentials_key: str
     #: Service name -> its log file.
     logs: Mapping[str, Path]
+    #: The NATS user the command-line tools connect as (the provisioner: dead-letter replays
+    #: and consumer states need it), its password and the CA of the server's certificate.
+    nats_user: str | None = None
+    nats_password: str | None = None
+    nats_tls_ca: str | None = None
+    #: How to follow completion events as the read-only subscriber role (shown once).
+    subscriber_lines: tuple[str, ...] = ()
 
     @property
     def console_url(self) -> str:
@@ -47,8 +54,7 @@ def local_url(url: str) -> str:
 def write_connection_facts(base_dir: Path, facts: RunFacts) -> Path:
     """`<base_dir>/connection.json`: what the command-line tools read when no env is set.
 
-    NATS connection options come from `facts.nats_url` only: credentials or a CA file, when
-    the server gets them, are one more entry here.
+    NATS connection options are the URL, the tools' user and password, and the CA file.
     """
     path = base_dir / FILE_NAME
     write_facts(
@@ -61,6 +67,15 @@ def write_connection_facts(base_dir: Path, facts: RunFacts) -> Path:
             "admin_token": facts.admin_token,
             "console_url": facts.console_url,
             "credentials_keys": facts.credentials_key,
+            **{
+                name: value
+                for name, value in (
+                    ("nats_user", facts.nats_user),
+                    ("nats_password", facts.nats_password),
+                    ("nats_tls_ca", facts.nats_tls_ca),
+                )
+                if value is not None
+            },
         },
     )
     return path
@@ -84,6 +99,7 @@ def first_screen(facts: RunFacts, api_key: str, facts_file: Path) -> list[str]:
         f"web console {facts.console_url}  (sign in with the token in {token_file})",
         f"webhooks {facts.webhooks_url}/api/v1/webhooks/endpoints"
         f"  (docs {facts.webhooks_url}/docs)",
+        *facts.subscriber_lines,
         "",
         "try:",
         f"  curl -X POST {api}/api/v1/jobs -H \"Content-Type: application/json\" -d '{CURL_BODY}'",

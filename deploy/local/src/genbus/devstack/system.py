@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from genbus.contracts.permissions import PROVISIONER
+from genbus.devstack.nats_security import NatsSecurity
 from genbus.devstack.ports import free_port
 from genbus.devstack.processes import ServiceProcess, StartupError, wait_http_ok
 from genbus.devstack.stack import Stack
@@ -86,6 +88,9 @@ class SystemConfig:
     #: service ("poller": every poller replica) or by process name ("dispatcher-2": that replica
     #: only, applied after its service's entry). E.g. a poller with other credential keys.
     service_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: The NATS server's users and CA (`NatsServer.security`): each service connects as its
+    #: own user over TLS, provisioning runs as the provisioner. None: a server without auth.
+    nats_security: NatsSecurity | None = None
 
 
 class GenbusSystem(Stack):
@@ -110,7 +115,11 @@ class GenbusSystem(Stack):
         # own (`genbus-api consumers`) and the api processes serve HTTP only.
         for index in range(config.replicas.get("api-consumers", 0)):
             name = "api-consumers" if index == 0 else f"api-consumers-{index + 1}"
-            env = {**self._env(self._free_port()), **config.service_env.get(name, {})}
+            env = {
+                **self._env(self._free_port()),
+                **self.nats_env("api"),
+                **config.service_env.get(name, {}),
+            }
             self._add(name, [sys.executable, "-m", "genbus.api", "consumers"], env)
             for process_name, process in self.processes.items():
                 if process_name.split("-")[0] == "api" and "consumers" not in process_name:
@@ -123,7 +132,7 @@ class GenbusSystem(Stack):
             port = self.config.dispatcher_port
         if index == 0 and service == "webhooks" and self.config.webhooks_port:
             port = self.config.webhooks_port
-        env = self._env(port)
+        env = {**self._env(port), **self.nats_env(service)}
         if service == "dispatcher":
             env["GENBUS_DISPATCHER_ADMIN_TOKEN"] = self.config.admin_token
             admin_port = self.config.admin_port if index == 0 else None
@@ -187,6 +196,35 @@ class GenbusSystem(Stack):
             **self.config.extra_env,
         }
 
+    def nats_env(self, user: str) -> dict[str, str]:
+        """The NATS identity and TLS settings of a process that connects as `user`."""
+        security = self.config.nats_security
+        return security.client_env(user) if security is not None else {}
+
+    def nats_url_for(self, user: str) -> str:
+        """`NATS_URL` with `user`'s credentials in each server URL (a secured server's)."""
+        security = self.config.nats_security
+        if security is None:
+            return self.config.nats_url
+        password = security.password(user)
+        return ",".join(
+            url.replace("://", f"://{user}:{password}@", 1)
+            for url in self.config.nats_url.split(",")
+        )
+
+    def provision(self) -> None:
+        """The privileged step before any service starts: streams, consumers, KV bucket."""
+        result = subprocess.run(
+            [sys.executable, "-m", "genbus.runtime.provision"],
+            env={**os.environ, **self.service_env(), **self.nats_env(PROVISIONER)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise StartupError(f"provisioning NATS failed:\n{result.stderr}{result.stdout}")
+
     def _env(self, port: int) -> dict[str, str]:
         # The api serves on GENBUS_API_PORT; workers serve probes/metrics on GENBUS_HEALTH_PORT.
         return {**self.service_env(), "GENBUS_API_PORT": str(port), "GENBUS_HEALTH_PORT": str(port)}
@@ -214,6 +252,7 @@ class GenbusSystem(Stack):
         try:
             self.sim.start()
             wait_http_ok(f"{self.sim_url}/_sim/stats", 30.0, process=self.sim)
+            self.provision()
             self.dispatcher_cli("migrate")
             self.seed_accounts()
             for name, process in self.processes.items():
@@ -252,7 +291,7 @@ class GenbusSystem(Stack):
     def _service_cli(self, service: str, args: Sequence[str], env: Mapping[str, str] | None) -> str:
         result = subprocess.run(
             [sys.executable, "-m", f"genbus.{service}", *args],
-            env={**os.environ, **self.service_env(), **(env or {})},
+            env={**os.environ, **self.service_env(), **self.nats_env(service), **(env or {})},
             capture_output=True,
             text=True,
             timeout=120,

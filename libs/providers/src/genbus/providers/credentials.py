@@ -1,13 +1,24 @@
-"""Provider credentials: a container that never shows its values, and their encryption at rest."""
+"""Provider credentials: a container that never shows its values, and their encryption at rest.
+
+At rest (the dispatcher's database) credentials are Fernet tokens. In the account directory they
+are sealed (AES-GCM) with the rest of the entry as associated data, so an entry moved or edited
+outside the dispatcher does not open (`CredentialCipher.seal` / `unseal`).
+"""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import NoReturn
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 MASK = "***"
 
@@ -94,6 +105,7 @@ class CredentialCipher:
         # Fernet's own error for a malformed key never includes the key.
         self._fernet = MultiFernet([Fernet(key) for key in keys])
         self._key_count = len(keys)
+        self._seal_keys = [_seal_key(key) for key in keys]
 
     @classmethod
     def from_key_list(cls, value: str) -> CredentialCipher:
@@ -118,13 +130,38 @@ class CredentialCipher:
             payload = self._fernet.decrypt(token.encode("ascii"))
         except (InvalidToken, UnicodeEncodeError) as exc:
             raise CredentialDecryptError("credentials token is invalid for every key") from exc
+        return _credentials_from(payload)
+
+    def seal(self, credentials: Credentials | Mapping[str, str], bound: bytes) -> str:
+        """`credentials` encrypted and authenticated together with `bound` (AES-GCM associated
+        data, e.g. the rest of an account entry): `unseal` with other `bound` bytes fails."""
+        values = credentials.reveal() if isinstance(credentials, Credentials) else dict(credentials)
+        Credentials(values)
+        payload = json.dumps(values, sort_keys=True, separators=(",", ":")).encode()
+        nonce = os.urandom(12)
+        sealed = nonce + AESGCM(self._seal_keys[0]).encrypt(nonce, payload, bound)
+        return SEAL_PREFIX + base64.urlsafe_b64encode(sealed).decode("ascii")
+
+    def unseal(self, token: str, bound: bytes) -> Credentials:
+        """The credentials sealed with exactly `bound`; CredentialDecryptError otherwise (a
+        token moved to another entry, an edited entry, or no key of ours)."""
+        if not token.startswith(SEAL_PREFIX):
+            raise CredentialDecryptError("not a sealed credentials token")
         try:
-            values = json.loads(payload)
-        except ValueError as exc:
-            raise CredentialDecryptError("credentials token does not hold JSON") from exc
-        if not isinstance(values, dict) or not _all_str(values.items()):
-            raise CredentialDecryptError("credentials token does not hold a string mapping")
-        return Credentials(values)
+            raw = base64.urlsafe_b64decode(token[len(SEAL_PREFIX) :].encode("ascii"))
+        except (ValueError, UnicodeEncodeError) as exc:
+            raise CredentialDecryptError("sealed credentials are not base64") from exc
+        nonce, sealed = raw[:12], raw[12:]
+        for key in self._seal_keys:
+            try:
+                payload = AESGCM(key).decrypt(nonce, sealed, bound)
+            except InvalidTag:
+                continue
+            return _credentials_from(payload)
+        raise CredentialDecryptError(
+            "sealed credentials do not open for this entry with any key "
+            "(moved to another account, entry edited, or unknown key)"
+        )
 
     def rotate(self, token: str) -> str:
         """`token` re-encrypted with the first key (run after adding a new key in front)."""
@@ -139,3 +176,26 @@ class CredentialCipher:
 
 def _all_str(items: Iterable[tuple[object, object]]) -> bool:
     return all(isinstance(k, str) and isinstance(v, str) for k, v in items)
+
+
+def _credentials_from(payload: bytes) -> Credentials:
+    try:
+        values = json.loads(payload)
+    except ValueError as exc:
+        raise CredentialDecryptError("credentials token does not hold JSON") from exc
+    if not isinstance(values, dict) or not _all_str(values.items()):
+        raise CredentialDecryptError("credentials token does not hold a string mapping")
+    return Credentials(values)
+
+
+#: Sealed tokens (AES-256-GCM, key derived from a Fernet key) start with this.
+SEAL_PREFIX = "seal1."
+_SEAL_INFO = b"genbus account directory entry seal v1"
+
+
+def _seal_key(fernet_key: str | bytes) -> bytes:
+    """A 256-bit AES-GCM key derived from a Fernet key: one secret to configure and rotate."""
+    raw = fernet_key.encode("ascii") if isinstance(fernet_key, str) else fernet_key
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO).derive(
+        base64.urlsafe_b64decode(raw)
+    )

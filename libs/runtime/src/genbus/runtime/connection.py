@@ -22,6 +22,9 @@ FACTS_ENV = "GENBUS_CONNECTION_FILE"
 #: The environment variable each fact stands for.
 ENV_OF_FACT = {
     "nats_url": "NATS_URL",
+    "nats_user": "GENBUS_NATS_USER",
+    "nats_password": "GENBUS_NATS_PASSWORD",
+    "nats_tls_ca": "GENBUS_NATS_TLS_CA",
     "database_url": "DATABASE_URL",
     "admin_url": "GENBUS_ADMIN_URL",
     "admin_token": "GENBUS_ADMIN_TOKEN",

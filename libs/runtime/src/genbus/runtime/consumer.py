@@ -42,6 +42,7 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from genbus.contracts import GENERATIONS_STREAM, ConsumerSpec, Event
+from genbus.contracts.permissions import inbox_prefix
 from genbus.runtime.deadletter import dead_letter
 from genbus.runtime.jetstream import consumer_config
 from genbus.runtime.logging import get_logger
@@ -196,6 +197,8 @@ def register_consumer(
         config=config,
         pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
         ack_policy=AckPolicy.MANUAL,
+        # Pulled messages arrive on the service's own inbox: its NATS user may read only that.
+        inbox_prefix=f"{inbox_prefix(spec.service)}.".encode(),
         max_workers=max_workers,
         title=spec.durable,
         description=f"{spec.service} consumes {spec.binding.model.__name__}",

@@ -1,4 +1,8 @@
-"""Explicit provisioning of streams and durable consumers from the contracts (create or update)."""
+"""Explicit provisioning of streams, durable consumers and KV buckets from the contracts.
+
+Streams and buckets are made only by the privileged provisioning step (`genbus.runtime.provision`,
+as the `provisioner` NATS user); a service brings only its own durables to their config.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
 from genbus.contracts import (
+    ACCOUNT_DIRECTORY,
+    CONSUMERS,
     DEAD_LETTER_STREAM,
     GENERATIONS_STREAM,
     ConsumerSpec,
@@ -98,3 +104,14 @@ async def provision_kv(
         return await js.create_key_value(
             KeyValueConfig(bucket=binding.bucket, history=binding.history, replicas=replicas)
         )
+
+
+async def provision_all(
+    js: JetStreamContext,
+    replicas: int,
+    streams: tuple[StreamSpec, StreamSpec] = (GENERATIONS_STREAM, DEAD_LETTER_STREAM),
+) -> None:
+    """What a deployment needs before any service starts: both streams, every durable consumer
+    of the topology and the account directory bucket, each with `replicas` replicas."""
+    await provision(js, CONSUMERS, replicas, streams)
+    await provision_kv(js, ACCOUNT_DIRECTORY, replicas)  # type: ignore[arg-type]

@@ -6,22 +6,36 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import nats.errors
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.nats.prometheus import NatsPrometheusMiddleware
 from nats.js import JetStreamContext
-from nats.js.errors import APIError
+from nats.js.errors import APIError, BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 from prometheus_client import REGISTRY, CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from genbus.contracts import GENERATIONS_STREAM, ServiceTopology, StreamSpec
+from genbus.contracts import GENERATIONS_STREAM, KvBinding, ServiceTopology
 from genbus.runtime.http_server import ReadinessCheck
-from genbus.runtime.jetstream import provision
+from genbus.runtime.jetstream import provision_consumer
 from genbus.runtime.logging import get_logger
+from genbus.runtime.nats_client import NatsAccess, nats_servers
 from genbus.runtime.settings import RuntimeSettings
+
+__all__ = [
+    "connect_and_bind",
+    "database_readiness",
+    "make_broker",
+    "nats_readiness",
+    "nats_servers",
+    "open_kv",
+    "run_service",
+    "until_provisioned",
+]
 
 log = get_logger(__name__)
 
@@ -50,14 +64,6 @@ def run_service(main: ServiceMain) -> None:
         uvloop.run(runner())
 
 
-def nats_servers(nats_url: str) -> list[str]:
-    """`NATS_URL` as a server list: one URL, or several comma-separated (a cluster's seeds)."""
-    servers = [url.strip() for url in nats_url.split(",") if url.strip()]
-    if not servers:
-        raise ValueError("NATS_URL names no server")
-    return servers
-
-
 def make_broker(
     nats_url: str,
     name: str,
@@ -65,6 +71,7 @@ def make_broker(
     app_name: str | None = None,
     registry: CollectorRegistry = REGISTRY,
     graceful_timeout: float = 15.0,
+    access: NatsAccess | None = None,
 ) -> NatsBroker:
     """A FastStream NATS broker that reconnects forever: a NATS restart costs latency, not work.
 
@@ -72,10 +79,14 @@ def make_broker(
     and fails over to the others. Every subscriber is measured (Prometheus, `faststream_*` on
     `registry`, labelled `app_name`, default `name`) and traced (OpenTelemetry: a no-op until
     `genbus.runtime.tracing.configure_tracing` turns tracing on). On stop, handlers in hand
-    get `graceful_timeout` seconds to finish.
+    get `graceful_timeout` seconds to finish. `access` (identity, TLS) defaults to the
+    process's settings (`GENBUS_NATS_USER`, `GENBUS_NATS_PASSWORD`, `GENBUS_NATS_TLS_CA`).
     """
+    if access is None:
+        access = NatsAccess.from_settings(RuntimeSettings(), nats_url)
     return NatsBroker(
         nats_servers(nats_url),
+        **access.broker_options(),
         name=name,
         middlewares=(
             NatsPrometheusMiddleware(registry=registry, app_name=app_name or name),
@@ -91,43 +102,66 @@ def make_broker(
     )
 
 
-async def connect_and_provision(
+async def connect_and_bind(
     broker: NatsBroker,
     topology: ServiceTopology,
-    replicas: int | None = None,
     *,
-    streams: tuple[StreamSpec, StreamSpec] | None = None,
     timeout_s: float = 60.0,
 ) -> JetStreamContext:
-    """Connect, provision streams and this service's consumers, and return a JetStream context.
+    """Connect, wait for the provisioned streams, create or update this service's durable
+    consumers, and return a JetStream context.
 
-    `replicas` defaults to `GENBUS_STREAM_REPLICAS`: every service provisions the same streams,
-    so they must all ask for the same replication. A JetStream cluster that is still electing
-    its leaders answers late or "unavailable": that is retried for up to `timeout_s`.
-    `streams` (the event and dead-letter streams with their size bounds) default to
-    `RuntimeSettings().streams()`, from `GENBUS_STREAM_MAX_BYTES` and friends.
+    Streams and KV buckets are made by the privileged provisioning step
+    (`genbus.runtime.provision`), never by a service: a service only brings its own durables
+    to their contract config (its NATS user may do exactly that). Until the stream exists
+    (provisioning still running) or while a JetStream cluster elects its leaders, this is
+    retried for up to `timeout_s`.
     """
     await broker.connect()
     js = broker.connection.jetstream()
-    if replicas is None:
-        replicas = RuntimeSettings().stream_replicas
-    if streams is None:
-        streams = RuntimeSettings().streams()
+
+    async def bind() -> None:
+        await js.stream_info(GENERATIONS_STREAM.name)
+        for spec in topology.consumes:
+            await provision_consumer(js, GENERATIONS_STREAM, spec)
+
+    await until_provisioned(bind, timeout_s)
+    log.info("jetstream bound", consumers=[c.durable for c in topology.consumes])
+    return js
+
+
+async def open_kv(
+    js: JetStreamContext, binding: KvBinding[Any], timeout_s: float = 60.0
+) -> KeyValue:
+    """The provisioned key-value bucket of `binding`, waiting for provisioning if needed."""
+    kv: list[KeyValue] = []
+
+    async def bind() -> None:
+        kv.append(await js.key_value(binding.bucket))
+
+    await until_provisioned(bind, timeout_s)
+    return kv[0]
+
+
+async def until_provisioned(step: Callable[[], Awaitable[None]], timeout_s: float) -> None:
+    """Run `step` until it does not fail for want of provisioning or of a JetStream leader."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     delay = 0.25
     while True:
         try:
-            await provision(js, topology.consumes, replicas, streams)
-            break
+            await step()
+            return
         except Exception as exc:
-            if not _jetstream_not_ready(exc) or loop.time() + delay > deadline:
+            if not _not_provisioned_yet(exc) or loop.time() + delay > deadline:
                 raise
-            log.warning("jetstream not ready, retrying", error=repr(exc), retry_in_s=delay)
+            log.warning("jetstream not provisioned or not ready, retrying", error=repr(exc))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-    log.info("jetstream provisioned", consumers=[c.durable for c in topology.consumes])
-    return js
+
+
+def _not_provisioned_yet(exc: BaseException) -> bool:
+    return isinstance(exc, (NotFoundError, BucketNotFoundError)) or _jetstream_not_ready(exc)
 
 
 def _jetstream_not_ready(exc: BaseException) -> bool:

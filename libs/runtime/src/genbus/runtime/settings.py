@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from genbus.contracts import DEAD_LETTER_STREAM, GENERATIONS_STREAM, StreamSpec
@@ -23,6 +23,17 @@ class RuntimeSettings(BaseSettings):
     nats_url: str = Field(
         default="nats://127.0.0.1:4222",
         validation_alias=AliasChoices("NATS_URL", "GENBUS_NATS_URL"),
+    )
+    #: This service's NATS identity (see `genbus.contracts.permissions`); unset: the URL's
+    #: `user:password@`, or none (a server without authentication).
+    nats_user: str | None = Field(default=None, validation_alias=AliasChoices("GENBUS_NATS_USER"))
+    nats_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("GENBUS_NATS_PASSWORD")
+    )
+    #: The CA that signed the NATS server's certificate: set, every connection uses TLS and
+    #: verifies the server against it. Unset: TLS only for `tls://` URLs, against system CAs.
+    nats_tls_ca: str | None = Field(
+        default=None, validation_alias=AliasChoices("GENBUS_NATS_TLS_CA")
     )
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/postgres",

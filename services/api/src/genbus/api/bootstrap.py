@@ -39,7 +39,7 @@ from genbus.runtime.logging import get_logger
 from genbus.runtime.metrics import METRICS
 from genbus.runtime.outbox import OutboxRelay
 from genbus.runtime.publisher import EventPublisher
-from genbus.runtime.service import connect_and_provision, make_broker
+from genbus.runtime.service import connect_and_bind, make_broker
 
 log = get_logger(__name__)
 
@@ -105,11 +105,9 @@ class ApiRuntime:
         )
 
     async def start(self) -> None:
-        """Provision JetStream, start the relay and the backlog refresher, and (role `all`)
-        the consumers on their own loop."""
-        js = await connect_and_provision(
-            self.broker, TOPOLOGY, self.settings.stream_replicas, streams=self.settings.streams()
-        )
+        """Bind its JetStream consumers, start the relay and the backlog refresher, and (role
+        `all`) the consumers on their own loop."""
+        js = await connect_and_bind(self.broker, TOPOLOGY)
         self.relay = OutboxRelay(self.engine, outbox, EventPublisher(js, TOPOLOGY))
         await self.broker.start()
         await self.notifier.start(self.broker.connection)

@@ -34,7 +34,7 @@ from genbus.runtime.db import create_engine
 from genbus.runtime.logging import get_logger
 from genbus.runtime.outbox import OutboxRelay
 from genbus.runtime.publisher import EventPublisher
-from genbus.runtime.service import connect_and_provision, make_broker
+from genbus.runtime.service import connect_and_bind, make_broker
 
 log = get_logger(__name__)
 
@@ -76,9 +76,7 @@ class ConsumerRuntime:
         )
 
     async def start(self) -> None:
-        js = await connect_and_provision(
-            self.broker, TOPOLOGY, self.settings.stream_replicas, streams=self.settings.streams()
-        )
+        js = await connect_and_bind(self.broker, TOPOLOGY)
         register_consumers(self.broker, self)
         await self.broker.start()
         await self.notifier.start(self.broker.connection, listen=False)

@@ -42,15 +42,15 @@ from genbus.runtime.http_server import (
     serve_http,
     service_app,
 )
-from genbus.runtime.jetstream import provision_kv
 from genbus.runtime.logging import get_logger
 from genbus.runtime.outbox import OutboxRelay
 from genbus.runtime.publisher import EventPublisher
 from genbus.runtime.service import (
-    connect_and_provision,
+    connect_and_bind,
     database_readiness,
     make_broker,
     nats_readiness,
+    open_kv,
 )
 from genbus.runtime.settings import SHUTDOWN_CLOSE_RESERVE_S
 from genbus.runtime.tracing import configure_tracing
@@ -95,10 +95,8 @@ class DispatcherRuntime:
     async def start(self) -> None:
         """Connect, provision, subscribe, and start the scheduler and the background loops."""
         settings = self.settings
-        js = await connect_and_provision(
-            self.broker, TOPOLOGY, settings.stream_replicas, streams=settings.streams()
-        )
-        kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]
+        js = await connect_and_bind(self.broker, TOPOLOGY)
+        kv = await open_kv(js, ACCOUNT_DIRECTORY)
         self.publisher = EventPublisher(js, TOPOLOGY)
         self.relay = OutboxRelay(self.engine, OUTBOX, self.publisher)
         self.deps = Deps(
@@ -243,7 +241,7 @@ async def _sync_directory(
 ) -> None:
     while not stop.is_set():
         try:
-            await sync_account_directory(engine, kv)
+            await sync_account_directory(engine, kv, settings.credentials_cipher())
         except Exception as exc:
             log.warning("account directory sync failed", error=repr(exc))
         with contextlib.suppress(TimeoutError):

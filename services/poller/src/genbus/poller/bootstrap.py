@@ -25,10 +25,9 @@ from genbus.runtime.http_server import (
     serve_http,
     service_app,
 )
-from genbus.runtime.jetstream import provision_kv
 from genbus.runtime.logging import get_logger
 from genbus.runtime.publisher import EventPublisher
-from genbus.runtime.service import connect_and_provision, make_broker, nats_readiness
+from genbus.runtime.service import connect_and_bind, make_broker, nats_readiness, open_kv
 from genbus.runtime.tracing import configure_tracing
 
 log = get_logger(__name__)
@@ -58,10 +57,8 @@ class PollerRuntime:
     async def start(self) -> None:
         """Connect, provision, subscribe, and start the background loops."""
         settings = self.settings
-        js = await connect_and_provision(
-            self.broker, TOPOLOGY, settings.stream_replicas, streams=settings.streams()
-        )
-        kv = await provision_kv(js, ACCOUNT_DIRECTORY, settings.stream_replicas)  # type: ignore[arg-type]
+        js = await connect_and_bind(self.broker, TOPOLOGY)
+        kv = await open_kv(js, ACCOUNT_DIRECTORY)
         self.deps = PollerDeps(
             settings=settings,
             adapters=self.adapters,

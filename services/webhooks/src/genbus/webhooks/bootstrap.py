@@ -16,7 +16,7 @@ from genbus.runtime.db import create_engine
 from genbus.runtime.http_server import serve_http, service_app
 from genbus.runtime.logging import get_logger
 from genbus.runtime.service import (
-    connect_and_provision,
+    connect_and_bind,
     database_readiness,
     make_broker,
     nats_readiness,
@@ -53,9 +53,7 @@ class WebhooksRuntime:
     async def run(self, stop: asyncio.Event) -> None:
         topology = SERVICES["webhooks"]
         settings = self.settings
-        await connect_and_provision(
-            self.broker, topology, settings.stream_replicas, streams=settings.streams()
-        )
+        await connect_and_bind(self.broker, topology)
         register_consumers(self.broker, self.store, self.worker.wake)
         api = management_app(HttpDeps(self.endpoints, self.store, self.identity))
         http = service_app(

@@ -15,6 +15,7 @@ from nats.js import JetStreamContext
 
 from genbus.cli.client import AdminError
 from genbus.runtime.failures import one_line_failure
+from genbus.runtime.nats_client import NatsAccess, nats_servers
 
 NATS_URL_ENV = "NATS_URL"
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -27,15 +28,29 @@ def nats_url(env: Mapping[str, str]) -> str:
     return env.get(NATS_URL_ENV) or DEFAULT_NATS_URL
 
 
+def nats_access(env: Mapping[str, str]) -> NatsAccess:
+    """Servers, user (`GENBUS_NATS_USER`/`GENBUS_NATS_PASSWORD`, or the URL's) and TLS CA
+    (`GENBUS_NATS_TLS_CA`): dead-letter replay needs a privileged user (the provisioner)."""
+    return NatsAccess(
+        servers=tuple(nats_servers(nats_url(env))),
+        user=env.get("GENBUS_NATS_USER") or None,
+        password=env.get("GENBUS_NATS_PASSWORD") or None,
+        tls_ca=env.get("GENBUS_NATS_TLS_CA") or None,
+    )
+
+
 def connect_options(env: Mapping[str, str]) -> dict[str, Any]:
-    """`nats.connect` keyword arguments: servers, and one quick try (a tool, not a service)."""
+    """`nats.connect` keyword arguments: servers, credentials and CA (`nats_access`), and one
+    quick try (a tool, not a service)."""
+    access = nats_access(env)
     return {
-        "servers": [url.strip() for url in nats_url(env).split(",") if url.strip()],
+        "servers": list(access.servers),
         "connect_timeout": CONNECT_TIMEOUT_S,
         "allow_reconnect": False,
         "max_reconnect_attempts": 1,
         "reconnect_time_wait": 0.5,
         "error_cb": _quiet,  # the failure is reported once, as one line, by `with_jetstream`
+        **access.connect_options(),
     }
 
 

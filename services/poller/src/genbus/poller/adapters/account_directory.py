@@ -21,6 +21,7 @@ from genbus.providers import CredentialCipher, CredentialDecryptError, Credentia
 @dataclass(frozen=True)
 class AccountAccess:
     account_id: str
+    provider_id: str
     base_url: str | None
     credentials: Credentials
 
@@ -43,7 +44,8 @@ class AccountEntryInvalid(AccountLookupError):
 
 
 class AccountCredentialsUnreadable(AccountLookupError):
-    """No configured key decrypts the account's credentials."""
+    """The account's sealed credentials do not open: no configured key, or the entry was moved
+    under another account id or edited (another base URL, provider or status)."""
 
 
 class KvReader(Protocol):
@@ -89,11 +91,15 @@ class AccountDirectory:
         if record.account_id != account_id:
             raise AccountEntryInvalid(account_id, "the entry names another account")
         try:
-            credentials = self._cipher.decrypt(record.credentials_ciphertext)
+            # Sealed with every other field: a moved or edited entry does not open.
+            credentials = self._cipher.unseal(record.sealed_credentials, record.bound_fields())
         except CredentialDecryptError as exc:
             raise AccountCredentialsUnreadable(account_id, str(exc)) from None
         return AccountAccess(
-            account_id=record.account_id, base_url=record.base_url, credentials=credentials
+            account_id=record.account_id,
+            provider_id=record.provider_id,
+            base_url=record.base_url,
+            credentials=credentials,
         )
 
 

@@ -44,7 +44,7 @@ async def account_for(
 ) -> AccountAccess | Unusable:
     """The job's account, or why it cannot be used; RedeliverLater while it may still appear."""
     try:
-        return await directory.get(event.account_id)
+        access = await directory.get(event.account_id)
     except AccountCredentialsUnreadable as exc:
         return Unusable(ACCOUNT_CREDENTIALS_UNREADABLE, exc.reason)
     except AccountEntryInvalid as exc:
@@ -55,3 +55,7 @@ async def account_for(
             delay = min(UNKNOWN_ACCOUNT_RETRY_S, grace_s - waited)
             raise RedeliverLater(delay, "account not in the directory yet") from None
         return Unusable(ACCOUNT_UNKNOWN, f"{exc.reason} {waited:.0f} s after submission")
+    # A disabled account's jobs in flight still finish; the status is sealed with the entry.
+    if access.provider_id != event.provider_id:
+        return Unusable(ACCOUNT_ENTRY_INVALID, "the account belongs to another provider")
+    return access
