@@ -4,13 +4,12 @@ arguments or the environment, so it runs against a local NATS and a secured clus
 from __future__ import annotations
 
 import logging
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 from faststream.nats import NatsBroker
 
-from genbus.runtime.service import nats_servers
+from genbus.runtime.nats_client import NatsAccess, nats_servers
 
 
 @dataclass(frozen=True)
@@ -21,22 +20,21 @@ class NatsOptions:
     #: A CA bundle to verify the server's certificate by (TLS); None: the URL decides.
     tls_ca: Path | None = None
 
-    def tls(self) -> ssl.SSLContext | None:
-        if self.tls_ca is None:
-            return None
-        return ssl.create_default_context(cafile=str(self.tls_ca))
+    def access(self) -> NatsAccess:
+        """Servers, user (else the URL's) and TLS trust, as genbus's own services connect."""
+        return NatsAccess(
+            servers=tuple(nats_servers(self.url)),
+            user=self.user,
+            password=self.password,
+            tls_ca=str(self.tls_ca) if self.tls_ca is not None else None,
+        )
 
 
 def make_broker(options: NatsOptions, name: str) -> NatsBroker:
     """A broker that reconnects forever: a NATS restart costs latency, never an event."""
-    extra: dict[str, object] = {}
-    if options.user is not None:
-        extra.update(user=options.user, password=options.password)
-    tls = options.tls()
-    if tls is not None:
-        extra["tls"] = tls
+    access = options.access()
     return NatsBroker(
-        nats_servers(options.url),
+        list(access.servers),
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
@@ -44,5 +42,5 @@ def make_broker(options: NatsOptions, name: str) -> NatsBroker:
         graceful_timeout=10.0,
         logger=logging.getLogger("completion_subscriber.faststream"),
         log_level=logging.DEBUG,
-        **extra,  # type: ignore[arg-type]
+        **access.broker_options(),
     )
