@@ -227,7 +227,6 @@ def test_the_commands_need_nothing_but_the_connection_facts(
         api_url=system.api_url,
         admin_url=system.admin_url,
         sim_url=system.sim_url,
-        webhooks_url=system.webhooks_url,
         admin_token=system.config.admin_token,
         credentials_key=system.config.credentials_key,
         logs={},

@@ -29,13 +29,14 @@ class RunFacts:
     api_url: str
     admin_url: str
     sim_url: str
-    webhooks_url: str
     admin_token: str
     credentials_key: str
     #: Service name -> its log file.
     logs: Mapping[str, Path]
     #: The NATS user the command-line tools connect as (the provisioner: dead-letter replays
     #: and consumer states need it), its password and the CA of the server's certificate.
+    #: The webhooks management API, when the webhooks service runs.
+    webhooks_url: str | None = None
     nats_user: str | None = None
     nats_password: str | None = None
     nats_tls_ca: str | None = None
@@ -97,8 +98,14 @@ def first_screen(facts: RunFacts, api_key: str, facts_file: Path) -> list[str]:
         f"NATS {facts.nats_url}   Postgres {facts.database_url}",
         f"API {api}  (docs {api}/docs)   sim provider {facts.sim_url}/_sim/stats",
         f"web console {facts.console_url}  (sign in with the token in {token_file})",
-        f"webhooks {facts.webhooks_url}/api/v1/webhooks/endpoints"
-        f"  (docs {facts.webhooks_url}/docs)",
+        *(
+            [
+                f"webhooks {facts.webhooks_url}/api/v1/webhooks/endpoints"
+                f"  (docs {facts.webhooks_url}/docs)"
+            ]
+            if facts.webhooks_url
+            else []
+        ),
         *facts.subscriber_lines,
         "",
         "try:",

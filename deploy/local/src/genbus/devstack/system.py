@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genbus.contracts.permissions import PROVISIONER
+from genbus.contracts.permissions import OPERATOR, PROVISIONER
 from genbus.devstack.nats_security import NatsSecurity
 from genbus.devstack.ports import free_port
 from genbus.devstack.processes import ServiceProcess, StartupError, wait_http_ok
@@ -137,6 +137,7 @@ class GenbusSystem(Stack):
             env["GENBUS_DISPATCHER_ADMIN_TOKEN"] = self.config.admin_token
             admin_port = self.config.admin_port if index == 0 else None
             env["GENBUS_DISPATCHER_ADMIN_PORT"] = str(admin_port or self._free_port())
+            env.update(self._operator_env())
         if service == "webhooks":
             # Callers' keys are checked by asking the api who they belong to.
             env["GENBUS_WEBHOOKS_API_URL"] = self.api_url
@@ -194,6 +195,16 @@ class GenbusSystem(Stack):
             "GENBUS_DISPATCHER_DEVELOPMENT": "true",
             "GENBUS_DISPATCHER_ALLOW_PRIVATE_BASE_URLS": "true",
             **self.config.extra_env,
+        }
+
+    def _operator_env(self) -> dict[str, str]:
+        """The dispatcher's admin listener connects as the `operator` (console, dead letters)."""
+        security = self.config.nats_security
+        if security is None:
+            return {}
+        return {
+            "GENBUS_DISPATCHER_OPERATOR_NATS_USER": OPERATOR,
+            "GENBUS_DISPATCHER_OPERATOR_NATS_PASSWORD": security.password(OPERATOR),
         }
 
     def nats_env(self, user: str) -> dict[str, str]:

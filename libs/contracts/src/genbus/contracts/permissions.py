@@ -8,6 +8,10 @@ Roles:
   writes the account directory KV bucket; the poller only reads it.
 - `subscriber`: a read-only role for other internal services. It may subscribe to completion
   events and create, bind and pull its own durable consumer of them, nothing else.
+- `operator`: what the operator's console and admin API (on the dispatcher's admin listener)
+  need beyond the dispatcher's own rights: every consumer's and stream's state (lag), the
+  dead-letter stream read and trimmed, and dead letters replayed onto their original event
+  subjects. Held only by the admin listener's connection, behind the admin token.
 - `provisioner`: the privileged identity that creates streams, consumers and KV buckets
   (`genbus.runtime.provision`); also the operator's (CLI, tests' set-up). No service runs as it.
 
@@ -21,13 +25,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genbus.contracts.accounts import ACCOUNT_DIRECTORY
-from genbus.contracts.bindings import COMPLETED
+from genbus.contracts.bindings import COMPLETED, EVENT_BINDINGS
 from genbus.contracts.notifications import GENERATION_CHANGED
-from genbus.contracts.streams import DEAD_LETTER_ROOT, GENERATIONS_STREAM, ConsumerSpec
+from genbus.contracts.streams import (
+    DEAD_LETTER_ROOT,
+    DEAD_LETTER_STREAM,
+    GENERATIONS_STREAM,
+    ConsumerSpec,
+)
 from genbus.contracts.topology import SERVICES, ServiceTopology
 
 API = "$JS.API"
 SUBSCRIBER = "subscriber"
+OPERATOR = "operator"
 PROVISIONER = "provisioner"
 #: The durable consumer of the `subscriber` user that `make run` and the tests create.
 SUBSCRIBER_DURABLE = "subscriber-completed"
@@ -113,6 +123,27 @@ def subscriber_permissions(
     return Permissions(user, publish, (COMPLETED.wildcard, f"{inbox_prefix(user)}.>"))
 
 
+def operator_permissions(user: str = OPERATOR) -> Permissions:
+    """Look at every consumer and stream, read and trim the dead letters, replay them."""
+    dead = DEAD_LETTER_STREAM.name
+    publish = (
+        f"{API}.INFO",
+        f"{API}.STREAM.INFO.*",
+        f"{API}.CONSUMER.INFO.*.*",
+        # Reading the dead letters: an ordered (ephemeral) consumer of their stream.
+        f"{API}.CONSUMER.CREATE.{dead}",
+        f"{API}.CONSUMER.CREATE.{dead}.>",
+        f"{API}.CONSUMER.DELETE.{dead}.>",
+        f"{API}.STREAM.MSG.GET.{dead}",
+        f"{API}.DIRECT.GET.{dead}",
+        f"{API}.STREAM.MSG.DELETE.{dead}",
+        "$JS.FC.>",  # flow-control replies of that consumer
+        # A replay puts the original message back on its event subject.
+        *(binding.wildcard for binding in EVENT_BINDINGS),
+    )
+    return Permissions(user, publish, (f"{inbox_prefix(user)}.>",))
+
+
 def provisioner_permissions(user: str = PROVISIONER) -> Permissions:
     """Everything: streams, consumers, KV buckets, dead-letter replay. Never a service's."""
     return Permissions(user, (">",), (">",))
@@ -127,9 +158,10 @@ KV_READERS = frozenset({"poller"})
 
 
 def all_permissions() -> tuple[Permissions, ...]:
-    """Every identity of a deployment: the services, the subscriber and the provisioner."""
+    """Every identity of a deployment: the services, the subscriber, the operator and the
+    provisioner."""
     services = tuple(service_permissions(topology) for topology in SERVICES.values())
-    return (*services, subscriber_permissions(), provisioner_permissions())
+    return (*services, subscriber_permissions(), operator_permissions(), provisioner_permissions())
 
 
 #: The stream-admin API no run-time role may use (checked by a unit test).

@@ -12,9 +12,12 @@ import contextlib
 import os
 import socket
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
+import nats
 from faststream.nats import NatsBroker
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -43,6 +46,7 @@ from genbus.runtime.http_server import (
     service_app,
 )
 from genbus.runtime.logging import get_logger
+from genbus.runtime.nats_client import NatsAccess
 from genbus.runtime.outbox import OutboxRelay
 from genbus.runtime.publisher import EventPublisher
 from genbus.runtime.service import (
@@ -84,6 +88,7 @@ class DispatcherRuntime:
             "nats": nats_readiness(broker, TOPOLOGY),
             "database": database_readiness(engine),
         }
+        self._operator: NatsClient | None = None
         self._stop = asyncio.Event()
         self._scheduling: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -109,12 +114,34 @@ class DispatcherRuntime:
         register_consumers(self.broker, self.deps)
         self.scheduler = Scheduler(self.deps)
         self._stop.clear()
+        operator_js = await self._operator_jetstream(js)
         self._tasks = [
-            asyncio.create_task(loop, name=name) for name, loop in self._loops(js, kv).items()
+            asyncio.create_task(loop, name=name)
+            for name, loop in self._loops(operator_js, kv).items()
         ]
         await self.broker.start()
         self._scheduling = asyncio.create_task(self.scheduler.run(self._stop), name="scheduler")
         log.info("dispatcher started", owner=self.owner)
+
+    async def _operator_jetstream(self, own: JetStreamContext) -> JetStreamContext:
+        """The admin listener's JetStream: as the `operator` NATS user when one is configured
+        (its own connection), else the dispatcher's."""
+        settings = self.settings
+        if not settings.operator_nats_user:
+            return own
+        password = settings.operator_nats_password
+        access = replace(
+            NatsAccess.from_settings(settings),
+            user=settings.operator_nats_user,
+            password=password.get_secret_value() if password is not None else None,
+        )
+        self._operator = await nats.connect(
+            list(access.servers),
+            name=f"genbus-dispatcher-{self.owner}-operator",
+            max_reconnect_attempts=-1,
+            **access.connect_options(),
+        )
+        return self._operator.jetstream()
 
     def _loops(self, js: JetStreamContext, kv: KeyValue) -> dict[str, Coroutine[Any, Any, None]]:
         """Every background loop of the dispatcher but the scheduler, by name."""
@@ -190,10 +217,17 @@ class DispatcherRuntime:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.relay.relay_once(), SHUTDOWN_CLOSE_RESERVE_S / 2)
             self.relay.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Every loop ends on `_stop` (the relay on `stop()`): let the HTTP servers finish their
+        # own shutdown rather than cancel them midway; cancel only what outlives the reserve.
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=SHUTDOWN_CLOSE_RESERVE_S / 2)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self._operator is not None:
+            with contextlib.suppress(Exception):
+                await self._operator.close()
         await self.adapters.aclose()
         await self.engine.dispose()
         log.info("dispatcher stopped")

@@ -35,6 +35,11 @@ class DispatcherSettings(RuntimeSettings):
     development: bool = False
     #: Account base URLs may name private, loopback or link-local addresses (a local provider).
     allow_private_base_urls: bool = False
+    #: The NATS identity of the admin listener's own connection (the `operator` role: every
+    #: consumer's lag, dead letters read, trimmed and replayed). Unset: the dispatcher's own
+    #: connection, which a secured server lets do none of that.
+    operator_nats_user: str | None = None
+    operator_nats_password: SecretStr | None = None
     replica_id: str = ""
     #: How long a claim is held without renewal before another replica may recover it. It is
     #: renewed every quarter of it while a submission is in flight; a holder that cannot renew
