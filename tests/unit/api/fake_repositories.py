@@ -1,227 +1,26 @@
-"""In-memory stand-ins for the api's repositories, statement by statement like their SQL.
-
-Each works on one transaction's copy of the tables (`Tables`); `FakeUnitOfWork` (in `fakes`)
-writes that copy back on commit only. Every status change is the same compare-and-set as the
-SQL's `UPDATE ... WHERE status IN (...)`, with the allowed statuses taken from the domain.
-"""
+"""In-memory idempotency-key, change-log and API-key repositories, like their SQL, on one
+transaction's copy of the tables."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.api.adapters.api_keys import ApiKeyRepository
 from genbus.api.adapters.change_log import DELETED_EVENT, ChangeLogRepository, ChangeRecord
 from genbus.api.adapters.idempotency import IdempotencyRepository, StoredKey
-from genbus.api.adapters.repository import GenerationRepository
 from genbus.api.domain.api_keys import ApiKey
-from genbus.api.domain.listing import Cursor, GenerationFilter, Page
-from genbus.api.domain.model import Generation
-from genbus.api.domain.status import (
-    CANCELLABLE_AT_ONCE,
-    NON_TERMINAL,
-    RESUBMITTABLE,
-    TERMINAL,
-    GenerationStatus,
-    sources_of,
-)
-from genbus.contracts import Asset, ErrorInfo
 
-_NO_CONNECTION = cast(AsyncConnection, None)
-
-
-@dataclass
-class Tables:
-    """The api's tables. Rows are immutable values: a write replaces the row, so a shallow copy
-    of each table is a snapshot."""
-
-    generations: dict[UUID, Generation] = field(default_factory=dict)
-    idempotency_keys: dict[tuple[str, str], StoredKey] = field(default_factory=dict)
-    change_log: list[ChangeRecord] = field(default_factory=list)
-    #: id -> (key, digest of the secret).
-    api_keys: dict[UUID, tuple[ApiKey, str]] = field(default_factory=dict)
-
-    def copy(self) -> Tables:
-        return Tables(
-            dict(self.generations),
-            dict(self.idempotency_keys),
-            list(self.change_log),
-            dict(self.api_keys),
-        )
-
-
-class FakeGenerationRepository(GenerationRepository):
-    def __init__(self, tables: Tables) -> None:
-        super().__init__(_NO_CONNECTION)
-        self._t = tables
-
-    async def add(self, generation: Generation) -> None:
-        if generation.id in self._t.generations:
-            raise AssertionError(f"duplicate key: generation {generation.id}")
-        self._t.generations[generation.id] = generation
-
-    async def get(self, generation_id: UUID, *, user_id: str | None = None) -> Generation | None:
-        g = self._t.generations.get(generation_id)
-        return g if g is not None and user_id in (None, g.user_id) else None
-
-    async def list_page(
-        self, user_id: str, where: GenerationFilter, *, after: Cursor | None, limit: int
-    ) -> Page:
-        def matches(g: Generation) -> bool:
-            return (
-                g.user_id == user_id
-                and (not where.statuses or g.status in where.statuses)
-                and (not where.operation_types or g.operation_type in where.operation_types)
-                and (not where.provider_ids or g.provider_id in where.provider_ids)
-                and (where.created_after is None or g.created_at >= where.created_after)
-                and (where.created_before is None or g.created_at < where.created_before)
-                and (after is None or (g.created_at, g.id) < (after.created_at, after.id))
-            )
-
-        found = sorted(
-            filter(matches, self._t.generations.values()),
-            key=lambda g: (g.created_at, g.id),
-            reverse=True,
-        )
-        items = found[:limit]
-        more = len(found) > limit
-        cursor = Cursor(items[-1].created_at, items[-1].id) if more and items else None
-        return Page(items=items, next_cursor=cursor)
-
-    async def delete_terminal(self, generation_id: UUID, *, user_id: str) -> Generation | None:
-        g = await self.get(generation_id, user_id=user_id)
-        if g is None or g.status not in TERMINAL:
-            return None
-        return self._t.generations.pop(generation_id)
-
-    async def get_many(self, ids: Iterable[UUID], *, user_id: str) -> dict[UUID, Generation]:
-        found = {i: await self.get(i, user_id=user_id) for i in set(ids)}
-        return {i: g for i, g in found.items() if g is not None}
-
-    async def record_submission(
-        self,
-        generation_id: UUID,
-        *,
-        attempt: int,
-        account_id: str,
-        provider_job_id: str,
-        submitted_at: datetime,
-        now: datetime,
-    ) -> Generation | None:
-        return self._cas(
-            generation_id,
-            lambda g: (
-                g.status in sources_of(GenerationStatus.PROCESSING)
-                or (g.status in RESUBMITTABLE and g.attempt < attempt)
-            ),
-            status=GenerationStatus.PROCESSING,
-            attempt=attempt,
-            account_id=account_id,
-            provider_job_id=provider_job_id,
-            submitted_at=submitted_at,
-            updated_at=now,
-        )
-
-    async def record_late_submission(
-        self,
-        generation_id: UUID,
-        *,
-        attempt: int,
-        account_id: str,
-        provider_job_id: str,
-        submitted_at: datetime,
-        now: datetime,
-    ) -> Generation | None:
-        current = self._t.generations.get(generation_id)
-        if current is None:
-            return None
-        return self._cas(
-            generation_id,
-            lambda g: g.status in TERMINAL and g.attempt == attempt and g.submitted_at is None,
-            submitted_at=submitted_at,
-            account_id=current.account_id if current.account_id is not None else account_id,
-            provider_job_id=(
-                current.provider_job_id if current.provider_job_id is not None else provider_job_id
-            ),
-            updated_at=now,
-        )
-
-    async def record_outcome(
-        self,
-        generation_id: UUID,
-        status: GenerationStatus,
-        *,
-        asset: Asset | None,
-        error: ErrorInfo | None,
-        completed_at: datetime,
-        now: datetime,
-        attempt: int | None = None,
-        account_id: str | None = None,
-        provider_job_id: str | None = None,
-    ) -> Generation | None:
-        values: dict[str, Any] = {
-            "status": status,
-            "asset": asset,
-            "error": error,
-            "completed_at": completed_at,
-            "updated_at": now,
-        }
-        if attempt:
-            values["attempt"] = attempt
-        if account_id is not None:
-            values["account_id"] = account_id
-        if provider_job_id is not None:
-            values["provider_job_id"] = provider_job_id
-        return self._cas(generation_id, lambda g: g.status in sources_of(status), **values)
-
-    async def cancel_at_once(self, generation_id: UUID, *, at: datetime) -> Generation | None:
-        return self._cas(
-            generation_id,
-            lambda g: g.status in CANCELLABLE_AT_ONCE,
-            status=GenerationStatus.CANCELLED,
-            completed_at=at,
-            updated_at=at,
-        )
-
-    async def fail_overdue(
-        self, *, due_before: datetime, error: ErrorInfo, at: datetime, limit: int
-    ) -> list[Generation]:
-        overdue = sorted(
-            (
-                g
-                for g in self._t.generations.values()
-                if g.status in NON_TERMINAL and g.deadline_at < due_before
-            ),
-            key=lambda g: g.deadline_at,
-        )[:limit]
-        failed = [
-            dataclasses.replace(
-                g, status=GenerationStatus.FAILED, error=error, completed_at=at, updated_at=at
-            )
-            for g in overdue
-        ]
-        self._t.generations.update((g.id, g) for g in failed)
-        return failed
-
-    def _cas(self, generation_id: UUID, allowed: Any, **values: Any) -> Generation | None:
-        current = self._t.generations.get(generation_id)
-        if current is None or not allowed(current):
-            return None
-        updated = dataclasses.replace(current, **values)
-        self._t.generations[generation_id] = updated
-        return updated
+from .fake_tables import NO_CONNECTION, Tables
 
 
 class FakeIdempotencyRepository(IdempotencyRepository):
     def __init__(self, tables: Tables) -> None:
-        super().__init__(_NO_CONNECTION)
+        super().__init__(NO_CONNECTION)
         self._t = tables
 
     async def claim(
@@ -264,8 +63,8 @@ class FakeIdempotencyRepository(IdempotencyRepository):
 class FakeChangeLogRepository(ChangeLogRepository):
     """`append` takes its id from `next_seq` (a sequence: ids are not reused after a rollback)."""
 
-    def __init__(self, tables: Tables, next_seq: Any) -> None:
-        super().__init__(_NO_CONNECTION)
+    def __init__(self, tables: Tables, next_seq: Callable[[], int]) -> None:
+        super().__init__(NO_CONNECTION)
         self._t = tables
         self._next_seq = next_seq
         #: Users whose change-log lock this transaction took, in the order taken.
@@ -287,7 +86,7 @@ class FakeChangeLogRepository(ChangeLogRepository):
         at: datetime,
     ) -> int:
         await self.lock_users([user_id])
-        seq = int(self._next_seq())
+        seq = self._next_seq()
         record = ChangeRecord(
             seq, generation_id, user_id, event_type, status, copy.deepcopy(payload), at
         )
@@ -330,7 +129,7 @@ class FakeChangeLogRepository(ChangeLogRepository):
 
 class FakeApiKeyRepository(ApiKeyRepository):
     def __init__(self, tables: Tables) -> None:
-        super().__init__(_NO_CONNECTION)
+        super().__init__(NO_CONNECTION)
         self._t = tables
 
     async def add(self, key: ApiKey, *, digest: str) -> None:

@@ -32,13 +32,13 @@ from genbus.api.domain.status import GenerationStatus
 from genbus.contracts import SERVICES, Event, EventBinding, GenerationChanged
 from genbus.runtime.problems import FieldError
 
+from .fake_generations import FakeGenerationRepository
 from .fake_repositories import (
     FakeApiKeyRepository,
     FakeChangeLogRepository,
-    FakeGenerationRepository,
     FakeIdempotencyRepository,
-    Tables,
 )
+from .fake_tables import Tables
 
 E = TypeVar("E", bound=Event)
 

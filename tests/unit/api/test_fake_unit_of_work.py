@@ -22,10 +22,10 @@ from genbus.contracts import (
     GenerationCompleted,
 )
 
+from .fake_generations import FakeGenerationRepository
 from .fake_repositories import (
     FakeApiKeyRepository,
     FakeChangeLogRepository,
-    FakeGenerationRepository,
     FakeIdempotencyRepository,
 )
 from .fakes import NOW, FakeDatabase, FakeUnitOfWork, generation
