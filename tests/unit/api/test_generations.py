@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Self
+from uuid import UUID
 
 import pytest
 
@@ -12,6 +14,7 @@ from genbus.api.domain.errors import (
     GenerationTerminal,
 )
 from genbus.api.domain.listing import GenerationFilter
+from genbus.api.domain.model import Generation
 from genbus.api.domain.status import TERMINAL, GenerationStatus
 from genbus.api.service_layer.generations import (
     USER_CANCEL_REASON,
@@ -22,7 +25,8 @@ from genbus.api.service_layer.generations import (
 )
 from genbus.contracts import CANCEL_REQUESTED
 
-from .fakes import NOW, OTHER_USER, USER, FakeDatabase, generation
+from .fake_generations import FakeGenerationRepository
+from .fakes import NOW, OTHER_USER, USER, FakeDatabase, FakeUnitOfWork, generation
 
 pytestmark = pytest.mark.service_layer
 
@@ -158,3 +162,36 @@ async def test_delete_of_another_users_generation_is_not_found() -> None:
     with pytest.raises(GenerationNotFound):
         await delete_generation(g.id, OTHER_USER, db.uow(), now=NOW)
     assert db.generations == {g.id: g}
+
+
+class _SubmittedMeanwhile(FakeGenerationRepository):
+    """The submission commits between the cancel's read and its compare-and-set."""
+
+    async def cancel_at_once(self, generation_id: UUID, *, at: datetime) -> Generation | None:
+        await self.record_submission(
+            generation_id, attempt=1, account_id="a", provider_job_id="pj", submitted_at=at, now=at
+        )
+        return await super().cancel_at_once(generation_id, at=at)
+
+
+class _RacingUnitOfWork(FakeUnitOfWork):
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        self.generations = _SubmittedMeanwhile(self._work)
+        return self
+
+
+async def test_a_generation_submitted_during_its_cancel_is_cancelled_through_the_dispatcher() -> (
+    None
+):
+    db = FakeDatabase()
+    g = generation()
+    db.add(g)
+
+    result = await cancel_generation(g.id, USER, _RacingUnitOfWork(db), now=NOW)
+
+    assert not result.cancelled_at_once
+    assert result.generation.status is GenerationStatus.PROCESSING
+    assert db.generations[g.id].status is GenerationStatus.PROCESSING
+    assert [e.generation_id for e in db.events_of(CANCEL_REQUESTED)] == [g.id]
+    assert db.changes_of(g.id) == []

@@ -33,8 +33,7 @@ async def test_the_sweep_fails_open_generations_past_deadline_and_grace() -> Non
 
     failed = await fail_overdue_generations(db.uow(), now=NOW, grace=GRACE)
 
-    # Oldest deadline first.
-    assert [g.id for g in failed] == [overdue_running.id, overdue_pending.id]
+    assert {g.id for g in failed} == {overdue_running.id, overdue_pending.id}
     for g in failed:
         stored = db.generations[g.id]
         assert (stored.status, stored.error, stored.completed_at) == (
@@ -52,8 +51,12 @@ async def test_the_sweep_fails_open_generations_past_deadline_and_grace() -> Non
 
 async def test_the_sweep_takes_at_most_its_limit_and_the_next_pass_the_rest() -> None:
     db = FakeDatabase()
-    db.add(*(generation(deadline_at=NOW - timedelta(minutes=i + 1)) for i in range(3)))
-    assert len(await fail_overdue_generations(db.uow(), now=NOW, grace=GRACE, limit=2)) == 2
+    oldest = generation(deadline_at=NOW - timedelta(hours=3))
+    db.add(oldest, *(generation(deadline_at=NOW - timedelta(minutes=i + 1)) for i in range(2)))
+    first = await fail_overdue_generations(db.uow(), now=NOW, grace=GRACE, limit=2)
+    # The longest overdue go first.
+    assert len(first) == 2
+    assert oldest.id in {g.id for g in first}
     assert len(await fail_overdue_generations(db.uow(), now=NOW, grace=GRACE, limit=2)) == 1
     assert await fail_overdue_generations(db.uow(), now=NOW, grace=GRACE, limit=2) == []
     assert {g.status for g in db.generations.values()} == {GenerationStatus.FAILED}
