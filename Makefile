@@ -16,13 +16,14 @@ endif
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k pipeline -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help sync browser run test test-unit test-e2e faults bench bench-smoke lint format typecheck schemas openapi clients docs clean
+.PHONY: help sync browser run test test-unit test-service-layers test-e2e faults bench bench-smoke lint format typecheck schemas openapi clients docs clean
 
 help:
 	@echo "make run          start NATS, Postgres, the sim provider and every service (Ctrl-C stops all);"
 	@echo "                  then: uv run genbus status | accounts list | deadletters list | audit"
 	@echo "make test         unit, integration, end-to-end and browser tests on real NATS/Postgres"
 	@echo "make test-unit    the unit tests only"
+	@echo "make test-service-layers  every service's service layer on in-memory fakes (a few seconds)"
 	@echo "make test-e2e     the end-to-end tests only (whole system as processes, browser included)"
 	@echo "make browser      install Debian's chromium for the browser tests (root; else prints how)"
 	@echo "make faults       the fault-injection suite at full size"
@@ -72,6 +73,10 @@ docs: sync
 
 test-unit: sync
 	$(UV) run --frozen pytest tests/unit $(PYTEST_ARGS)
+
+# The fake-backed unit tests of every service's service layer (`pytestmark = service_layer`).
+test-service-layers: sync
+	$(UV) run --frozen pytest -m service_layer tests/unit $(PYTEST_ARGS)
 
 test-e2e: sync browser
 	$(UV) run --frozen pytest tests/e2e $(PYTEST_ARGS)

@@ -19,6 +19,8 @@ from genbus.api.service_layer import live
 from genbus.api.service_layer.user_feeds import UserFeeds
 from genbus.contracts import GENERATION_CHANGED, GenerationChanged
 
+pytestmark = pytest.mark.service_layer
+
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
 

@@ -44,6 +44,8 @@ from .fakes import (
     result,
 )
 
+pytestmark = pytest.mark.service_layer
+
 OPEN_S = 10.0
 MAX_S = 300.0
 

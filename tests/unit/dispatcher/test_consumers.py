@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
+
 from genbus.contracts import SERVICES
 from genbus.dispatcher.entrypoints.consumers import EVENT_HANDLERS, handler_dependencies
 
 from .fakes import SAFE, FakeAdapter, make_world
+
+pytestmark = pytest.mark.service_layer
 
 
 def test_every_handler_names_only_dependencies_the_table_can_give() -> None:

@@ -20,6 +20,8 @@ from genbus.dispatcher.domain.model import ClaimedJob, JobState
 
 from .fakes import OWNER, claimed_job, make_world, requested
 
+pytestmark = pytest.mark.service_layer
+
 
 def _cancelled(request: GenerationRequested) -> GenerationCompleted:
     return GenerationCompleted.following(request, status=CompletionStatus.CANCELLED, attempt=1)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+import pytest
+
 from genbus.contracts import (
     ACCOUNT_CREDENTIALS_UNREADABLE,
     COMPLETED,
@@ -32,6 +34,8 @@ from .fakes import (
     requested,
     result,
 )
+
+pytestmark = pytest.mark.service_layer
 
 
 def _ended(

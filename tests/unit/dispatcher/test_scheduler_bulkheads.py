@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.domain.model import JobState
@@ -12,6 +14,8 @@ from genbus.providers import AdapterRegistry, CredentialCipher, Credentials
 from tests.waiting import eventually
 
 from .fakes import API_KEY, SAFE, FakeAdapter, FakeStore, factory_of, hang, requested, result
+
+pytestmark = pytest.mark.service_layer
 
 CAP = 2
 

@@ -52,6 +52,8 @@ from .fakes import (
     result,
 )
 
+pytestmark = pytest.mark.service_layer
+
 
 def _completed(world: World) -> list[GenerationCompleted]:
     return world.store.events_of(COMPLETED)

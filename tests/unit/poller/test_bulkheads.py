@@ -33,6 +33,8 @@ from tests.unit.poller.fakes import (
 )
 from tests.waiting import eventually
 
+pytestmark = pytest.mark.service_layer
+
 T = TypeVar("T")
 DONE = JobStatus(
     state=JobState.SUCCEEDED, asset=Asset(url="https://cdn.test/o.mp4", media_type="video/mp4")

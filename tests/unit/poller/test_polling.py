@@ -37,6 +37,8 @@ from genbus.providers import ContentRejected, JobState, JobStatus, ProviderUnava
 from genbus.runtime.consumer import RedeliverLater
 from tests.unit.poller.fakes import ACCOUNT, FakeAdapter, FakeDirectory, make_deps, submitted
 
+pytestmark = pytest.mark.service_layer
+
 ASSET = Asset(url="https://cdn.test/out.mp4", media_type="video/mp4")
 
 

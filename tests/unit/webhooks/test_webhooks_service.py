@@ -22,6 +22,8 @@ from genbus.webhooks.service_layer.ports import EndpointChanges
 from genbus.webhooks.service_layer.worker import DeliveryWorker
 from tests.unit.webhooks.fakes import FakeSender, FakeStore, PlainCipher
 
+pytestmark = pytest.mark.service_layer
+
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 PUBLIC = ipaddress.ip_address("93.184.216.34")
 
