@@ -27,7 +27,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(780)
 def test_bench_smoke_writes_every_result(tmp_path: Path) -> None:
     out = tmp_path / "results"
     # Its own process: the bench runs its own event loop and starts the whole stack.
@@ -37,7 +37,7 @@ def test_bench_smoke_writes_every_result(tmp_path: Path) -> None:
         env={**os.environ, "BENCH_SCALE": "smoke"},
         capture_output=True,
         text=True,
-        timeout=540,
+        timeout=720,
         check=False,
     )
     assert proc.returncode == 0, f"bench failed:\n{proc.stderr[-6000:]}"

@@ -65,3 +65,33 @@ async def _until_seen(seen: list[str], count: int) -> None:
         return len(seen)
 
     await eventually(seen_now, lambda n: n >= count, timeout=5)
+
+
+async def test_past_the_total_everyone_gets_429_overloaded_but_probes_pass() -> None:
+    release = asyncio.Event()
+    started: list[int] = []
+
+    async def slow(_: Request) -> Response:
+        started.append(1)
+        await release.wait()
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/slow", slow), Route("/healthz", slow)])
+    transport = httpx.ASGITransport(app=KeyConcurrency(app, limit=10, total=2))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        held = [asyncio.ensure_future(client.get("/slow")) for _ in range(2)]
+        await eventually(lambda: _count(started), lambda n: n >= 2, timeout=5)
+        refused = await client.get("/slow", headers={"Authorization": "Bearer other"})
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "overloaded"
+        assert refused.headers["Retry-After"] == "1"
+        probe = asyncio.ensure_future(client.get("/healthz"))
+        await eventually(lambda: _count(started), lambda n: n >= 3, timeout=5)
+        release.set()
+        for response in await asyncio.gather(*held, probe):
+            assert response.status_code == 200
+        assert (await client.get("/slow")).status_code == 200
+
+
+async def _count(items: list[int]) -> int:
+    return len(items)

@@ -46,6 +46,9 @@ class ApiSettings(RuntimeSettings):
     #: Per API key and per replica: requests in progress at once (until their response starts),
     #: checked before any work; past it 429 `rate_limited`. 0 disables it.
     max_inflight_per_key: Annotated[int, Field(ge=0)] = 32
+    #: Per replica: requests in progress at once in all; past it 429 `overloaded` before any
+    #: work (a saturated process answers its excess at once). 0 disables it.
+    max_inflight_requests: Annotated[int, Field(ge=0)] = 64
     #: How long an Idempotency-Key is remembered (never less than 24 hours).
     idempotency_ttl_h: Annotated[float, Field(ge=24)] = 24.0
     #: How long the change log keeps a row; longer than the longest deadline (7 days), so

@@ -42,7 +42,7 @@ class ApiMetrics:
             "genbus_api_admission_refusals_total",
             "Requests refused with 429 by admission control, by reason: pending, outbox, "
             "user_pending (new generations), inflight (any request of a key with too many in "
-            "progress)",
+            "progress), inflight_total (any request past the replica's bound in progress)",
             ["reason"],
             registry=registry,
         )

@@ -41,6 +41,8 @@ another user's generation is `404`, never `403`, and never appears in a list or 
 ## Rate limits and overload
 Per API key, per api replica: by default 20 requests/s sustained with bursts of 40, and at most
 32 requests in progress at once. Over either: `429` `rate_limited` with `Retry-After` (seconds).
+A replica with too many requests in progress in all answers the excess `429` `overloaded` at
+once, whatever the route.
 
 When the backlog of generations waiting to start (or of events not yet delivered) is past its
 bound, requests that create a generation (`POST /api/v1/generations`, `.../retry`,
@@ -135,7 +137,11 @@ def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> Fast
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s)
-    app.add_middleware(KeyConcurrency, limit=settings.max_inflight_per_key)
+    app.add_middleware(
+        KeyConcurrency,
+        limit=settings.max_inflight_per_key,
+        total=settings.max_inflight_requests,
+    )
     instrument_fastapi(app)
     if settings.cors_allow_origins:
         # Added last, so outermost: preflights are answered before any other middleware.
