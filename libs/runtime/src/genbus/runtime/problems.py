@@ -223,3 +223,12 @@ def problems_as_problem_json(spec: dict[str, Any]) -> dict[str, Any]:
                     if schema is not None:
                         content[PROBLEM_MEDIA_TYPE]["schema"] = schema
     return spec
+
+
+def framework_http_problem(exc: HTTPException) -> JSONResponse:
+    """An `HTTPException` as problem+json. FastAPI turns any failure to parse a JSON body other
+    than a syntax error (bad UTF-8, nesting too deep, a number too long) into a bare 400 caused
+    by that failure: that is `malformed_json` too."""
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        return malformed_json()
+    return http_problem(exc)

@@ -14,8 +14,7 @@ from starlette.exceptions import HTTPException
 from genbus.runtime.logging import get_logger
 from genbus.runtime.problems import (
     FieldError,
-    http_problem,
-    malformed_json,
+    framework_http_problem,
     problem_response,
     request_validation_problem,
     validation_problem,
@@ -61,9 +60,7 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
-    if exc.status_code == 400 and exc.__cause__ is not None:
-        return malformed_json()
-    return http_problem(exc)
+    return framework_http_problem(exc)
 
 
 async def _url_refused(_: Request, exc: UrlRefused) -> JSONResponse:

@@ -11,14 +11,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 from rich.console import Group
 
 from genbus.cli.client import AdminError
 from genbus.cli.context import Context
 from genbus.cli.jetstream import with_jetstream
 from genbus.cli.output import console_for, print_json, table
-from genbus.contracts import CONSUMERS, DEAD_LETTER_STREAM, GENERATIONS_STREAM
+from genbus.runtime.stream_state import consumer_states, dead_letter_count
 
 
 def register(subparsers: Any) -> None:
@@ -35,25 +34,8 @@ def register(subparsers: Any) -> None:
 
 
 async def _streams(js: JetStreamContext) -> dict[str, Any]:
-    consumers = []
-    for spec in CONSUMERS:
-        try:
-            info = await js.consumer_info(GENERATIONS_STREAM.name, spec.durable)
-        except NotFoundError:
-            consumers.append({"consumer": spec.durable, "missing": True})
-            continue
-        consumers.append(
-            {
-                "consumer": spec.durable,
-                "pending": info.num_pending,
-                "unacked": info.num_ack_pending,
-                "redelivered": info.num_redelivered,
-            }
-        )
-    try:
-        dead = (await js.stream_info(DEAD_LETTER_STREAM.name)).state.messages
-    except NotFoundError:
-        dead = 0
+    consumers = await consumer_states(js)
+    dead = await dead_letter_count(js)
     return {"consumers": consumers, "dead_letters": dead}
 
 

@@ -34,8 +34,7 @@ from genbus.runtime.problems import (
     PROBLEM_MEDIA_TYPE,
     FieldError,
     Problem,
-    http_problem,
-    malformed_json,
+    framework_http_problem,
     problem_body,
     problem_response,
     request_validation_problem,
@@ -84,11 +83,7 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
-    # FastAPI turns any failure to parse a JSON body other than a syntax error (bad UTF-8,
-    # nesting too deep, a number too long) into a bare 400 caused by that failure.
-    if exc.status_code == 400 and exc.__cause__ is not None:
-        return malformed_json()
-    return http_problem(exc)
+    return framework_http_problem(exc)
 
 
 async def _infrastructure_error(request: Request, exc: Exception) -> JSONResponse:

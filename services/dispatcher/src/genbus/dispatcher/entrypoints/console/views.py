@@ -11,14 +11,13 @@ from typing import Any
 from uuid import UUID
 
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
-from genbus.contracts import CONSUMERS, DEAD_LETTER_STREAM, GENERATIONS_STREAM
 from genbus.dispatcher.adapters.console_reads import ConsoleReads, JobFilter
 from genbus.dispatcher.service_layer import accounts
 from genbus.dispatcher.service_layer.dead_letters import DeadLetters
 from genbus.dispatcher.service_layer.dispatch_status import dispatch_status
 from genbus.dispatcher.service_layer.unit_of_work import UowFactory
+from genbus.runtime.stream_state import consumer_states, dead_letter_count
 
 #: Minutes of throughput the overview charts.
 CHART_MINUTES = 15
@@ -63,24 +62,9 @@ class Views:
 
     async def _streams(self) -> dict[str, Any]:
         js = self.js()
-        consumers = []
-        for spec in CONSUMERS:
-            try:
-                info = await js.consumer_info(GENERATIONS_STREAM.name, spec.durable)
-            except NotFoundError:
-                continue
-            consumers.append(
-                {
-                    "consumer": spec.durable,
-                    "pending": info.num_pending,
-                    "unacked": info.num_ack_pending,
-                    "redelivered": info.num_redelivered,
-                }
-            )
-        try:
-            dead = (await js.stream_info(DEAD_LETTER_STREAM.name)).state.messages
-        except NotFoundError:
-            dead = 0
+        states = await consumer_states(js)
+        consumers = [state for state in states if not state.get("missing")]
+        dead = await dead_letter_count(js)
         return {"consumers": consumers, "dead_letter_count": dead}
 
     async def accounts(self) -> list[dict[str, Any]]:
