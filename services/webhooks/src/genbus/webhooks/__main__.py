@@ -28,10 +28,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Before the event loop: Alembic runs its own (see genbus.runtime.migrations).
     migrate(settings)
     if args.command == "serve":
-        from genbus.webhooks.bootstrap import bootstrap
+        from genbus.webhooks.bootstrap import serve
 
-        runtime = bootstrap(settings)
-        run_service(runtime.run)
+        run_service(lambda stop: serve(settings, stop))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from dataclasses import dataclass
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
 
 from faststream.nats import NatsBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,7 +15,12 @@ from starlette.routing import Mount
 
 from genbus.contracts import SERVICES
 from genbus.runtime.db import create_engine
-from genbus.runtime.http_server import serve_http, service_app
+from genbus.runtime.http_server import (
+    ReadinessCheck,
+    failing_checks,
+    serve_http,
+    service_app,
+)
 from genbus.runtime.logging import get_logger
 from genbus.runtime.service import (
     connect_and_bind,
@@ -35,11 +42,13 @@ from genbus.webhooks.service_layer.retention import run_purge
 from genbus.webhooks.service_layer.worker import DeliveryWorker
 
 log = get_logger(__name__)
+TOPOLOGY = SERVICES["webhooks"]
 
 
 @dataclass
 class WebhooksRuntime:
-    """Everything the running service holds; `run(stop)` serves until `stop` is set."""
+    """Everything the running service holds: `start()` binds its consumers and starts its
+    loops (named in `_loops`), `stop()` drains and closes, `readiness()` checks dependencies."""
 
     settings: WebhooksSettings
     engine: AsyncEngine
@@ -49,50 +58,71 @@ class WebhooksRuntime:
     identity: ApiIdentity
     worker: DeliveryWorker
     endpoints: Endpoints
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        topology = SERVICES["webhooks"]
-        settings = self.settings
-        await connect_and_bind(self.broker, topology)
+    def _checks(self) -> dict[str, ReadinessCheck]:
+        return {
+            "nats": nats_readiness(self.broker, TOPOLOGY),
+            "database": database_readiness(self.engine),
+        }
+
+    async def start(self) -> None:
+        await connect_and_bind(self.broker, TOPOLOGY)
         register_consumers(self.broker, self.store, self.worker.wake)
+        self._stop.clear()
+        self._tasks = [asyncio.create_task(loop, name=name) for name, loop in self._loops().items()]
+        await self.broker.start()
+        log.info("webhooks started", owner=self.worker.owner)
+
+    def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        """Every background loop of the service, by name."""
+        settings, stop = self.settings, self._stop
         api = management_app(HttpDeps(self.endpoints, self.store, self.identity))
         http = service_app(
-            {
-                "nats": nats_readiness(self.broker, topology),
-                "database": database_readiness(self.engine),
-            },
+            self._checks(),
             routes=[Mount("/", app=api)],
             on_scrape=(queue_depth_refresher(self.store),),
             service="webhooks",
         )
-        background = [
-            asyncio.create_task(
-                serve_http(http, settings.health_host, settings.health_port, stop), name="http"
+        return {
+            "http": serve_http(http, settings.health_host, settings.health_port, stop),
+            "delivery-worker": self.worker.run(stop),
+            "purge": run_purge(
+                self.store,
+                settings.retention_h,
+                settings.purge_interval_s,
+                settings.purge_batch,
+                stop,
             ),
-            asyncio.create_task(self.worker.run(stop), name="delivery-worker"),
-            asyncio.create_task(
-                run_purge(
-                    self.store,
-                    settings.retention_h,
-                    settings.purge_interval_s,
-                    settings.purge_batch,
-                    stop,
-                ),
-                name="purge",
-            ),
-        ]
-        await self.broker.start()
-        log.info("webhooks started", owner=self.worker.owner)
-        try:
-            await stop.wait()
-        finally:
-            log.info("webhooks stopping")
-            await self.broker.stop()
-            await asyncio.gather(*background, return_exceptions=True)
-            await self.sender.aclose()
-            await self.identity.aclose()
-            await self.engine.dispose()
-            log.info("webhooks stopped")
+        }
+
+    async def stop(self) -> None:
+        log.info("webhooks stopping")
+        await self.broker.stop()
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.sender.aclose()
+        await self.identity.aclose()
+        await self.engine.dispose()
+        log.info("webhooks stopped")
+
+    async def readiness(self) -> dict[str, bool]:
+        """Each dependency's check (as `/readyz` reports them)."""
+        checks = self._checks()
+        failures = await failing_checks(checks)
+        return {name: name not in failures for name in checks}
+
+
+async def serve(settings: WebhooksSettings, stop: asyncio.Event) -> None:
+    """Run the webhooks service until `stop`."""
+    runtime = bootstrap(settings)
+    await runtime.start()
+    try:
+        await stop.wait()
+    finally:
+        await runtime.stop()
 
 
 def bootstrap(settings: WebhooksSettings) -> WebhooksRuntime:
