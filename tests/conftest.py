@@ -4,6 +4,8 @@
   own fresh database on it.
 - `nats_url` (function): a fresh JetStream-enabled NATS server per test, so streams and
   durable consumers never leak between tests.
+- `seaweed`, `storage_settings`, `object_store`: S3 on SeaweedFS (tests/storage_fixtures.py),
+  started only for the tests that use them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import pytest
 
 from genbus.devstack.nats import NatsServer
 from genbus.devstack.postgres import PostgresServer
+from tests.storage_fixtures import object_store, seaweed, storage_settings
+
+__all__ = ["object_store", "seaweed", "storage_settings"]
 
 
 @pytest.fixture(scope="session")
