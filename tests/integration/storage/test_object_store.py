@@ -110,7 +110,6 @@ async def test_wrong_credentials_and_unreachable_endpoint_are_storage_errors(
         with pytest.raises(StorageError):
             await store.put_bytes("x", b"x", content_type="image/png")
 
-
     down = storage_settings.model_copy(
         update={
             "endpoint_url": f"http://127.0.0.1:{free_port()}",
