@@ -23,6 +23,7 @@ from genbus.devstack.first_screen import (
     write_connection_facts,
 )
 from genbus.devstack.processes import tail
+from genbus.devstack.seaweed import local_object_store
 from genbus.devstack.stack import LocalInfra, Stack
 from genbus.devstack.system import (
     GenbusSystem,
@@ -129,7 +130,7 @@ def _kept_secret(path: Path, make: Callable[[], str]) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     infra = LocalInfra(args.dir, database="genbus")
     try:
-        with infra:
+        with infra, local_object_store(infra.base_dir) as s3:
             credentials_key = _credentials_key(infra.base_dir)
             config = SystemConfig(
                 base_dir=infra.base_dir / "run",
@@ -146,7 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 log_format="console",
                 # Local only: calls without an API key act as the local user, so the old
                 # system's curl line works unchanged. Production keeps this off.
-                extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true"},
+                extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true", **s3.env()},
                 replicas={
                     "api": 1,
                     "dispatcher": 1,
@@ -158,6 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 # Local only: webhook receivers on this machine may be registered.
                 service_env={"webhooks": {"GENBUS_WEBHOOKS_ALLOW_NETWORKS": LOCAL_RECEIVERS}},
             )
+            _say(f"S3 (SeaweedFS) at {s3.endpoint_url}, bucket {s3.bucket}, log {s3.log_path}")
             _say("starting NATS, Postgres, the sim provider and the services ...")
             with GenbusSystem(config) as system:
                 facts = RunFacts(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -52,7 +53,7 @@ _PORT_FLAGS = (
     "s3.port.lance",
 )
 DEV_ACCESS_KEY = "genbus-dev"
-DEV_SECRET_KEY = "genbus-dev-secret"  # a local-only credential of the dev stack and tests
+DEV_SECRET_KEY = "genbus-dev-secret"  # tests only; `make run` keeps a random one
 
 
 def find_weed() -> str:
@@ -244,3 +245,18 @@ class SeaweedServer:
 
     def __repr__(self) -> str:
         return f"SeaweedServer(endpoint={self.endpoint_url!r}, pid={self.pid})"
+
+
+def local_object_store(base_dir: Path) -> SeaweedServer:
+    """The S3 server of `make run`: data in `<base_dir>/s3/`, its secret made once and kept in
+    `<base_dir>/s3.secret` (mode 600), so stored objects stay readable across runs."""
+    secret_path = base_dir / "s3.secret"
+    if not secret_path.exists():
+        secret_path.parent.mkdir(parents=True, exist_ok=True)
+        secret_path.write_text(secrets.token_urlsafe(24))
+        secret_path.chmod(0o600)
+    return SeaweedServer(
+        base_dir / "s3",
+        secret_key=secret_path.read_text().strip(),
+        log_path=base_dir / "s3.log",
+    )
