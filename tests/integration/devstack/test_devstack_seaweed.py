@@ -1,4 +1,4 @@
-"""`make run`'s S3 server: SeaweedFS from the wheel, its secret kept, objects kept across restarts."""
+"""`make run`'s S3 server: SeaweedFS from the wheel, secret and objects kept across restarts."""
 
 from __future__ import annotations
 
