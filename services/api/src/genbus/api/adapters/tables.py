@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from genbus.api.adapters import asset_tables  # noqa: F401  (registers generation_assets)
 from genbus.api.domain.status import NON_TERMINAL, GenerationStatus
 from genbus.runtime.outbox import outbox_table
 
