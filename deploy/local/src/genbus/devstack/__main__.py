@@ -147,7 +147,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 log_format="console",
                 # Local only: calls without an API key act as the local user, so the old
                 # system's curl line works unchanged. Production keeps this off.
-                extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true", **s3.env()},
+                extra_env={
+                    "GENBUS_API_ALLOW_ANONYMOUS": "true",
+                    **s3.env(),
+                    # Outputs are copied into S3; the sim serves them on loopback.
+                    "GENBUS_API_ARCHIVE_ENABLED": "true",
+                    "GENBUS_API_ARCHIVE_ALLOW_NETWORKS": "127.0.0.0/8",
+                },
                 replicas={
                     "api": 1,
                     "dispatcher": 1,

@@ -37,6 +37,8 @@ class ArchivePolicy:
     batch: int = 4
     #: Completed generations older than this are not looked for (they were found before).
     horizon: timedelta = timedelta(days=2)
+    #: Bound on one copy (download and upload together).
+    copy_timeout_s: float = 900.0
 
     def backoff(self, attempts: int) -> timedelta:
         seconds = min(self.max_backoff_s, self.base_backoff_s * 2 ** max(0, attempts - 1))
@@ -68,14 +70,15 @@ async def _archive(
 ) -> None:
     ids = {"generation_id": str(job.generation_id), "attempt": job.attempts}
     try:
-        stored = await archive_url(
-            store,
-            fetcher,
-            job.source_url,
-            job.object_key,
-            expected_media_type=job.expected_media_type,
-            metadata={"generation-id": str(job.generation_id)},
-        )
+        async with asyncio.timeout(policy.copy_timeout_s):
+            stored = await archive_url(
+                store,
+                fetcher,
+                job.source_url,
+                job.object_key,
+                expected_media_type=job.expected_media_type,
+                metadata={"generation-id": str(job.generation_id)},
+            )
     except ArchiveRefused as exc:
         log.warning("output refused, not archived", code=exc.code, **ids)
         await asset_queue.mark_failed(engine, job, detail=str(exc), now=clock())
