@@ -9,6 +9,7 @@ import os
 from collections.abc import AsyncIterator
 from uuid import UUID
 
+import httpx
 import pytest
 from aiohttp import web
 from api_harness import Api, completed_event, eventually
@@ -93,3 +94,50 @@ async def test_completion_does_not_wait_for_the_copy(
         await store.get(f"generations/{gid}/0") as body,
     ):
         assert await body.read() == MP4
+
+
+async def test_stored_output_is_served_by_genbus_and_goes_with_its_generation(
+    archiving_api: Api, slow_origin: tuple[str, asyncio.Event], storage_settings: StorageSettings
+) -> None:
+    api = archiving_api
+    url, release = slow_origin
+    release.set()
+    created = await api.create(
+        operation_type="text_to_video", provider_id="sim", params={"prompt": "p"}
+    )
+    path = f"/api/v1/generations/{created['id']}/asset"
+    missing = await api.client.get(path)
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "asset_not_stored"
+
+    asset = {"url": url, "media_type": "video/mp4"}
+    await api.publish(COMPLETED, completed_event(created, asset=asset))
+    await api.wait_status(created["id"], "completed")
+
+    async def download() -> httpx.Response:
+        return await api.client.get(path)
+
+    whole = await eventually(download, lambda r: r.status_code == 200)
+    assert whole.content == MP4
+    assert whole.headers["content-type"] == "video/mp4"
+    assert whole.headers["etag"] == f'"{hashlib.sha256(MP4).hexdigest()}"'
+
+    part = await api.client.get(path, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206
+    assert part.content == MP4[10:20]
+    assert part.headers["content-range"] == f"bytes 10-19/{len(MP4)}"
+    tail = await api.client.get(path, headers={"Range": "bytes=-5"})
+    assert tail.content == MP4[-5:]
+    beyond = await api.client.get(path, headers={"Range": f"bytes={len(MP4)}-"})
+    assert beyond.status_code == 416
+
+    other = await api.client_as("someone-else")
+    assert (await other.get(path)).status_code == 404
+
+    assert (await api.client.delete(f"/api/v1/generations/{created['id']}")).status_code == 204
+    assert (await api.client.get(path)).status_code == 404
+    async with ObjectStore(storage_settings) as store:
+        key = f"generations/{created['id']}/0"
+        await eventually(lambda: store.head(key), lambda info: info is None)
+        gid = UUID(created["id"])
+        await eventually(lambda: asset_records(api.runtime.engine, gid), lambda rows: rows == [])

@@ -141,3 +141,19 @@ async def asset_records(engine: AsyncEngine, generation_id: UUID) -> list[AssetR
     async with engine.connect() as conn:
         rows = (await conn.execute(statement, {"gid": generation_id})).all()
     return [AssetRecord(*row) for row in rows]
+
+
+async def orphans(engine: AsyncEngine, *, limit: int) -> list[UUID]:
+    """Generations with recorded copies but no row any more (deleted by their owner)."""
+    statement = text(
+        "SELECT DISTINCT a.generation_id FROM api.generation_assets a WHERE NOT EXISTS "
+        "(SELECT 1 FROM api.generations g WHERE g.id = a.generation_id) LIMIT :limit"
+    )
+    async with engine.connect() as conn:
+        return [row[0] for row in (await conn.execute(statement, {"limit": limit})).all()]
+
+
+async def forget(engine: AsyncEngine, generation_id: UUID) -> None:
+    statement = text("DELETE FROM api.generation_assets WHERE generation_id = :gid")
+    async with engine.begin() as conn:
+        await conn.execute(statement, {"gid": generation_id})

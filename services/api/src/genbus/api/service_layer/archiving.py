@@ -52,12 +52,24 @@ async def archive_once(
     policy: ArchivePolicy,
     clock: Callable[[], datetime],
 ) -> int:
-    """One pass; returns how many copies it settled or rescheduled."""
+    """One pass; returns how many copies it settled or rescheduled (or deleted generations'
+    objects it removed)."""
+    removed = await remove_deleted(engine, store)
     now = clock()
     await asset_queue.discover(engine, now=now, since=now - policy.horizon, limit=100)
     jobs = await asset_queue.claim(engine, now=now, lease=policy.lease, limit=policy.batch)
     await asyncio.gather(*(_archive(engine, store, fetcher, policy, clock, job) for job in jobs))
-    return len(jobs)
+    return len(jobs) + removed
+
+
+async def remove_deleted(engine: AsyncEngine, store: ObjectStore, limit: int = 50) -> int:
+    """Delete the objects of generations their owners deleted, then their records."""
+    gone = await asset_queue.orphans(engine, limit=limit)
+    for generation_id in gone:
+        await store.delete_prefix(f"generations/{generation_id}/")
+        await asset_queue.forget(engine, generation_id)
+        log.info("deleted generation's objects removed", generation_id=str(generation_id))
+    return len(gone)
 
 
 async def _archive(
