@@ -104,6 +104,13 @@ Index(
     postgresql_where=text(f"status IN ({_sql_list(NON_TERMINAL)})"),
 )
 
+# What the archiver looks through for outputs to copy (`asset_queue.discover`).
+Index(
+    "ix_generations_completed_recent",
+    generations.c.completed_at,
+    postgresql_where=text("status = 'completed' AND asset IS NOT NULL"),
+)
+
 #: One row per change of a generation (creation included), written in the transaction that made
 #: the change. `id` is the SSE event id; per user it grows in commit order (writers serialise on
 #: a per-user advisory lock), so "every row after id N" never misses a later commit.

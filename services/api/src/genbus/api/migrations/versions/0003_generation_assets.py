@@ -47,8 +47,16 @@ def upgrade() -> None:
         schema=SCHEMA,
         postgresql_where=sa.text("status = 'pending'"),
     )
+    op.create_index(
+        "ix_generations_completed_recent",
+        "generations",
+        ["completed_at"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("status = 'completed' AND asset IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_generations_completed_recent", table_name="generations", schema=SCHEMA)
     op.drop_index("ix_generation_assets_due", table_name="generation_assets", schema=SCHEMA)
     op.drop_table("generation_assets", schema=SCHEMA)
