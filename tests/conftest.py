@@ -8,6 +8,8 @@
   `nats_security`); it is provisioned (streams, consumers, KV bucket) and the URL carries the
   privileged provisioner's credentials. Connect with `genbus.runtime.nats_client.connect_nats`
   (it trusts the run's CA via `GENBUS_NATS_TLS_CA`); a service's user: `nats_server.url_for`.
+- `seaweed`, `storage_settings`, `object_store`: S3 on SeaweedFS (tests/storage_fixtures.py),
+  started only for the tests that use them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from genbus.devstack.nats_security import PKI_DIR_ENV
 from genbus.devstack.postgres import PostgresServer
 from genbus.runtime.nats_client import NatsAccess
 from genbus.runtime.provision import provision_blocking
+from tests.storage_fixtures import object_store, seaweed, storage_settings
+
+__all__ = ["object_store", "seaweed", "storage_settings"]
 
 
 @pytest.fixture(scope="session", autouse=True)

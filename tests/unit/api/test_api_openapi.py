@@ -49,6 +49,7 @@ def test_every_route_is_served_and_documented(served: dict[str, Any]) -> None:
         ("POST", "/api/v1/generations/{generation_id}/cancel"),
         ("POST", "/api/v1/generations/{generation_id}/retry"),
         ("GET", "/api/v1/generations/{generation_id}/events"),
+        ("GET", "/api/v1/generations/{generation_id}/asset"),
         ("GET", "/api/v1/events"),
         ("POST", "/api/v1/jobs"),
         ("GET", "/api/v1/jobs"),

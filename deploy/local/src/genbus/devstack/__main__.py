@@ -26,6 +26,7 @@ from genbus.devstack.first_screen import (
     write_connection_facts,
 )
 from genbus.devstack.processes import tail
+from genbus.devstack.seaweed import local_object_store
 from genbus.devstack.stack import LocalInfra, Stack
 from genbus.devstack.system import (
     GenbusSystem,
@@ -167,7 +168,7 @@ def _kept_secret(path: Path, make: Callable[[], str]) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     infra = LocalInfra(args.dir, database="genbus")
     try:
-        with infra:
+        with infra, local_object_store(infra.base_dir) as s3:
             credentials_key = _credentials_key(infra.base_dir)
             config = SystemConfig(
                 base_dir=infra.base_dir / "run",
@@ -184,7 +185,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 log_format="console",
                 # Local only: calls without an API key act as the local user, so the old
                 # system's curl line works unchanged. Production keeps this off.
-                extra_env={"GENBUS_API_ALLOW_ANONYMOUS": "true"},
+                extra_env={
+                    "GENBUS_API_ALLOW_ANONYMOUS": "true",
+                    **s3.env(),
+                    # Outputs are copied into S3; the sim serves them on loopback.
+                    "GENBUS_API_ARCHIVE_ENABLED": "true",
+                    "GENBUS_API_ARCHIVE_ALLOW_NETWORKS": "127.0.0.0/8",
+                },
                 replicas={
                     "api": 1,
                     "dispatcher": 1,
@@ -197,6 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 service_env={"webhooks": {"GENBUS_WEBHOOKS_ALLOW_NETWORKS": LOCAL_RECEIVERS}},
                 nats_security=infra.nats_security,
             )
+            _say(f"S3 (SeaweedFS) at {s3.endpoint_url}, bucket {s3.bucket}, log {s3.log_path}")
             _say("starting NATS, Postgres, the sim provider and the services ...")
             with GenbusSystem(config) as system:
                 facts = RunFacts(

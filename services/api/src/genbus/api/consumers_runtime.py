@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from genbus.api.adapters.notifications import ChangeNotifier
 from genbus.api.adapters.tables import outbox
 from genbus.api.config import ApiSettings
+from genbus.api.entrypoints.archiver import archiver_from_env
 from genbus.api.entrypoints.consumers import register_consumers
 from genbus.api.entrypoints.reconciler import run_purger, run_reconciler
 from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
@@ -69,6 +70,8 @@ class ConsumerRuntime:
         self.relay: OutboxRelay | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        #: Copies completed outputs into the object store (`GENBUS_API_ARCHIVE_ENABLED`).
+        self.archiver = archiver_from_env()
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(
@@ -107,6 +110,8 @@ class ConsumerRuntime:
         if self._with_relay:
             self.relay = OutboxRelay(self.engine, outbox, EventPublisher(js, TOPOLOGY))
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.archiver is not None:
+            self.archiver.start(self.engine, self.clock)
         log.info("api consumers started", relay=self._with_relay)
 
     async def stop(self) -> None:
@@ -114,6 +119,8 @@ class ConsumerRuntime:
         self._stop.set()
         if self.relay is not None:
             self.relay.stop()
+        if self.archiver is not None:
+            await self.archiver.stop(self.settings.shutdown_grace_s)
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=self.settings.shutdown_grace_s)
             for task in pending:

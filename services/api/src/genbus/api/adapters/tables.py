@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from genbus.api.adapters import asset_tables  # noqa: F401  (registers generation_assets)
 from genbus.api.domain.status import NON_TERMINAL, GenerationStatus
 from genbus.runtime.outbox import outbox_table
 
@@ -101,6 +102,13 @@ Index(
     "ix_generations_open_deadline",
     generations.c.deadline_at,
     postgresql_where=text(f"status IN ({_sql_list(NON_TERMINAL)})"),
+)
+
+# What the archiver looks through for outputs to copy (`asset_queue.discover`).
+Index(
+    "ix_generations_completed_recent",
+    generations.c.completed_at,
+    postgresql_where=text("status = 'completed' AND asset IS NOT NULL"),
 )
 
 #: One row per change of a generation (creation included), written in the transaction that made

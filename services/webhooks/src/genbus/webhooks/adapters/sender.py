@@ -11,54 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from genbus.webhooks.domain.addresses import (
-    AddressPolicy,
-    IpAddress,
-    UrlRefused,
-    literal_address,
-    parse_url,
-)
+from genbus.runtime.addresses import AddressPolicy, IpAddress, Resolver, UrlRefused, resolve
+from genbus.runtime.addresses import checked_address as _checked_address
+from genbus.webhooks.domain.addresses import PURPOSE
 from genbus.webhooks.domain.model import SendResult
 
-Resolver = Callable[[str, int], Awaitable[Sequence[IpAddress]]]
 USER_AGENT = "genbus-webhooks/1"
-
-
-async def resolve(host: str, port: int) -> list[IpAddress]:
-    """Every address `host` resolves to (a literal address is itself)."""
-    literal = literal_address(host)
-    if literal is not None:
-        return [literal]
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise UrlRefused("url_unresolvable", f"{host} does not resolve: {exc}") from None
-    addresses: list[IpAddress] = []
-    for info in infos:
-        address = literal_address(str(info[4][0]).split("%")[0])
-        if address is not None and address not in addresses:
-            addresses.append(address)
-    return addresses
 
 
 async def checked_address(
     url: str, policy: AddressPolicy, resolver: Resolver = resolve
 ) -> IpAddress:
     """The address a delivery to `url` connects to; `UrlRefused` if it may not."""
-    target = parse_url(url)
-    literal = literal_address(target.host)
-    addresses = [literal] if literal is not None else await resolver(target.host, target.port)
-    return policy.check(target.host, addresses)
+    return await _checked_address(url, policy, resolver, purpose=PURPOSE)
 
 
 def signed_request(

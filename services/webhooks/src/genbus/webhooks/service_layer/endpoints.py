@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from genbus.webhooks.adapters.sender import Resolver, checked_address, resolve
+from genbus.runtime.addresses import Resolver, resolve
+from genbus.webhooks.adapters.sender import checked_address
 from genbus.webhooks.domain.addresses import AddressPolicy
 from genbus.webhooks.domain.model import ALL_KINDS, Endpoint, EventKind, new_signing_secret
 from genbus.webhooks.service_layer.ports import EndpointChanges, SecretCipher, Store

@@ -17,7 +17,7 @@ from genbus.api.entrypoints.http.body_limit import BodySizeLimit
 from genbus.api.entrypoints.http.key_concurrency import KeyConcurrency
 from genbus.api.entrypoints.http.problems import install_problem_handlers
 from genbus.api.entrypoints.http.request_deadline import RequestDeadline
-from genbus.api.entrypoints.http.routes import events, generations, health, jobs, me
+from genbus.api.entrypoints.http.routes import assets, events, generations, health, jobs, me
 from genbus.api.entrypoints.http.schemas import PRIORITY_DOC
 from genbus.runtime.instrumentation import instrument_fastapi
 from genbus.runtime.problems import problems_as_problem_json
@@ -130,6 +130,7 @@ def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> Fast
     )
     app.state.runtime = runtime
     app.include_router(generations.router)
+    app.include_router(assets.router)
     app.include_router(events.router)
     app.include_router(jobs.router)
     app.include_router(me.router)
