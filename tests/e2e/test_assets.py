@@ -48,6 +48,7 @@ def archiving_system(
                 "GENBUS_API_ARCHIVE_INTERVAL_S": "0.2",
             },
             replicas={"api": 1, "dispatcher": 1, "poller": 1},
+            nats_security=nats.security,
         )
     )
     try:
