@@ -24,6 +24,7 @@ help:
 	@echo "make bench   benchmarks against targets (bench/results/, summary table); long"
 	@echo "make bench-smoke  the benchmarks at tiny sizes (~1 min, results in .local/bench-smoke/)"
 	@echo "make lint    ruff + mypy"
+	@echo "make docs    docs/configuration.md from every service's Settings"
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
