@@ -33,6 +33,7 @@ help:
 	@echo "make format       ruff fixes and formatting"
 	@echo "make schemas      refresh the committed event schemas"
 	@echo "make openapi      refresh the committed OpenAPI spec"
+	@echo "make docs         docs/configuration.md from every service's Settings"
 	@echo "make clients      regenerate the Python and TypeScript client types from the committed OpenAPI"
 	@echo "make sync         install the workspace into .venv (every target does it first)"
 	@echo "make clean        remove .local/ and the tool caches"

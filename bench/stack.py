@@ -173,12 +173,15 @@ class BenchStack:
         postgres.create_database(name)
         return postgres.dsn_for(name)
 
+    @property
+    def admin_nats_url(self) -> str:
+        """The provisioner's URL: the bench's own clients read and reset streams."""
+        return self.infra.nats.admin_url if self.infra.nats is not None else self.infra.nats_url
+
     async def reset_jetstream(self) -> None:
         """Drop the streams and the account directory, so no earlier system's messages or
         durable consumers reach the next one; the next system's start provisions them again."""
-        nc = await connect_nats(
-            self.infra.nats.admin_url if self.infra.nats is not None else self.infra.nats_url
-        )
+        nc = await connect_nats(self.admin_nats_url)
         try:
             js = nc.jetstream()
             for stream in (GENERATIONS_STREAM.name, DEAD_LETTER_STREAM.name):

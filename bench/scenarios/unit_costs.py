@@ -243,7 +243,7 @@ async def run(ctx: Context) -> ScenarioResult:
     await ctx.stack.reset_jetstream()
     started = time.monotonic()
     costs = await _database_costs(database_url, n)
-    costs |= await _consumer_costs(ctx.stack.infra.nats_url, n)
+    costs |= await _consumer_costs(ctx.stack.admin_nats_url, n)
     await ctx.stack.reset_jetstream()
     labels = {
         "sqlalchemy_transaction_us": "transaction of one UPDATE, SQLAlchemy async engine",

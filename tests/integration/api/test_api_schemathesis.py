@@ -29,6 +29,7 @@ from genbus.api.entrypoints.http.app import create_app
 from genbus.devstack.nats import NatsServer
 from genbus.devstack.ports import free_port
 from genbus.devstack.postgres import PostgresServer
+from tests.conftest import provision_server
 
 pytestmark = pytest.mark.integration
 
@@ -51,11 +52,12 @@ def live_url(
     base: Path = tmp_path_factory.mktemp("schemathesis")
     nats = NatsServer(base / "nats")
     nats.start()
+    provision_server(nats)
     database = f"st_{uuid.uuid4().hex[:12]}"
     postgres.create_database(database)
     settings_ = ApiSettings(
         database_url=postgres.dsn_for(database),
-        nats_url=nats.url,
+        nats_url=nats.url_for("api"),
         port=free_port(),
         rate_limit_per_s=100_000,
         rate_limit_burst=100_000,

@@ -23,6 +23,8 @@ from genbus.dispatcher.config import DispatcherSettings
 from genbus.poller.config import PollerSettings
 from genbus.provider_sim.config import ServerSettings, SimConfig
 from genbus.runtime.settings import RuntimeSettings
+from genbus.storage.settings import StorageSettings
+from genbus.webhooks.config import WebhooksSettings
 
 DOC = Path(__file__).resolve().parents[5] / "docs" / "configuration.md"
 
@@ -31,12 +33,18 @@ SECTIONS: tuple[tuple[str, type[BaseSettings], str], ...] = (
     (
         "Every service",
         RuntimeSettings,
-        "`genbus.runtime.settings.RuntimeSettings`: the api, dispatcher and poller (and the "
-        "provisioning step, `python -m genbus.runtime.provision`) read these.",
+        "`genbus.runtime.settings.RuntimeSettings`: the api, dispatcher, poller and webhooks "
+        "(and the provisioning step, `python -m genbus.runtime.provision`) read these.",
     ),
     ("api", ApiSettings, "`genbus.api.config.ApiSettings`"),
     ("dispatcher", DispatcherSettings, "`genbus.dispatcher.config.DispatcherSettings`"),
     ("poller", PollerSettings, "`genbus.poller.config.PollerSettings`"),
+    ("webhooks", WebhooksSettings, "`genbus.webhooks.config.WebhooksSettings`"),
+    (
+        "object storage",
+        StorageSettings,
+        "`genbus.storage.settings.StorageSettings`: the S3 endpoint the api archives outputs to.",
+    ),
     ("provider-sim (server)", ServerSettings, "`genbus.provider_sim.config.ServerSettings`"),
     (
         "provider-sim (behaviour)",

@@ -51,6 +51,10 @@ def run_env(metadata: MetaData) -> None:
         engine = create_engine(url, pool_size=1, max_overflow=0, timeouts=DbTimeouts.unbounded())
         try:
             async with engine.connect() as conn:
+                # Under the same lock: two replicas creating the schema at once would collide
+                # (IF NOT EXISTS does not serialise them in Postgres).
+                lock = text("SELECT pg_advisory_xact_lock(hashtext(:s))")
+                await conn.execute(lock, {"s": schema})
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
                 await conn.commit()
                 await conn.run_sync(do_run)
