@@ -232,3 +232,14 @@ def framework_http_problem(exc: HTTPException) -> JSONResponse:
     if exc.status_code == 400 and exc.__cause__ is not None:
         return malformed_json()
     return http_problem(exc)
+
+
+def document_problems_as_problem_json(app: Any) -> None:
+    """Make a FastAPI app's OpenAPI document list its error responses as problem+json only
+    (`problems_as_problem_json`, applied once to the document FastAPI builds and caches)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return problems_as_problem_json(build())
+
+    app.openapi = openapi  # a FastAPI app: its documented way to customise the document

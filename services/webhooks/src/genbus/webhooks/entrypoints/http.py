@@ -15,10 +15,9 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPBearer
 
-from genbus.runtime.problems import PROBLEM_MEDIA_TYPE, Problem, problems_as_problem_json
+from genbus.runtime.problems import PROBLEM_MEDIA_TYPE, Problem, document_problems_as_problem_json
 from genbus.webhooks.adapters.identity import ApiIdentity, Caller
 from genbus.webhooks.domain.model import DeliveryStatus
 from genbus.webhooks.entrypoints.problems import DeliveryNotFound, install_problem_handlers
@@ -226,16 +225,5 @@ def management_app(deps: HttpDeps | None) -> FastAPI:
     app.include_router(router)
     install_problem_handlers(app)
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            spec = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            app.openapi_schema = problems_as_problem_json(spec)
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    document_problems_as_problem_json(app)
     return app

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.utils import get_openapi
 
 from genbus.api.bootstrap import ApiRuntime, bootstrap
 from genbus.api.config import ApiSettings
@@ -20,7 +18,7 @@ from genbus.api.entrypoints.http.request_deadline import RequestDeadline
 from genbus.api.entrypoints.http.routes import assets, events, generations, health, jobs, me
 from genbus.api.entrypoints.http.schemas import PRIORITY_DOC
 from genbus.runtime.instrumentation import instrument_fastapi
-from genbus.runtime.problems import problems_as_problem_json
+from genbus.runtime.problems import document_problems_as_problem_json
 
 TITLE = "genbus api"
 VERSION = "0.2.0"
@@ -155,17 +153,5 @@ def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> Fast
             max_age=settings.cors_max_age_s,
         )
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            spec = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-                tags=app.openapi_tags,
-            )
-            app.openapi_schema = problems_as_problem_json(spec)
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    document_problems_as_problem_json(app)
     return app
