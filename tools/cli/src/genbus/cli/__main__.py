@@ -8,6 +8,7 @@ unreachable (one line on stderr), 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
@@ -66,6 +67,9 @@ def run(
 
 
 def main() -> None:
+    # asyncio warns on stderr when a TLS connection to NATS closes ("returning true from
+    # eof_received() has no effect when using ssl"): noise on a tool's terminal, not a failure.
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
     sys.exit(run())
 
 
