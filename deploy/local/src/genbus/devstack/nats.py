@@ -6,7 +6,6 @@ cluster routes authenticated over TLS (`genbus.devstack.nats_security`).
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -17,14 +16,12 @@ from genbus.contracts.permissions import PROVISIONER
 from genbus.devstack.nats_argv import NatsConfig, find_nats_server, nats_server_argv
 from genbus.devstack.nats_security import NatsSecurity, write_server_config
 from genbus.devstack.ports import LOOPBACK, free_ports, port_accepts
+from genbus.devstack.process_control import OwnedServer
 from genbus.devstack.processes import (
     StartupError,
     exit_status,
-    kill_process,
     open_log,
-    running,
     spawn,
-    stop_process,
     tail,
     wait_until,
 )
@@ -39,7 +36,7 @@ __all__ = [
 ]
 
 
-class NatsServer:
+class NatsServer(OwnedServer):
     """One `nats-server` child process with JetStream storing in `data_dir`.
 
     Ports are picked once (free ones unless given) and kept, so `start()` after `stop()` or
@@ -123,13 +120,6 @@ class NatsServer:
     def monitor_url(self) -> str:
         return f"http://{self.config.host}:{self.config.monitor_port}"
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self.is_running() and self._proc is not None else None
-
-    def is_running(self) -> bool:
-        return self._proc is not None and running(self._proc)
-
     def argv(self) -> list[str]:
         return nats_server_argv(self.config, self.binary)
 
@@ -193,26 +183,9 @@ class NatsServer:
             except TimeoutError as exc:
                 raise StartupError(f"{exc}; log {self.log_path}:\n{tail(self.log_path)}") from exc
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM (clean shutdown, flushes JetStream), SIGKILL after `timeout`."""
-        if self._proc is not None:
-            stop_process(self._proc, timeout=timeout, sig=signal.SIGTERM)
-
-    def kill(self) -> None:
-        """SIGKILL now (fault injection); `start()` recovers from the same data dir."""
-        if self._proc is not None:
-            kill_process(self._proc)
-
     def restart(self) -> None:
         self.stop()
         self.start()
-
-    def __enter__(self) -> NatsServer:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"NatsServer(url={self.url!r}, pid={self.pid}, data_dir={str(self.data_dir)!r})"

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 import psutil
 
@@ -260,3 +260,35 @@ def _kill_leftovers() -> None:
     for proc in procs:
         with contextlib.suppress(Exception):
             kill_process(proc, timeout=2.0)
+
+
+class OwnedServer:
+    """A server process we started (`start()` sets `_proc`): its pid, whether it runs, a clean
+    stop (SIGTERM, SIGKILL after `timeout`), a kill now (fault injection), and `with`."""
+
+    _proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.is_running() and self._proc is not None else None
+
+    def is_running(self) -> bool:
+        return self._proc is not None and running(self._proc)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._proc is not None:
+            stop_process(self._proc, timeout=timeout, sig=signal.SIGTERM)
+
+    def kill(self) -> None:
+        if self._proc is not None:
+            kill_process(self._proc)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,15 +21,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.session import get_session
 
 from genbus.devstack.ports import LOOPBACK, free_ports
+from genbus.devstack.process_control import OwnedServer
 from genbus.devstack.processes import (
     DevstackError,
     StartupError,
     exit_status,
-    kill_process,
     open_log,
-    running,
     spawn,
-    stop_process,
     tail,
     wait_until,
 )
@@ -80,7 +77,7 @@ def s3_identities(access_key: str, secret_key: str) -> dict[str, object]:
     }
 
 
-class SeaweedServer:
+class SeaweedServer(OwnedServer):
     """One `weed mini` child process serving S3 on loopback, with its data in `data_dir`.
 
     Ports are picked once and kept, so `start()` after `stop()` or `kill()` comes back on the same
@@ -132,13 +129,6 @@ class SeaweedServer:
 
     def env(self) -> dict[str, str]:
         return self.settings().as_env()
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self.is_running() and self._proc is not None else None
-
-    def is_running(self) -> bool:
-        return self._proc is not None and running(self._proc)
 
     def argv(self) -> list[str]:
         return [
@@ -227,21 +217,6 @@ class SeaweedServer:
             raise StartupError(f"{exc}; log {self.log_path}:\n{tail(self.log_path)}") from exc
         finally:
             client.close()  # type: ignore[attr-defined]
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._proc is not None:
-            stop_process(self._proc, timeout=timeout, sig=signal.SIGTERM)
-
-    def kill(self) -> None:
-        if self._proc is not None:
-            kill_process(self._proc)
-
-    def __enter__(self) -> SeaweedServer:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"SeaweedServer(endpoint={self.endpoint_url!r}, pid={self.pid})"
