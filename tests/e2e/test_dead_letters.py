@@ -80,7 +80,8 @@ def test_poison_is_dead_lettered_and_replayable(
 
     status = genbus(system, "status")
     assert status["dead_letters"] == len(every_consumer)
-    assert {c["consumer"] for c in status["consumers"] if not c.get("missing")} == every_consumer
+    # Every consumer of the contracts is provisioned, those of services not running included.
+    assert every_consumer <= {c["consumer"] for c in status["consumers"] if not c.get("missing")}
 
     replayed = genbus(system, "deadletters", "replay", "--all")
     assert len(replayed) == len(every_consumer)

@@ -45,22 +45,29 @@ CODEGEN_OPTIONS = (
 
 
 def generate(output: Path, spec: Path = SPEC) -> None:
-    """Write the models of `spec` to `output`, formatted as the repository formats code."""
+    """Write the models of `spec` to `output`, formatted as the repository formats code.
+
+    They are generated and formatted beside the committed file, whatever `output` is: the
+    generator's and ruff's formatting depend on where a file lies (a git-ignored folder such
+    as the tests' `.local/` is formatted differently, or not at all)."""
     bindir = Path(sys.executable).parent
-    subprocess.run(
-        [
-            str(bindir / "datamodel-codegen"),
-            f"--input={spec}",
-            f"--output={output}",
-            f"--custom-file-header={HEADER}",
-            *CODEGEN_OPTIONS,
-        ],
-        check=True,
-        capture_output=True,
-    )
-    ruff = [str(bindir / "ruff"), "--config", str(RUFF_CONFIG)]
-    subprocess.run([*ruff[:1], "check", *ruff[1:], "--fix", "-q", str(output)], check=True)
-    subprocess.run([*ruff[:1], "format", *ruff[1:], "-q", str(output)], check=True)
+    with tempfile.TemporaryDirectory(dir=MODELS.parent, prefix=".generating-") as work:
+        draft = Path(work) / MODELS.name
+        subprocess.run(
+            [
+                str(bindir / "datamodel-codegen"),
+                f"--input={spec}",
+                f"--output={draft}",
+                f"--custom-file-header={HEADER}",
+                *CODEGEN_OPTIONS,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        ruff = [str(bindir / "ruff"), "--config", str(RUFF_CONFIG)]
+        subprocess.run([*ruff[:1], "check", *ruff[1:], "--fix", "-q", str(draft)], check=True)
+        subprocess.run([*ruff[:1], "format", *ruff[1:], "-q", str(draft)], check=True)
+        output.write_text(draft.read_text())
 
 
 def main(argv: list[str] | None = None) -> None:
