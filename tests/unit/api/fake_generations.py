@@ -31,10 +31,11 @@ class FakeGenerationRepository(GenerationRepository):
         super().__init__(NO_CONNECTION)
         self._t = tables
 
-    async def add(self, generation: Generation) -> None:
+    async def add(self, generation: Generation) -> int:
         if generation.id in self._t.generations:
             raise AssertionError(f"duplicate key: generation {generation.id}")
         self._t.generations[generation.id] = generation
+        return len(self._t.generations)
 
     async def get(self, generation_id: UUID, *, user_id: str | None = None) -> Generation | None:
         g = self._t.generations.get(generation_id)

@@ -195,6 +195,7 @@ class ApiRuntime:
     async def _read_backlog(self) -> Backlog:
         pending_cap, outbox_cap = count_caps(self.admission.bounds)
         async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="REPEATABLE READ")
             return await read_backlog(
                 conn,
                 pending_cap=pending_cap,

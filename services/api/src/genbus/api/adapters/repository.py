@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Text, and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.api.adapters.tables import generations
@@ -27,14 +27,22 @@ from genbus.contracts import Asset, ErrorInfo
 _t = generations
 
 
+def writing_transaction_id() -> ColumnElement[Any]:
+    # xid8 (64 bits, never wraps); as text, since drivers differ on how they decode xid8.
+    return func.pg_current_xact_id().cast(Text)
+
+
 class GenerationRepository:
     """Reads and compare-and-set writes of generations, inside the caller's transaction."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def add(self, generation: Generation) -> None:
-        await self._conn.execute(_t.insert().values(**_to_row(generation)))
+    async def add(self, generation: Generation) -> int:
+        """Insert `generation`; returns the id of the writing transaction (admission control
+        compares it with a backlog read's snapshot to tell whether the read counted the row)."""
+        written = _t.insert().values(**_to_row(generation)).returning(writing_transaction_id())
+        return int((await self._conn.execute(written)).scalar_one())
 
     async def get(self, generation_id: UUID, *, user_id: str | None = None) -> Generation | None:
         """The generation, or None when missing (or not `user_id`'s, when given)."""

@@ -2,9 +2,13 @@
 instead of accepting them into minutes of queueing.
 
 The backlog is read from the database in the background (`run_backlog_refresher`, one query
-per replica every `admission_refresh_s`), never per request; between two reads, this replica
-adds the generations it created itself, so a burst cannot overshoot the bound by much. A
-request is checked against that estimate in memory: a refusal costs no database access.
+per replica every `admission_refresh_s`), never per request; to it, this replica adds the
+generations it created itself that the read did not count, so a burst cannot overshoot the
+bound by much. Which those are is exact, not guessed from timing: each creation knows the id
+of the transaction that wrote it, each read the snapshot it counted in, and a creation is
+added only while the last read's snapshot does not see it (a creation committed before a read
+but reported after it began is not counted twice). A request is checked against that estimate
+in memory: a refusal costs no database access.
 
 `Retry-After` is how long the backlog should take to drain below the bound at the rate it has
 recently drained (smoothed), clamped to 1..60 s; 60 s when it is not draining at all.
@@ -72,10 +76,14 @@ class AdmissionGate:
         self._base: Backlog | None = None
         self._observed_at = 0.0
         self._sample_started_at = 0.0
-        #: Generations this replica created since the read in flight (or the last) began...
-        self._since = Counter[str]()
-        #: ...and during the read in flight (already in the database, maybe not in the read).
-        self._during = Counter[str]()
+        #: This replica's creations the last read did not count: transaction id -> user.
+        self._unseen: dict[int, str] = {}
+        self._unseen_by_user = Counter[str]()
+        #: Creations so far, and as they stood when the read in flight / the last read began
+        #: (the drain rate adds what was created between two reads).
+        self._created = 0
+        self._created_at_sample = 0
+        self._created_at_observed = 0
         self.pending_drain: float | None = None
         self.outbox_drain: float | None = None
         for kind, bound in (("pending", bounds.pending), ("outbox", bounds.outbox)):
@@ -84,20 +92,14 @@ class AdmissionGate:
     # -- the refresher's side
 
     def begin_sample(self) -> None:
-        """A read of the backlog starts: what was created until now is in it."""
-        self._during = self._since
-        self._since = Counter()
+        """A read of the backlog starts."""
         self._sample_started_at = self._clock()
-
-    def abandon_sample(self) -> None:
-        """The read begun by `begin_sample` failed: keep counting what was created."""
-        self._since.update(self._during)
-        self._during = Counter()
+        self._created_at_sample = self._created
 
     def observe(self, backlog: Backlog) -> None:
         """The read begun by `begin_sample` returned `backlog`."""
         previous, previous_at = self._base, self._observed_at
-        created = sum(self._during.values())
+        created = self._created_at_sample - self._created_at_observed
         if previous is not None:
             elapsed = self._sample_started_at - previous_at
             if elapsed > 0:
@@ -108,20 +110,33 @@ class AdmissionGate:
                     self.outbox_drain, (previous.outbox - backlog.outbox + created) / elapsed
                 )
         self._base = backlog
-        self._during = Counter()
         self._observed_at = self._sample_started_at
+        self._created_at_observed = self._created_at_sample
+        for transaction_id in [t for t in self._unseen if backlog.snapshot.sees(t)]:
+            self._forget(transaction_id)
         pending, outbox = self.estimate()
         API_METRICS.api_backlog.labels("pending").set(pending)
         API_METRICS.api_backlog.labels("outbox").set(outbox)
         API_METRICS.api_backlog_drain_rate.labels("pending").set(self.pending_drain or 0.0)
         API_METRICS.api_backlog_drain_rate.labels("outbox").set(self.outbox_drain or 0.0)
 
+    def _forget(self, transaction_id: int) -> None:
+        user_id = self._unseen.pop(transaction_id)
+        self._unseen_by_user[user_id] -= 1
+        if not self._unseen_by_user[user_id]:
+            del self._unseen_by_user[user_id]
+
     # -- the request's side
 
-    def admitted(self, user_id: str) -> None:
-        """This replica just created a generation for `user_id`."""
-        if self.bounds.enabled:
-            self._since[user_id] += 1
+    def admitted(self, user_id: str, transaction_id: int) -> None:
+        """This replica created a generation for `user_id`, committed by `transaction_id`."""
+        if not self.bounds.enabled:
+            return
+        self._created += 1
+        if self._base is not None and self._base.snapshot.sees(transaction_id):
+            return  # the last read already counted it
+        self._unseen[transaction_id] = user_id
+        self._unseen_by_user[user_id] += 1
 
     @property
     def has_estimate(self) -> bool:
@@ -132,7 +147,7 @@ class AdmissionGate:
         """(pending, outbox) as last read plus what this replica created since."""
         if self._base is None:
             return 0, 0
-        created = sum(self._since.values()) + sum(self._during.values())
+        created = len(self._unseen)
         return self._base.pending + created, self._base.outbox + created
 
     def check(self, user_id: str) -> Refusal | None:
@@ -165,9 +180,7 @@ class AdmissionGate:
                 ),
             )
         if b.pending_per_user:
-            mine = (
-                base.pending_by_user.get(user_id, 0) + self._since[user_id] + self._during[user_id]
-            )
+            mine = base.pending_by_user.get(user_id, 0) + self._unseen_by_user[user_id]
             if mine >= b.pending_per_user:
                 # Generations drain in about the order they came: this user's share of the rate.
                 share = (
@@ -219,7 +232,6 @@ async def run_backlog_refresher(
         try:
             gate.observe(await read())
         except Exception as exc:
-            gate.abandon_sample()
             log.warning("backlog read failed, retrying", error=repr(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)

@@ -43,6 +43,8 @@ class Created:
     generation: Generation
     #: True when an idempotency key named an earlier request: nothing new was created.
     replayed: bool = False
+    #: The id of the transaction that wrote it (None for a replay).
+    transaction_id: int | None = None
 
 
 async def create_generation(
@@ -69,10 +71,12 @@ async def create_generation(
                 return earlier
             request = validate_request(draft, catalog, limits, now)
         assert request is not None
-        generation = await _add_generation(uow, request, user_id, generation_id, now)
+        generation, transaction_id = await _add_generation(
+            uow, request, user_id, generation_id, now
+        )
         await uow.commit()
     log.info("generation created", generation_id=str(generation.id), user_id=user_id)
-    return Created(generation)
+    return Created(generation, transaction_id=transaction_id)
 
 
 async def retry_generation(
@@ -105,7 +109,9 @@ async def retry_generation(
                 "generations can be retried"
             )
         request = validate_request(_draft_of(parent), catalog, limits, now)
-        generation = await _add_generation(uow, request, user_id, new_id, now, parent=parent.id)
+        generation, transaction_id = await _add_generation(
+            uow, request, user_id, new_id, now, parent=parent.id
+        )
         await uow.commit()
     log.info(
         "generation retried",
@@ -113,7 +119,7 @@ async def retry_generation(
         parent_generation_id=str(generation_id),
         user_id=user_id,
     )
-    return Created(generation)
+    return Created(generation, transaction_id=transaction_id)
 
 
 async def idempotency_key_used(
@@ -163,7 +169,8 @@ async def _add_generation(
     now: datetime,
     *,
     parent: UUID | None = None,
-) -> Generation:
+) -> tuple[Generation, int]:
+    """The new generation and the id of the transaction writing it."""
     draft = request.draft
     references = [i.generation_id for i in request.inputs if i.generation_id is not None]
     sources = await uow.generations.get_many(references, user_id=user_id)
@@ -198,10 +205,10 @@ async def _add_generation(
         parent_generation_id=parent,
         prompt_version_id=draft.prompt_version_id,
     )
-    await uow.generations.add(generation)
+    transaction_id = await uow.generations.add(generation)
     await uow.publish(REQUESTED, generation_requested(generation, now))
     await uow.record_changes([generation])
-    return generation
+    return generation, transaction_id
 
 
 def _draft_of(g: Generation) -> GenerationDraft:

@@ -89,8 +89,8 @@ def _created(
     response.status_code = 200 if created.replayed else 201
     if created.replayed:
         response.headers[REPLAYED_HEADER] = "true"
-    else:
-        runtime.admission.admitted(created.generation.user_id)
+    elif created.transaction_id is not None:
+        runtime.admission.admitted(created.generation.user_id, created.transaction_id)
     response.headers["Location"] = f"{location_prefix}/{created.generation.id}"
     return GenerationPublic.from_domain(created.generation, runtime.clock())
 
