@@ -110,14 +110,15 @@ class BenchStack:
 
     def __init__(self, base_dir: Path) -> None:
         self.base_dir = base_dir
+        # Cleared before the infrastructure is made: it writes its NATS PKI on construction.
+        if base_dir.exists():
+            shutil.rmtree(base_dir)
         self.infra = LocalInfra(base_dir / "infra")
         self.current: RunningSystem | None = None
         self._count = 0
 
     def start(self) -> None:
-        if self.base_dir.exists():
-            shutil.rmtree(self.base_dir)
-        self.base_dir.mkdir(parents=True)
+        self.base_dir.mkdir(parents=True, exist_ok=True)
         self.infra.start()
         # This process's own NATS clients (recorder, sampler, resets) trust the local CA.
         os.environ.update({k: v for k, v in self.infra.env().items() if k.startswith("GENBUS_")})
