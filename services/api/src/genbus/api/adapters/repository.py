@@ -23,6 +23,7 @@ from genbus.api.domain.status import (
     sources_of,
 )
 from genbus.contracts import Asset, ErrorInfo
+from genbus.runtime.rows import dataclass_from_row
 
 _t = generations
 
@@ -265,33 +266,12 @@ def _to_row(g: Generation) -> dict[str, Any]:
 
 
 def _to_domain(row: Mapping[Any, Any]) -> Generation:
-    return Generation(
-        id=row["id"],
-        user_id=row["user_id"],
-        operation_type=row["operation_type"],
-        provider_id=row["provider_id"],
+    return dataclass_from_row(
+        Generation,
+        row,
         status=GenerationStatus(row["status"]),
-        params=row["params"],
-        canonical_params=row["canonical_params"],
-        inputs=row["inputs"],
-        canonical_inputs=row["canonical_inputs"],
-        priority=row["priority"],
-        scheduled_at=row["scheduled_at"],
-        deadline_at=row["deadline_at"],
-        reproducible_hash=row["reproducible_hash"],
-        name=row["name"],
-        metadata=row["metadata"],
-        attempt=row["attempt"],
-        account_id=row["account_id"],
-        provider_job_id=row["provider_job_id"],
         asset=Asset.model_validate(row["asset"]) if row["asset"] is not None else None,
         error=ErrorInfo.model_validate(row["error"]) if row["error"] is not None else None,
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        submitted_at=row["submitted_at"],
-        completed_at=row["completed_at"],
-        parent_generation_id=row["parent_generation_id"],
-        prompt_version_id=row["prompt_version_id"],
     )
 
 

@@ -14,6 +14,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.dispatcher.domain.model import ClaimedJob, JobState
+from genbus.runtime.rows import dataclass_from_row
 
 CLAIM_COLUMNS = """
     j.generation_id, j.provider_id, j.operation_type, j.account_id, j.attempt, j.submit_tries,
@@ -44,21 +45,7 @@ class Contended(Exception):
 
 def claimed_from_row(row: Any) -> ClaimedJob:
     """A claimed job as the claim statements return it (`CLAIM_COLUMNS`)."""
-    return ClaimedJob(
-        generation_id=row.generation_id,
-        provider_id=row.provider_id,
-        operation_type=row.operation_type,
-        account_id=row.account_id,
-        attempt=row.attempt,
-        submit_tries=row.submit_tries,
-        request=dict(row.request),
-        cancel_requested=row.cancel_requested,
-        base_url=row.base_url,
-        credentials_ciphertext=row.credentials_ciphertext,
-        lease_token=row.lease_token,
-        submit_started_at=row.submit_started_at,
-        breaker_dirty=row.breaker_dirty,
-    )
+    return dataclass_from_row(ClaimedJob, row._mapping, request=dict(row.request))
 
 
 def fence_params(claim: ClaimedJob) -> dict[str, Any]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 
-from genbus.webhooks.adapters.tables import ATTEMPTS, ENDPOINTS, SCHEMA
+from genbus.runtime.rows import dataclass_from_row
+from genbus.webhooks.adapters.tables import ENDPOINTS, SCHEMA
 from genbus.webhooks.domain.model import Attempt, Delivery, DeliveryStatus, Endpoint, EventKind
 
 ENDPOINT_COLUMNS = [c for c in ENDPOINTS.c if c.name != "secret_encrypted"]
@@ -32,39 +33,16 @@ CLAIM = text(
 
 
 def endpoint_of(row: RowMapping) -> Endpoint:
-    return Endpoint(
-        id=row["id"],
-        user_id=row["user_id"],
-        url=row["url"],
-        description=row["description"],
-        event_kinds=tuple(EventKind(k) for k in row["event_kinds"]),
-        enabled=row["enabled"],
-        disabled_reason=row["disabled_reason"],
-        disabled_at=row["disabled_at"],
-        consecutive_failures=row["consecutive_failures"],
-        failing_since=row["failing_since"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+    return dataclass_from_row(
+        Endpoint, row, event_kinds=tuple(EventKind(k) for k in row["event_kinds"])
     )
 
 
 def delivery_of(row: RowMapping) -> Delivery:
-    return Delivery(
-        id=row["id"],
-        endpoint_id=row["endpoint_id"],
-        source_event_id=row["event_id"],
-        webhook_id=row["webhook_id"],
-        event_type=row["event_type"],
-        generation_id=row["generation_id"],
-        status=DeliveryStatus(row["status"]),
-        tries=row["tries"],
-        next_attempt_at=row["next_attempt_at"],
-        last_status_code=row["last_status_code"],
-        last_error=row["last_error"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+    return dataclass_from_row(
+        Delivery, row, source_event_id=row["event_id"], status=DeliveryStatus(row["status"])
     )
 
 
 def attempt_of(row: RowMapping) -> Attempt:
-    return Attempt(**{c.name: row[c.name] for c in ATTEMPTS.c})
+    return dataclass_from_row(Attempt, row)
