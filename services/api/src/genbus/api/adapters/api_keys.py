@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.api.adapters.tables import api_keys
 from genbus.api.domain.api_keys import ApiKey
+from genbus.runtime.rows import dataclass_from_row
 
 _t = api_keys
 
@@ -65,12 +66,4 @@ class ApiKeyRepository:
 
 
 def _to_domain(row: Mapping[Any, Any]) -> ApiKey:
-    return ApiKey(
-        id=row["id"],
-        user_id=row["user_id"],
-        name=row["name"],
-        prefix=row["prefix"],
-        admin=row["admin"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-    )
+    return dataclass_from_row(ApiKey, row)

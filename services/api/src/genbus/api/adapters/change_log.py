@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.api.adapters.tables import generation_events
+from genbus.runtime.rows import dataclass_from_row
 
 _t = generation_events
 #: The event types of the log (also the SSE `event:` names).
@@ -95,18 +96,7 @@ class ChangeLogRepository:
         if generation_id is not None:
             query = query.where(_t.c.generation_id == generation_id)
         rows = (await self._conn.execute(query.order_by(_t.c.id).limit(limit))).mappings()
-        return [
-            ChangeRecord(
-                seq=row["id"],
-                generation_id=row["generation_id"],
-                user_id=row["user_id"],
-                event_type=row["event_type"],
-                status=row["status"],
-                payload=row["payload"],
-                created_at=row["created_at"],
-            )
-            for row in rows
-        ]
+        return [dataclass_from_row(ChangeRecord, row, seq=row["id"]) for row in rows]
 
     async def last_seq(self, user_id: str) -> int:
         """The id of `user_id`'s latest row, 0 if none."""

@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from genbus.runtime.rows import dataclass_from_row
 from genbus.webhooks.adapters.endpoint_store import EndpointStore
 from genbus.webhooks.adapters.rows import (
     CLAIM,
@@ -67,18 +68,7 @@ class SqlStore(EndpointStore):
         }
         async with self._engine.begin() as conn:
             rows = (await conn.execute(CLAIM, params)).mappings().all()
-        return [
-            DueDelivery(
-                id=r["id"],
-                endpoint_id=r["endpoint_id"],
-                webhook_id=r["webhook_id"],
-                url=r["url"],
-                secret_encrypted=r["secret_encrypted"],
-                payload=r["payload"],
-                tries=r["tries"],
-            )
-            for r in rows
-        ]
+        return [dataclass_from_row(DueDelivery, r) for r in rows]
 
     async def record_attempt(self, record: AttemptRecord, policy: DisablePolicy) -> bool:
         result = record.result
