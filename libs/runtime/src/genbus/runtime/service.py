@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import nats.errors
 from faststream.nats import NatsBroker
@@ -34,12 +34,36 @@ __all__ = [
     "nats_servers",
     "open_kv",
     "run_service",
+    "run_until_stopped",
     "until_provisioned",
 ]
 
 log = get_logger(__name__)
 
 ServiceMain = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class Lifecycle(Protocol):
+    """What every service's runtime (its `bootstrap()`'s result) does."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+async def run_until_stopped(
+    runtime: Lifecycle,
+    stop: asyncio.Event,
+    *,
+    wait: Callable[[asyncio.Event], Awaitable[None]] | None = None,
+) -> None:
+    """Start `runtime`, wait until `stop` is set (or until `wait(stop)` returns, for a runtime
+    that can also end on its own), then stop it, whatever happened."""
+    await runtime.start()
+    try:
+        await (wait(stop) if wait is not None else stop.wait())
+    finally:
+        await runtime.stop()
 
 
 def run_service(main: ServiceMain) -> None:

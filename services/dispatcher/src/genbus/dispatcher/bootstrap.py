@@ -55,6 +55,7 @@ from genbus.runtime.service import (
     make_broker,
     nats_readiness,
     open_kv,
+    run_until_stopped,
 )
 from genbus.runtime.settings import SHUTDOWN_CLOSE_RESERVE_S
 from genbus.runtime.tracing import configure_tracing
@@ -263,11 +264,7 @@ def bootstrap(settings: DispatcherSettings) -> DispatcherRuntime:
 async def serve(settings: DispatcherSettings, stop: asyncio.Event) -> None:
     """Run the dispatcher until `stop`."""
     runtime = bootstrap(settings)
-    await runtime.start()
-    try:
-        await runtime.wait(stop)
-    finally:
-        await runtime.stop()
+    await run_until_stopped(runtime, stop, wait=runtime.wait)
 
 
 async def _sync_directory(

@@ -27,7 +27,13 @@ from genbus.runtime.http_server import (
 )
 from genbus.runtime.logging import get_logger
 from genbus.runtime.publisher import EventPublisher
-from genbus.runtime.service import connect_and_bind, make_broker, nats_readiness, open_kv
+from genbus.runtime.service import (
+    connect_and_bind,
+    make_broker,
+    nats_readiness,
+    open_kv,
+    run_until_stopped,
+)
 from genbus.runtime.tracing import configure_tracing
 
 log = get_logger(__name__)
@@ -116,9 +122,4 @@ def bootstrap(settings: PollerSettings) -> PollerRuntime:
 
 async def serve(settings: PollerSettings, stop: asyncio.Event) -> None:
     """Run the poller until `stop`."""
-    runtime = bootstrap(settings)
-    await runtime.start()
-    try:
-        await stop.wait()
-    finally:
-        await runtime.stop()
+    await run_until_stopped(bootstrap(settings), stop)

@@ -27,6 +27,7 @@ from genbus.runtime.service import (
     database_readiness,
     make_broker,
     nats_readiness,
+    run_until_stopped,
 )
 from genbus.runtime.tracing import configure_tracing
 from genbus.webhooks.adapters.identity import ApiIdentity
@@ -117,12 +118,7 @@ class WebhooksRuntime:
 
 async def serve(settings: WebhooksSettings, stop: asyncio.Event) -> None:
     """Run the webhooks service until `stop`."""
-    runtime = bootstrap(settings)
-    await runtime.start()
-    try:
-        await stop.wait()
-    finally:
-        await runtime.stop()
+    await run_until_stopped(bootstrap(settings), stop)
 
 
 def bootstrap(settings: WebhooksSettings) -> WebhooksRuntime:
