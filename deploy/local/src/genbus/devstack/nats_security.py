@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genbus.contracts.nats_config import render_authorization
-from genbus.contracts.permissions import PROVISIONER, all_permissions
+from genbus.contracts.permissions import all_permissions
 from genbus.devstack.pki import TlsFiles, ensure_tls_files
 
 ROUTE_USER = "route"
@@ -73,9 +73,6 @@ class NatsSecurity:
             "GENBUS_NATS_PASSWORD": self.password(user),
             "GENBUS_NATS_TLS_CA": str(self.tls.ca_file),
         }
-
-    def provisioner_env(self) -> dict[str, str]:
-        return self.client_env(PROVISIONER)
 
     def server_config(
         self,

@@ -30,17 +30,6 @@ def free_port(host: str = LOOPBACK) -> int:
     return free_ports(1, host)[0]
 
 
-def port_is_free(port: int, host: str = LOOPBACK) -> bool:
-    """True when nothing listens on `host:port` and we could bind it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
 def port_accepts(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> bool:
     """True when a TCP connection to `host:port` succeeds."""
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -150,7 +149,3 @@ async def replay_dead_letter(js: JetStreamContext, sequence: int) -> DeadLetter:
     )
     await js.delete_msg(DEAD_LETTER_STREAM.name, sequence)
     return letter
-
-
-def render(letters: list[DeadLetter]) -> str:
-    return "\n".join(json.dumps(letter.summary()) for letter in letters)

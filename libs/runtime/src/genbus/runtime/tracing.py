@@ -100,10 +100,6 @@ def configure_tracing(service_name: str, *, exporter: SpanExporter | None = None
     return True
 
 
-def tracing_enabled() -> bool:
-    return _provider is not None
-
-
 def current_trace_headers() -> dict[str, str]:
     """The current trace context as message headers (empty when no span is active)."""
     carrier: dict[str, str] = {}

@@ -156,7 +156,6 @@ class DispatchJob(SQLModel, table=True):
 
 OUTBOX = outbox_table(SQLModel.metadata, SCHEMA)
 ACCOUNTS = ProviderAccount.__table__  # type: ignore[attr-defined]
-JOBS = DispatchJob.__table__  # type: ignore[attr-defined]
 
 
 class AdminAudit(SQLModel, table=True):
@@ -172,6 +171,3 @@ class AdminAudit(SQLModel, table=True):
     target: str = Field(max_length=200)
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
-
-
-AUDIT = AdminAudit.__table__  # type: ignore[attr-defined]
