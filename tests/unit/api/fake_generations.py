@@ -135,6 +135,7 @@ class FakeGenerationRepository(GenerationRepository):
         attempt: int | None = None,
         account_id: str | None = None,
         provider_job_id: str | None = None,
+        cost: float | None = None,
     ) -> Generation | None:
         values: dict[str, Any] = {
             "status": status,
@@ -149,6 +150,8 @@ class FakeGenerationRepository(GenerationRepository):
             values["account_id"] = account_id
         if provider_job_id is not None:
             values["provider_job_id"] = provider_job_id
+        if cost is not None:
+            values["actual_cost"] = cost
         return self._cas(generation_id, lambda g: g.status in sources_of(status), **values)
 
     async def cancel_at_once(self, generation_id: UUID, *, at: datetime) -> Generation | None:

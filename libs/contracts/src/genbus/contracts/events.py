@@ -80,6 +80,18 @@ class GenerationRequested(Event):
     deadline_at: AwareDatetime
     reproducible_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     preferred_account_id: str | None = None
+    max_in_flight: int | None = Field(
+        default=None,
+        ge=0,
+        description="the caller's cap on its generations in flight at once (its API key's "
+        "limits); null: no cap",
+    )
+    estimated_cost: float | None = Field(
+        default=None,
+        ge=0,
+        description="what the api's price table says the generation costs, in the provider's "
+        "billing unit (credits); null: no price known",
+    )
 
     @classmethod
     def new(
@@ -96,6 +108,8 @@ class GenerationRequested(Event):
         priority: int = 5,
         scheduled_at: datetime | None = None,
         preferred_account_id: str | None = None,
+        max_in_flight: int | None = None,
+        estimated_cost: float | None = None,
         occurred_at: datetime | None = None,
     ) -> Self:
         """The first event of a generation (one per generation: its attempt is 0)."""
@@ -112,6 +126,8 @@ class GenerationRequested(Event):
             deadline_at=deadline_at,
             reproducible_hash=reproducible_hash,
             preferred_account_id=preferred_account_id,
+            max_in_flight=max_in_flight,
+            estimated_cost=estimated_cost,
         )
 
 
@@ -154,6 +170,12 @@ class GenerationCompleted(Event):
     attempt: int = Field(default=0, ge=0, description="0 when it ended before any submission")
     account_id: str | None = None
     provider_job_id: str | None = None
+    cost: float | None = Field(
+        default=None,
+        ge=0,
+        description="what the provider reports the job used, in its billing unit (credits; "
+        "Replicate: seconds of compute); null: not reported",
+    )
 
     @classmethod
     def following(
@@ -166,6 +188,7 @@ class GenerationCompleted(Event):
         asset: Asset | None = None,
         account_id: str | None = None,
         provider_job_id: str | None = None,
+        cost: float | None = None,
         occurred_at: datetime | None = None,
     ) -> Self:
         """The generation of `prior` ended on this attempt (0: before any submission).
@@ -181,6 +204,7 @@ class GenerationCompleted(Event):
             attempt=attempt,
             account_id=account_id,
             provider_job_id=provider_job_id,
+            cost=cost,
         )
 
     @model_validator(mode="after")

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.api.adapters.tables import api_keys
 from genbus.api.domain.api_keys import ApiKey
+from genbus.api.domain.limits import Limits
 
 _t = api_keys
 
@@ -31,6 +32,8 @@ class ApiKeyRepository:
                 admin=key.admin,
                 created_at=key.created_at,
                 revoked_at=key.revoked_at,
+                tier=key.tier,
+                limits=key.overrides.as_json() if key.overrides is not None else None,
             )
         )
 
@@ -63,6 +66,21 @@ class ApiKeyRepository:
             row = (await self._conn.execute(select(_t).where(_t.c.id == key_id))).mappings().first()
         return _to_domain(row) if row is not None else None
 
+    async def set_limits(
+        self, key_id: UUID, *, tier: str | None, overrides: Limits | None
+    ) -> ApiKey | None:
+        """Replace the key's tier and overrides; None if there is no such key."""
+        stored = overrides.as_json() if overrides is not None and overrides.set else None
+        query = (
+            update(_t).where(_t.c.id == key_id).values(tier=tier, limits=stored).returning(*_t.c)
+        )
+        row = (await self._conn.execute(query)).mappings().first()
+        return _to_domain(row) if row is not None else None
+
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        row = (await self._conn.execute(select(_t).where(_t.c.id == key_id))).mappings().first()
+        return _to_domain(row) if row is not None else None
+
 
 def _to_domain(row: Mapping[Any, Any]) -> ApiKey:
     return ApiKey(
@@ -73,4 +91,6 @@ def _to_domain(row: Mapping[Any, Any]) -> ApiKey:
         admin=row["admin"],
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
+        tier=row["tier"],
+        overrides=Limits.model_validate(row["limits"]) if row["limits"] is not None else None,
     )

@@ -164,6 +164,7 @@ class GenerationRepository:
         attempt: int | None = None,
         account_id: str | None = None,
         provider_job_id: str | None = None,
+        cost: float | None = None,
     ) -> Generation | None:
         """Move to terminal `status` unless already terminal (the first terminal state wins)."""
         values: dict[str, Any] = {
@@ -179,6 +180,8 @@ class GenerationRepository:
             values["account_id"] = account_id
         if provider_job_id is not None:
             values["provider_job_id"] = provider_job_id
+        if cost is not None:
+            values["actual_cost"] = cost
         return await self._compare_and_set(
             generation_id, _t.c.status.in_(sources_of(status)), **values
         )
@@ -261,6 +264,8 @@ def _to_row(g: Generation) -> dict[str, Any]:
         "completed_at": g.completed_at,
         "parent_generation_id": g.parent_generation_id,
         "prompt_version_id": g.prompt_version_id,
+        "estimated_cost": g.estimated_cost,
+        "actual_cost": g.actual_cost,
     }
 
 
@@ -292,6 +297,8 @@ def _to_domain(row: Mapping[Any, Any]) -> Generation:
         completed_at=row["completed_at"],
         parent_generation_id=row["parent_generation_id"],
         prompt_version_id=row["prompt_version_id"],
+        estimated_cost=row.get("estimated_cost"),
+        actual_cost=row.get("actual_cost"),
     )
 
 

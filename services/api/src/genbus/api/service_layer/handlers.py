@@ -86,6 +86,7 @@ async def on_generations_completed(
             attempt=event.attempt,
             account_id=event.account_id,
             provider_job_id=event.provider_job_id,
+            cost=event.cost,
         )
 
     return await _apply_in_one_transaction(events, apply, uow)
