@@ -84,6 +84,7 @@ class FakeGenerationRepository(GenerationRepository):
         provider_job_id: str,
         submitted_at: datetime,
         now: datetime,
+        cost: float | None = None,
     ) -> Generation | None:
         return self._cas(
             generation_id,
@@ -97,6 +98,7 @@ class FakeGenerationRepository(GenerationRepository):
             provider_job_id=provider_job_id,
             submitted_at=submitted_at,
             updated_at=now,
+            **({"actual_cost": cost} if cost is not None else {}),
         )
 
     async def record_late_submission(
@@ -108,6 +110,7 @@ class FakeGenerationRepository(GenerationRepository):
         provider_job_id: str,
         submitted_at: datetime,
         now: datetime,
+        cost: float | None = None,
     ) -> Generation | None:
         current = self._t.generations.get(generation_id)
         if current is None:
@@ -121,6 +124,7 @@ class FakeGenerationRepository(GenerationRepository):
                 current.provider_job_id if current.provider_job_id is not None else provider_job_id
             ),
             updated_at=now,
+            actual_cost=current.actual_cost if current.actual_cost is not None else cost,
         )
 
     async def record_outcome(

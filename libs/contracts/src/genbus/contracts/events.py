@@ -139,6 +139,12 @@ class GenerationSubmitted(Event):
     provider_job_id: str = Field(min_length=1, max_length=256)
     attempt: int = Field(ge=1)
     deadline_at: AwareDatetime
+    cost: float | None = Field(
+        default=None,
+        ge=0,
+        description="what the provider's submit answer says the job costs, in its billing "
+        "unit (Pixverse: credits); null: not said",
+    )
 
     @classmethod
     def following(
@@ -148,6 +154,7 @@ class GenerationSubmitted(Event):
         account_id: str,
         provider_job_id: str,
         attempt: int,
+        cost: float | None = None,
         occurred_at: datetime | None = None,
     ) -> Self:
         """The provider accepted `request` as its job `provider_job_id` on this attempt."""
@@ -157,6 +164,7 @@ class GenerationSubmitted(Event):
             provider_job_id=provider_job_id,
             attempt=attempt,
             deadline_at=request.deadline_at,
+            cost=cost,
         )
 
 

@@ -35,7 +35,12 @@ from genbus.providers.errors import (
     SubmitOutcomeUnknown,
     UnsupportedOperation,
 )
-from genbus.providers.pixverse_answers import answer_of, job_status_of, positive_int
+from genbus.providers.pixverse_answers import (
+    answer_of,
+    credits_of,
+    job_status_of,
+    positive_int,
+)
 from genbus.providers.pixverse_body import to_pixverse_body
 from genbus.providers.protocol import (
     JobState,
@@ -115,7 +120,9 @@ class PixverseAdapter(HttpAdapter):
         video_id = positive_int(resp.get("video_id"))
         if video_id is None:
             raise SubmitOutcomeUnknown("pixverse accepted a video without a video_id")
-        return SubmitResult(provider_job_id=str(video_id), status=JobState.QUEUED.value)
+        return SubmitResult(
+            provider_job_id=str(video_id), status=JobState.QUEUED.value, cost=credits_of(resp)
+        )
 
     async def status(self, job: ProviderJobRef) -> JobStatus:
         """GET /openapi/v2/video/result/{id}, translated to a `JobStatus`."""

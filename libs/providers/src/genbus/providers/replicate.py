@@ -26,7 +26,7 @@ import httpx
 from pydantic import ValidationError
 
 from genbus.contracts import Asset, ErrorInfo, InputRef
-from genbus.providers._http import HttpAdapter, parse_retry_after
+from genbus.providers._http import HttpAdapter, non_negative_number, parse_retry_after
 from genbus.providers.credentials import Credentials
 from genbus.providers.errors import (
     AuthFailed,
@@ -323,7 +323,14 @@ def _job_status(
         asset=asset,
         error=error,
         retry_after_s=retry_after_s,
+        cost=_predict_time(data) if state.terminal else None,
     )
+
+
+def _predict_time(data: Mapping[str, Any]) -> float | None:
+    """`metrics.predict_time`: the seconds of compute Replicate bills the prediction for."""
+    metrics = data.get("metrics")
+    return non_negative_number(metrics.get("predict_time")) if isinstance(metrics, dict) else None
 
 
 def _asset(output: object) -> Asset | None:

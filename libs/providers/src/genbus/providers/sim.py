@@ -10,7 +10,7 @@ import httpx
 from pydantic import ValidationError
 
 from genbus.contracts import PROVIDER_FAILED, Asset, ErrorInfo
-from genbus.providers._http import HttpAdapter, parse_retry_after
+from genbus.providers._http import HttpAdapter, non_negative_number, parse_retry_after
 from genbus.providers.credentials import Credentials
 from genbus.providers.errors import (
     AuthFailed,
@@ -279,6 +279,7 @@ def _job_status(
         asset=asset,
         error=error,
         retry_after_s=retry_after_s,
+        cost=non_negative_number(data.get("credits")),
     )
 
 

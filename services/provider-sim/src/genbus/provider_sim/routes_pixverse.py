@@ -193,7 +193,8 @@ async def _generate(operation: str, request: Request, state: SimState, api_key: 
         raise
     # No idempotency key: Pixverse has none, so a replayed request is a second job.
     submission = state.submit(api_key, job_body, None, numeric_id=True)
-    return await answer_submission(submission, _ok({"video_id": int(submission.job.id)}))
+    created = {"video_id": int(submission.job.id), "credit": submission.job.credits}
+    return await answer_submission(submission, _ok(created))
 
 
 def _job_body(

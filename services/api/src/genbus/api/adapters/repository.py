@@ -109,8 +109,10 @@ class GenerationRepository:
         provider_job_id: str,
         submitted_at: datetime,
         now: datetime,
+        cost: float | None = None,
     ) -> Generation | None:
-        """pending → processing; or a later attempt's details on a processing generation."""
+        """pending → processing; or a later attempt's details on a processing generation
+        (`cost`, when the provider's submit answer told it, is the attempt's actual cost)."""
         allowed = or_(
             _t.c.status.in_(sources_of(GenerationStatus.PROCESSING)),
             and_(_t.c.status.in_(RESUBMITTABLE), _t.c.attempt < attempt),
@@ -124,6 +126,7 @@ class GenerationRepository:
             provider_job_id=provider_job_id,
             submitted_at=submitted_at,
             updated_at=now,
+            **({"actual_cost": cost} if cost is not None else {}),
         )
 
     async def record_late_submission(
@@ -135,6 +138,7 @@ class GenerationRepository:
         provider_job_id: str,
         submitted_at: datetime,
         now: datetime,
+        cost: float | None = None,
     ) -> Generation | None:
         """The submission of the attempt that already ended the generation (its completed event
         arrived first): fill in what only the submission tells, leave the outcome alone."""
@@ -150,6 +154,7 @@ class GenerationRepository:
             account_id=func.coalesce(_t.c.account_id, account_id),
             provider_job_id=func.coalesce(_t.c.provider_job_id, provider_job_id),
             updated_at=now,
+            actual_cost=func.coalesce(_t.c.actual_cost, cost),
         )
 
     async def record_outcome(

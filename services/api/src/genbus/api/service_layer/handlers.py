@@ -54,6 +54,7 @@ async def on_generations_submitted(
                 provider_job_id=event.provider_job_id,
                 submitted_at=event.occurred_at,
                 now=now,
+                cost=event.cost,
             )
             if updated is not None:
                 return updated
