@@ -103,3 +103,32 @@ async def test_pixverse_reports_the_credit_of_its_generate_answer_and_of_a_video
         assert (await adapter.submit(request)).cost is None
     finally:
         await adapter.aclose()
+
+
+async def test_pixverse_balance_is_monthly_plus_purchased_credits() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        resp = {"account_id": 1, "credit_monthly": 1069, "credit_package": 30}
+        return httpx.Response(200, json={"ErrCode": 0, "ErrMsg": "success", "Resp": resp})
+
+    adapter = PixverseAdapter(
+        base_url="http://pixverse.test", transport=httpx.MockTransport(handler)
+    )
+    try:
+        assert await adapter.balance(CREDENTIALS) == 1099
+    finally:
+        await adapter.aclose()
+    (sent,) = seen
+    assert (sent.method, sent.url.path) == ("GET", "/openapi/v2/account/balance")
+    assert sent.headers["API-KEY"] == "secret-key-0123456789"
+    assert sent.headers["Ai-trace-id"]
+
+
+async def test_replicate_has_no_balance() -> None:
+    adapter = ReplicateAdapter(base_url="http://replicate.test", transport=_answering({}))
+    try:
+        assert await adapter.balance(CREDENTIALS) is None
+    finally:
+        await adapter.aclose()

@@ -150,6 +150,11 @@ class ProviderAdapter(Protocol):
         """Ask the provider to cancel the job; `status` reports the outcome."""
         ...
 
+    async def balance(self, credentials: Credentials, base_url: str | None = None) -> int | None:
+        """The account's credits left, where the provider's API tells (None: it does not, or
+        the account is unlimited)."""
+        ...
+
     async def aclose(self) -> None:
         """Close the HTTP client."""
         ...

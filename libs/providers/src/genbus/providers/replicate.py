@@ -199,6 +199,10 @@ class ReplicateAdapter(HttpAdapter):
                 return ReplicateModel(ref, known.image_input)
         return ReplicateModel(ref)
 
+    async def balance(self, credentials: Credentials, base_url: str | None = None) -> int | None:
+        """Replicate bills by the second and has no balance API: None."""
+        return None
+
 
 def to_replicate_input(
     params: Mapping[str, Any], inputs: Sequence[InputRef], model: ReplicateModel

@@ -161,6 +161,23 @@ class SimAdapter(HttpAdapter):
         if not response.is_success:
             raise _error_from(response, job.credentials, not_found=JobNotFound)
 
+    async def balance(self, credentials: Credentials, base_url: str | None = None) -> int | None:
+        """GET /v1/balance: the key's credits left (None: unlimited)."""
+        response = await self._send(
+            "GET",
+            f"{self._base_url(base_url)}/v1/balance",
+            credentials=credentials,
+            headers=_auth_headers(credentials),
+        )
+        if response.status_code != 200:
+            raise _error_from(response, credentials, not_found=ProviderUnavailable)
+        return _balance_of(_json_object(response))
+
+
+def _balance_of(data: Mapping[str, Any]) -> int | None:
+    left = data.get("credits_left")
+    return left if isinstance(left, int) and not isinstance(left, bool) and left >= 0 else None
+
 
 def _auth_headers(credentials: Credentials) -> dict[str, str]:
     api_key = credentials.get("api_key")

@@ -97,3 +97,11 @@ def output_bytes(job_id: str) -> bytes:
         block = hashlib.sha256(block).digest()
         filler += block
     return (header + bytes(filler))[:_FILE_SIZE]
+
+
+def credits_left(stats: dict[str, Any], credits: int | None, api_key: str) -> int | None:
+    """What `api_key` has left of `credits` (None: unlimited), by the sim's `stats()`."""
+    if credits is None:
+        return None
+    used = int(stats["keys"].get(api_key, {}).get("credits_used", 0))
+    return max(0, credits - used)

@@ -25,7 +25,7 @@ from genbus.provider_sim.auth import authenticate
 from genbus.provider_sim.deps import StateDep, hang_status_if_told
 from genbus.provider_sim.errors import ErrorCode, SimError
 from genbus.provider_sim.forms import parse_form
-from genbus.provider_sim.jobs import OUTPUT_HEIGHT, OUTPUT_WIDTH, Job, JobStatus
+from genbus.provider_sim.jobs import OUTPUT_HEIGHT, OUTPUT_WIDTH, Job, JobStatus, credits_left
 from genbus.provider_sim.state import SimState
 from genbus.provider_sim.submits import answer_submission, post_submit, submit_handler
 
@@ -151,6 +151,19 @@ async def upload_image(request: Request, state: StateDep, api_key: PixverseKeyDe
     else:
         raise _invalid("either image or image_url is required")
     return _ok({"img_id": img_id, "img_url": image_url})
+
+
+#: The balance an unlimited key shows (Pixverse has no "unlimited").
+UNLIMITED_BALANCE = 1_000_000_000
+
+
+@router.get("/account/balance", operation_id="pixverse_account_balance")
+async def account_balance(request: Request, state: StateDep, api_key: PixverseKeyDep) -> Response:
+    """The key's credits left, as Pixverse's monthly credits (no purchased ones)."""
+    _trace_id(request)
+    left = credits_left(state.stats(), state.config.credits_for(api_key), api_key)
+    monthly = UNLIMITED_BALANCE if left is None else left
+    return _ok({"account_id": 0, "credit_monthly": monthly, "credit_package": 0})
 
 
 @router.get("/video/result/{video_id}", operation_id="pixverse_video_result")
