@@ -23,10 +23,10 @@ from genbus.api.domain.pricing import PriceTable
 from genbus.api.domain.requests import GenerationDraft
 from genbus.api.domain.status import GenerationStatus
 from genbus.api.service_layer.api_keys import issue_api_key, set_key_limits
-from genbus.api.service_layer.handlers import on_generation_completed
+from genbus.api.service_layer.handlers import on_generation_completed, on_generation_submitted
 from genbus.api.service_layer.intake import Policy, create_generation, retry_generation
 from genbus.api.service_layer.usage import today, usage
-from genbus.contracts import REQUESTED, Asset, GenerationCompleted
+from genbus.contracts import REQUESTED, Asset, GenerationCompleted, GenerationSubmitted
 from genbus.runtime.problems import FieldError
 
 from .fakes import LIMITS, NOW, OTHER_USER, USER, Catalog, FakeDatabase, generation
@@ -246,3 +246,30 @@ async def test_operators_set_and_clear_a_keys_tier_and_overrides() -> None:
         await set_key_limits(db.uow(), key_id, tiers=tiers, clear=["colour"])
     with pytest.raises(InvalidLimits):
         await set_key_limits(db.uow(), key_id, tiers=tiers, overrides={"daily_quota": -1})
+
+
+async def test_a_cost_the_submit_answer_told_is_the_actual_cost_unless_the_end_says_more() -> None:
+    db = FakeDatabase()
+    g = generation(GenerationStatus.PENDING)
+    db.add(g)
+    submitted = GenerationSubmitted.model_validate(
+        {
+            "event_id": UUID(int=g.id.int ^ 2),
+            "occurred_at": NOW,
+            "generation_id": g.id,
+            "user_id": g.user_id,
+            "provider_id": g.provider_id,
+            "operation_type": g.operation_type,
+            "account_id": "acct-1",
+            "provider_job_id": "301",
+            "attempt": 1,
+            "deadline_at": NOW + timedelta(hours=1),
+            "cost": 45,
+        }
+    )
+    processing = await on_generation_submitted(submitted, db.uow(), now=NOW)
+    assert processing is not None
+    assert processing.actual_cost == 45
+    done = await on_generation_completed(_completed(g), db.uow(), now=NOW)  # no cost: kept
+    assert done is not None
+    assert done.actual_cost == 45
