@@ -117,5 +117,15 @@ async def test_costs_are_recorded_and_usage_totals_agree_with_the_rows(api: Api)
         api.runtime.uow(), start=None, end=None, group_by="user", now=datetime.now(UTC)
     )
     assert [(r.key, r.generations) for r in report.rows] == [(USER, 3)]
+    by_provider = await admin.get(
+        "/api/v1/admin/usage", params={"by": "provider", "user": USER, "from": start}
+    )
+    assert [(g["key"], g["generations"]) for g in by_provider.json()["groups"]] == [("sim", 3)]
+    nobody = await admin.get("/api/v1/admin/usage", params={"user": "nobody", "from": start})
+    assert nobody.json()["total"]["generations"] == 0
+    backwards = await admin.get(
+        "/api/v1/admin/usage", params={"from": start, "to": "2000-01-01T00:00:00Z"}
+    )
+    assert (backwards.status_code, backwards.json()["errors"][0]["field"]) == (422, "from")
     forbidden = await api.client.get("/api/v1/admin/usage")
     assert (forbidden.status_code, forbidden.json()["code"]) == (403, "admin_only")
