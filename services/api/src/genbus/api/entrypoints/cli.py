@@ -6,6 +6,8 @@ deadline reconciler and the purger without an HTTP API, as a deployable of their
 
 `keys create` prints the new key once, as JSON (`{"id", "user_id", "name", "admin", "prefix",
 "key"}`), so scripts can read it; `keys list` and `keys revoke` never print a secret.
+`keys limits` / `keys show` manage a key's tier and overrides, `usage` sums generations and
+costs over a time range (`cli_limits`).
 """
 
 from __future__ import annotations
