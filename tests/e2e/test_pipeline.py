@@ -6,6 +6,10 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import wait_terminal
+from tests.e2e.costs_and_usage import (  # noqa: F401  (run on this module's system)
+    test_actual_costs_equal_the_sims_credits_used_and_usage_agrees_with_the_rows,
+    test_the_dispatcher_reads_the_pixverse_accounts_balances,
+)
 
 pytestmark = pytest.mark.e2e
 

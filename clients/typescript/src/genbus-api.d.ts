@@ -222,9 +222,51 @@ export interface paths {
         };
         /**
          * Me
-         * @description The caller: the user its API key belongs to.
+         * @description The caller: the user its API key belongs to, the key's tier and limits, and today's
+         *     usage against its daily quota.
          */
         get: operations["getMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Usage
+         * @description Your generations created in [`from`, `to`) and their costs, per provider.
+         */
+        get: operations["get_usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Admin Usage
+         * @description Admin keys only: every user's generations created in [`from`, `to`) and their costs,
+         *     per user, provider account or provider (403 `admin_only` for other keys).
+         */
+        get: operations["get_admin_usage"];
         put?: never;
         post?: never;
         delete?: never;
@@ -399,6 +441,7 @@ export interface components {
          *       "items": [
          *         {
          *           "account_id": "sim-1",
+         *           "actual_cost": 1,
          *           "asset": {
          *             "duration_s": 5,
          *             "height": 720,
@@ -418,6 +461,7 @@ export interface components {
          *           "completed_at": "2025-06-01T12:00:09Z",
          *           "created_at": "2025-06-01T12:00:00Z",
          *           "deadline_at": "2025-06-01T13:00:00Z",
+         *           "estimated_cost": 1,
          *           "id": "3f2b8c1e-0d4a-4c55-9a77-1b2c3d4e5f60",
          *           "inputs": [],
          *           "metadata": {},
@@ -451,6 +495,7 @@ export interface components {
          * @description A generation as its owner sees it.
          * @example {
          *       "account_id": "sim-1",
+         *       "actual_cost": 1,
          *       "asset": {
          *         "duration_s": 5,
          *         "height": 720,
@@ -470,6 +515,7 @@ export interface components {
          *       "completed_at": "2025-06-01T12:00:09Z",
          *       "created_at": "2025-06-01T12:00:00Z",
          *       "deadline_at": "2025-06-01T13:00:00Z",
+         *       "estimated_cost": 1,
          *       "id": "3f2b8c1e-0d4a-4c55-9a77-1b2c3d4e5f60",
          *       "inputs": [],
          *       "metadata": {},
@@ -585,6 +631,16 @@ export interface components {
             parent_generation_id: string | null;
             /** Prompt Version Id */
             prompt_version_id: string | null;
+            /**
+             * Estimated Cost
+             * @description by the price table at creation, in the provider's unit (credits; Replicate: seconds of compute); null: no price configured
+             */
+            estimated_cost?: number | null;
+            /**
+             * Actual Cost
+             * @description as the provider reported it once ended; null: not reported
+             */
+            actual_cost?: number | null;
         };
         /**
          * GenerationStatus
@@ -641,6 +697,47 @@ export interface components {
              */
             priority: number;
         };
+        /**
+         * LimitsOut
+         * @description Your key's effective limits (its tier's, with the key's overrides); null: unlimited.
+         */
+        LimitsOut: {
+            /**
+             * Max In Flight
+             * @description your generations running at once
+             */
+            max_in_flight: number | null;
+            /**
+             * Daily Quota
+             * @description generations you may create per UTC day
+             */
+            daily_quota: number | null;
+            /**
+             * Max Priority
+             * @description the highest `priority` you may ask for
+             */
+            max_priority: number | null;
+            /**
+             * Providers
+             * @description the providers you may use
+             */
+            providers: string[] | null;
+            /**
+             * Operations
+             * @description the operations you may use
+             */
+            operations: string[] | null;
+            /**
+             * Models
+             * @description the `params.model` values you may use
+             */
+            models: string[] | null;
+            /**
+             * Provider Options
+             * @description the `params.provider_options` keys you may use
+             */
+            provider_options: string[] | null;
+        };
         /** Me */
         Me: {
             /** User Id */
@@ -657,6 +754,13 @@ export interface components {
             key_prefix: string | null;
             /** Admin */
             admin: boolean;
+            /**
+             * Tier
+             * @description your key's tier
+             */
+            tier: string;
+            limits: components["schemas"]["LimitsOut"];
+            today: components["schemas"]["TodayOut"];
         };
         /**
          * OperationType
@@ -690,9 +794,14 @@ export interface components {
             code: string;
             /**
              * Errors
-             * @description on 422: every field at fault
+             * @description on 422 (and 403 `not_entitled`): every field at fault
              */
             errors?: components["schemas"]["FieldProblem"][] | null;
+            /**
+             * Resets At
+             * @description on 429 `quota_exceeded`: when the quota starts afresh (also `Retry-After`)
+             */
+            resets_at?: string | null;
         };
         /** Readiness */
         Readiness: {
@@ -705,6 +814,80 @@ export interface components {
             checks: {
                 [key: string]: boolean;
             };
+        };
+        /** TodayOut */
+        TodayOut: {
+            /**
+             * Created
+             * @description generations you created today (UTC), all keys
+             */
+            created: number;
+            /**
+             * Remaining
+             * @description left of your daily quota; null: no quota
+             */
+            remaining: number | null;
+            /**
+             * Resets At
+             * Format: date-time
+             * @description when the day's quota starts afresh
+             */
+            resets_at: string;
+        };
+        /**
+         * Usage
+         * @description Generations created in [`from`, `to`) and their costs, per group, and in total (costs
+         *     in each provider's unit: credits; Replicate: seconds of compute).
+         */
+        Usage: {
+            /**
+             * From
+             * Format: date-time
+             */
+            from: string;
+            /**
+             * To
+             * Format: date-time
+             */
+            to: string;
+            /**
+             * Group By
+             * @enum {string}
+             */
+            group_by: "user" | "account" | "provider";
+            /** Groups */
+            groups: components["schemas"]["UsageGroup"][];
+            total: components["schemas"]["UsageGroup"];
+        };
+        /** UsageGroup */
+        UsageGroup: {
+            /**
+             * Key
+             * @description the user, account or provider id (account: null for generations never submitted); null in `total`
+             */
+            key: string | null;
+            /**
+             * Generations
+             * @description generations created in the range
+             */
+            generations: number;
+            /** Completed */
+            completed: number;
+            /**
+             * Estimated Cost
+             * @description the sum of their estimated costs
+             */
+            estimated_cost: number;
+            /**
+             * Actual Cost
+             * @description the sum of the costs providers reported
+             */
+            actual_cost: number;
+            /**
+             * With Actual Cost
+             * @description how many have a reported cost
+             */
+            with_actual_cost: number;
         };
         /**
          * WaitReason
@@ -858,6 +1041,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `not_entitled`: your API key's limits do not allow what the request asks for; `errors` names each field (`provider_id`, `operation_type`, `params.model`, `priority`, `params.provider_options.<key>`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Conflict with the generation's current state: `idempotency_key_reused`: this Idempotency-Key was used for a different request */
             409: {
                 headers: {
@@ -885,7 +1077,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `rate_limited`: rate limit of this API key exceeded; `overloaded`: the service's backlog is past its bound (too many generations waiting, or events not being delivered): retry after `Retry-After` seconds, computed from how fast the backlog drains (1..60); `too_many_pending`: your own generations waiting to start are at their bound (when configured): retry after `Retry-After` seconds */
+            /** @description `rate_limited`: rate limit of this API key exceeded; `overloaded`: the service's backlog is past its bound (too many generations waiting, or events not being delivered): retry after `Retry-After` seconds, computed from how fast the backlog drains (1..60); `too_many_pending`: your own generations waiting to start are at their bound (when configured): retry after `Retry-After` seconds; `quota_exceeded`: your API key's generations for today (UTC) are used up: the quota resets at `resets_at` (the next UTC midnight; `Retry-After` seconds from now) */
             429: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -1211,6 +1403,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `not_entitled`: your API key's limits do not allow what the request asks for; `errors` names each field (`provider_id`, `operation_type`, `params.model`, `priority`, `params.provider_options.<key>`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such generation, or not yours (never 403: others' generations do not exist for you) */
             404: {
                 headers: {
@@ -1238,7 +1439,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `rate_limited`: rate limit of this API key exceeded; `overloaded`: the service's backlog is past its bound (too many generations waiting, or events not being delivered): retry after `Retry-After` seconds, computed from how fast the backlog drains (1..60); `too_many_pending`: your own generations waiting to start are at their bound (when configured): retry after `Retry-After` seconds */
+            /** @description `rate_limited`: rate limit of this API key exceeded; `overloaded`: the service's backlog is past its bound (too many generations waiting, or events not being delivered): retry after `Retry-After` seconds, computed from how fast the backlog drains (1..60); `too_many_pending`: your own generations waiting to start are at their bound (when configured): retry after `Retry-After` seconds; `quota_exceeded`: your API key's generations for today (UTC) are used up: the quota resets at `resets_at` (the next UTC midnight; `Retry-After` seconds from now) */
             429: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -1669,6 +1870,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `not_entitled`: your API key's limits do not allow what the request asks for; `errors` names each field (`provider_id`, `operation_type`, `params.model`, `priority`, `params.provider_options.<key>`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Conflict with the generation's current state: `idempotency_key_reused`: this Idempotency-Key was used for another request */
             409: {
                 headers: {
@@ -1696,7 +1906,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `rate_limited`: rate limit of this API key exceeded; `overloaded`: the service's backlog is past its bound (too many generations waiting, or events not being delivered): retry after `Retry-After` seconds, computed from how fast the backlog drains (1..60); `too_many_pending`: your own generations waiting to start are at their bound (when configured): retry after `Retry-After` seconds */
+            /** @description `rate_limited`: rate limit of this API key exceeded; `overloaded`: the service's backlog is past its bound (too many generations waiting, or events not being delivered): retry after `Retry-After` seconds, computed from how fast the backlog drains (1..60); `too_many_pending`: your own generations waiting to start are at their bound (when configured): retry after `Retry-After` seconds; `quota_exceeded`: your API key's generations for today (UTC) are used up: the quota resets at `resets_at` (the next UTC midnight; `Retry-After` seconds from now) */
             429: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -1907,6 +2117,153 @@ export interface operations {
                 headers: {
                     /** @description the authentication scheme: Bearer */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request: `errors` names each field at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit of this API key exceeded */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_usage: {
+        parameters: {
+            query?: {
+                /** @description created at or after this time (default: today 00:00 UTC) */
+                from?: string | null;
+                /** @description created before this time (default: now) */
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Usage"];
+                };
+            };
+            /** @description No valid API key (missing, malformed, unknown or revoked) */
+            401: {
+                headers: {
+                    /** @description the authentication scheme: Bearer */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request: `errors` names each field at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit of this API key exceeded */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_admin_usage: {
+        parameters: {
+            query?: {
+                /** @description created at or after this time (default: today 00:00 UTC) */
+                from?: string | null;
+                /** @description created before this time (default: now) */
+                to?: string | null;
+                /** @description how to group */
+                by?: "user" | "account" | "provider";
+                /** @description only this user's */
+                user?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Usage"];
+                };
+            };
+            /** @description No valid API key (missing, malformed, unknown or revoked) */
+            401: {
+                headers: {
+                    /** @description the authentication scheme: Bearer */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `admin_only`: this route needs an admin API key */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

@@ -84,6 +84,7 @@ class FakeGenerationRepository(GenerationRepository):
         provider_job_id: str,
         submitted_at: datetime,
         now: datetime,
+        cost: float | None = None,
     ) -> Generation | None:
         return self._cas(
             generation_id,
@@ -97,6 +98,7 @@ class FakeGenerationRepository(GenerationRepository):
             provider_job_id=provider_job_id,
             submitted_at=submitted_at,
             updated_at=now,
+            **({"actual_cost": cost} if cost is not None else {}),
         )
 
     async def record_late_submission(
@@ -108,6 +110,7 @@ class FakeGenerationRepository(GenerationRepository):
         provider_job_id: str,
         submitted_at: datetime,
         now: datetime,
+        cost: float | None = None,
     ) -> Generation | None:
         current = self._t.generations.get(generation_id)
         if current is None:
@@ -121,6 +124,7 @@ class FakeGenerationRepository(GenerationRepository):
                 current.provider_job_id if current.provider_job_id is not None else provider_job_id
             ),
             updated_at=now,
+            actual_cost=current.actual_cost if current.actual_cost is not None else cost,
         )
 
     async def record_outcome(
@@ -135,6 +139,7 @@ class FakeGenerationRepository(GenerationRepository):
         attempt: int | None = None,
         account_id: str | None = None,
         provider_job_id: str | None = None,
+        cost: float | None = None,
     ) -> Generation | None:
         values: dict[str, Any] = {
             "status": status,
@@ -149,6 +154,8 @@ class FakeGenerationRepository(GenerationRepository):
             values["account_id"] = account_id
         if provider_job_id is not None:
             values["provider_job_id"] = provider_job_id
+        if cost is not None:
+            values["actual_cost"] = cost
         return self._cas(generation_id, lambda g: g.status in sources_of(status), **values)
 
     async def cancel_at_once(self, generation_id: UUID, *, at: datetime) -> Generation | None:

@@ -14,6 +14,7 @@ from genbus.api.adapters.api_keys import ApiKeyRepository
 from genbus.api.adapters.change_log import DELETED_EVENT, ChangeLogRepository, ChangeRecord
 from genbus.api.adapters.idempotency import IdempotencyRepository, StoredKey
 from genbus.api.domain.api_keys import ApiKey
+from genbus.api.domain.limits import Limits
 
 from .fake_tables import NO_CONNECTION, Tables
 
@@ -150,6 +151,21 @@ class FakeApiKeyRepository(ApiKeyRepository):
         if key.revoked_at is None:
             key = dataclasses.replace(key, revoked_at=at)
             self._t.api_keys[key_id] = (key, digest)
+        return key
+
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        found = self._t.api_keys.get(key_id)
+        return found[0] if found is not None else None
+
+    async def set_limits(
+        self, key_id: UUID, *, tier: str | None, overrides: Limits | None
+    ) -> ApiKey | None:
+        if key_id not in self._t.api_keys:
+            return None
+        key, digest = self._t.api_keys[key_id]
+        stored = overrides if overrides is not None and overrides.set else None
+        key = dataclasses.replace(key, tier=tier, overrides=stored)
+        self._t.api_keys[key_id] = (key, digest)
         return key
 
     # Last: below it, `list` names this method, not the builtin.

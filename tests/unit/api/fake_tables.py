@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import cast
 from uuid import UUID
 
@@ -27,6 +28,8 @@ class Tables:
     change_log: list[ChangeRecord] = field(default_factory=list)
     #: id -> (key, digest of the secret).
     api_keys: dict[UUID, tuple[ApiKey, str]] = field(default_factory=dict)
+    #: (user id, UTC day) -> generations created: the daily quota's counter.
+    daily_usage: dict[tuple[str, date], int] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return Tables(
@@ -34,4 +37,5 @@ class Tables:
             dict(self.idempotency_keys),
             list(self.change_log),
             dict(self.api_keys),
+            dict(self.daily_usage),
         )

@@ -26,6 +26,7 @@ from genbus.api.adapters.change_log import (
 )
 from genbus.api.adapters.idempotency import IdempotencyRepository
 from genbus.api.adapters.repository import GenerationRepository, generation_snapshot
+from genbus.api.adapters.usage import UsageRepository
 from genbus.api.domain.model import Generation
 from genbus.api.domain.requests import RequestLimits
 from genbus.api.domain.status import GenerationStatus
@@ -39,6 +40,7 @@ from .fake_repositories import (
     FakeIdempotencyRepository,
 )
 from .fake_tables import Tables
+from .fake_usage import FakeUsageRepository
 
 E = TypeVar("E", bound=Event)
 
@@ -101,6 +103,7 @@ class FakeUnitOfWork:
     change_log: ChangeLogRepository
     idempotency: IdempotencyRepository
     api_keys: ApiKeyRepository
+    usage: UsageRepository
 
     def __init__(self, db: FakeDatabase) -> None:
         self._db = db
@@ -121,6 +124,7 @@ class FakeUnitOfWork:
         self.change_log = FakeChangeLogRepository(self._work, self._db.next_seq)
         self.idempotency = FakeIdempotencyRepository(self._work)
         self.api_keys = FakeApiKeyRepository(self._work)
+        self.usage = FakeUsageRepository(self._work)
         return self
 
     async def __aexit__(

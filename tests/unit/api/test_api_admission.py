@@ -250,7 +250,7 @@ def test_the_openapi_spec_names_each_429_code_where_it_can_happen() -> None:
         assert "Retry-After" in response["headers"]
         return set(response["content"]["application/problem+json"]["examples"])
 
-    creating = {"rate_limited", "overloaded", "too_many_pending"}
+    creating = {"rate_limited", "overloaded", "too_many_pending", "quota_exceeded"}
     assert codes("/api/v1/generations", "post") == creating
     assert codes("/api/v1/generations/{generation_id}/retry", "post") == creating
     assert codes("/api/v1/jobs", "post") == creating

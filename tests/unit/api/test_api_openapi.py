@@ -56,6 +56,8 @@ def test_every_route_is_served_and_documented(served: dict[str, Any]) -> None:
         ("GET", "/api/v1/jobs/{generation_id}"),
         ("DELETE", "/api/v1/jobs/{generation_id}"),
         ("GET", "/api/v1/me"),
+        ("GET", "/api/v1/usage"),
+        ("GET", "/api/v1/admin/usage"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
     }

@@ -12,6 +12,7 @@ from genbus.api.adapters.api_keys import ApiKeyRepository
 from genbus.api.adapters.change_log import ChangeLogRepository
 from genbus.api.adapters.idempotency import IdempotencyRepository
 from genbus.api.adapters.repository import GenerationRepository
+from genbus.api.adapters.usage import UsageRepository
 from genbus.api.domain.events import cancel_requested, generation_requested
 from genbus.api.service_layer.unit_of_work import SqlUnitOfWork, UnitOfWork
 from genbus.contracts import (
@@ -28,6 +29,7 @@ from .fake_repositories import (
     FakeChangeLogRepository,
     FakeIdempotencyRepository,
 )
+from .fake_usage import FakeUsageRepository
 from .fakes import NOW, FakeDatabase, FakeUnitOfWork, generation
 
 pytestmark = pytest.mark.service_layer
@@ -37,6 +39,7 @@ PAIRS: list[tuple[type[Any], type[Any]]] = [
     (IdempotencyRepository, FakeIdempotencyRepository),
     (ChangeLogRepository, FakeChangeLogRepository),
     (ApiKeyRepository, FakeApiKeyRepository),
+    (UsageRepository, FakeUsageRepository),
     (SqlUnitOfWork, FakeUnitOfWork),
 ]
 

@@ -29,6 +29,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.contracts import Event, EventBinding, GenerationRequested
+from genbus.dispatcher.adapters.account_rows import MIN_CREDITS, BalanceTarget
 from genbus.dispatcher.adapters.accounts_store import (
     AccountRepository,
     AccountSlots,
@@ -289,9 +290,11 @@ def _used_today(tables: Tables, account_id: str, now: datetime) -> int:
 
 
 def _usable(account: AccountRow, now: datetime) -> bool:
-    """Active, out of cooldown, breaker not open (as `reserve_slot`'s first statement)."""
+    """Active, out of cooldown, breaker not open, able to pay (as `reserve_slot`'s first
+    statement)."""
     return (
         account.status is AccountStatus.ACTIVE
+        and (account.credits is None or account.credits >= MIN_CREDITS)
         and (account.cooldown_until is None or account.cooldown_until <= now)
         and (account.breaker_open_until is None or account.breaker_open_until <= now)
     )
@@ -508,6 +511,24 @@ class FakeAccountRepository(AccountRepository):
         a.updated_at = now
         self._journal.append(("breaker_success", account_id))
         return True
+
+    async def balance_targets(self) -> list[BalanceTarget]:
+        return [
+            BalanceTarget(a.id, a.provider_id, a.base_url, a.credentials_ciphertext)
+            for a in sorted(self._t.accounts.values(), key=lambda a: a.id)
+            if a.status in (AccountStatus.ACTIVE, AccountStatus.EXHAUSTED)
+        ]
+
+    async def record_balance(self, account_id: str, credits: int) -> bool:
+        a = self._t.accounts.get(account_id)
+        if a is None:
+            return False
+        a.credits = credits
+        a.updated_at = self._now()
+        if a.status is AccountStatus.EXHAUSTED and credits >= MIN_CREDITS:
+            a.status, a.status_reason = AccountStatus.ACTIVE, None
+        self._journal.append(("record_balance", account_id))
+        return a.status is AccountStatus.ACTIVE
 
     async def mark_exhausted(self, account_id: str, reason: str) -> None:
         now = self._now()
@@ -1038,9 +1059,19 @@ class FakeAdapter:
         self.cancels: list[ProviderJobRef] = []
         #: Set by `World`: the store's journal, so calls interleave with committed writes.
         self.journal: list[Entry] = []
+        #: What `balance` answers, and the credentials it was asked with.
+        self.balance_answer: int | BaseException | None = None
+        self.balance_reads: list[Credentials] = []
 
     def supports(self, operation_type: str) -> bool:
         return True
+
+    async def balance(self, credentials: Credentials, base_url: str | None = None) -> int | None:
+        """`balance_answer` (an exception is raised), recorded in `balance_reads`."""
+        self.balance_reads.append(credentials)
+        if isinstance(self.balance_answer, BaseException):
+            raise self.balance_answer
+        return self.balance_answer
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         self.submits.append(request)

@@ -246,9 +246,13 @@ async def test_an_unexpected_directory_error_before_the_deadline_is_retried() ->
 @pytest.mark.parametrize(
     ("job", "status", "error"),
     [
-        (JobStatus(state=JobState.SUCCEEDED, asset=ASSET), CompletionStatus.COMPLETED, None),
         (
-            JobStatus(state=JobState.FAILED, error=ErrorInfo(code="nsfw")),
+            JobStatus(state=JobState.SUCCEEDED, asset=ASSET, cost=2.5),
+            CompletionStatus.COMPLETED,
+            None,
+        ),
+        (
+            JobStatus(state=JobState.FAILED, error=ErrorInfo(code="nsfw"), cost=1.0),
             CompletionStatus.FAILED,
             ErrorInfo(code="nsfw"),
         ),
@@ -272,6 +276,7 @@ async def test_a_terminal_status_publishes_its_outcome(
     assert completed.event_id == derive_event_id(event.generation_id, "generation.completed", 1)
     assert (completed.generation_id, completed.attempt) == (event.generation_id, 1)
     assert (completed.account_id, completed.provider_job_id) == ("acc-1", "job-1")
+    assert completed.cost == job.cost  # what the provider reported the job used, carried on
     assert adapter.polled[0].credentials == ACCOUNT.credentials
     assert adapter.polled[0].base_url == ACCOUNT.base_url
     assert adapter.cancelled == []

@@ -16,11 +16,13 @@ async def test_job_goes_queued_running_succeeded_with_time(sim: Sim) -> None:
         "progress": 0.0,
         "output": None,
         "error": None,
+        "credits": 1,
     }
     assert running["status"] == "running"
     assert running["progress"] == 0.5
     assert running["output"] is None
     assert done["status"] == "succeeded"
+    assert done["credits"] == 1  # what the job used of the key's credits (stats: credits_used)
     assert done["progress"] == 1.0
     assert done["error"] is None
     assert done["output"] == {

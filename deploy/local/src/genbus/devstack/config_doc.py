@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, SecretStr
+import pydantic_core
+from pydantic import AliasChoices, BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
@@ -95,6 +96,9 @@ def comments(cls: type[Any]) -> dict[str, str]:
 
 
 def _type(field: FieldInfo) -> str:
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and isinstance(extra.get("doc_type"), str):
+        return str(extra["doc_type"])
     text = str(field.annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
     return re.sub(r"pydantic\.types\.|Annotated\[(\w+), .*\]", r"\1", text).replace(
         "| None", "(optional)"
@@ -109,6 +113,10 @@ def _default(field: FieldInfo) -> str:
         return "(secret, empty)" if not default.get_secret_value() else "(secret)"
     if default is None or default == "":
         return "unset"
+    if isinstance(default, BaseModel) or (
+        isinstance(default, dict) and any(isinstance(v, BaseModel) for v in default.values())
+    ):  # structured settings (given as JSON): shown as JSON
+        return f"`{pydantic_core.to_json(default, exclude_none=True).decode()}`"
     return f"`{default}`"
 
 

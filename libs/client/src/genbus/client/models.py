@@ -92,20 +92,42 @@ class InputIn(BaseModel):
     generation_id: Annotated[UUID | None, Field(title="Generation Id")] = None
 
 
-class Me(BaseModel):
+class LimitsOut(BaseModel):
+    """
+    Your key's effective limits (its tier's, with the key's overrides); null: unlimited.
+    """
+
     model_config = ConfigDict(
         extra="ignore",
     )
-    user_id: Annotated[str, Field(title="User Id")]
-    key_id: Annotated[UUID | None, Field(title="Key Id")]
+    max_in_flight: Annotated[int | None, Field(title="Max In Flight")]
     """
-    null for an anonymous call (local development)
+    your generations running at once
     """
-    key_prefix: Annotated[str | None, Field(title="Key Prefix")]
+    daily_quota: Annotated[int | None, Field(title="Daily Quota")]
     """
-    the key's first characters, as listed by keys list
+    generations you may create per UTC day
     """
-    admin: Annotated[bool, Field(title="Admin")]
+    max_priority: Annotated[int | None, Field(title="Max Priority")]
+    """
+    the highest `priority` you may ask for
+    """
+    providers: Annotated[list[str] | None, Field(title="Providers")]
+    """
+    the providers you may use
+    """
+    operations: Annotated[list[str] | None, Field(title="Operations")]
+    """
+    the operations you may use
+    """
+    models: Annotated[list[str] | None, Field(title="Models")]
+    """
+    the `params.model` values you may use
+    """
+    provider_options: Annotated[list[str] | None, Field(title="Provider Options")]
+    """
+    the `params.provider_options` keys you may use
+    """
 
 
 class OperationType(StrEnum):
@@ -134,7 +156,11 @@ class Problem(BaseModel):
     code: Annotated[str, Field(title="Code")]
     errors: Annotated[list[FieldProblem] | None, Field(title="Errors")] = None
     """
-    on 422: every field at fault
+    on 422 (and 403 `not_entitled`): every field at fault
+    """
+    resets_at: Annotated[AwareDatetime | None, Field(title="Resets At")] = None
+    """
+    on 429 `quota_exceeded`: when the quota starts afresh (also `Retry-After`)
     """
 
 
@@ -149,6 +175,57 @@ class Readiness(BaseModel):
     )
     status: Annotated[Status, Field(title="Status")]
     checks: Annotated[dict[str, bool], Field(title="Checks")]
+
+
+class TodayOut(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    created: Annotated[int, Field(title="Created")]
+    """
+    generations you created today (UTC), all keys
+    """
+    remaining: Annotated[int | None, Field(title="Remaining")]
+    """
+    left of your daily quota; null: no quota
+    """
+    resets_at: Annotated[AwareDatetime, Field(title="Resets At")]
+    """
+    when the day's quota starts afresh
+    """
+
+
+class GroupBy(StrEnum):
+    user = "user"
+    account = "account"
+    provider = "provider"
+
+
+class UsageGroup(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    key: Annotated[str | None, Field(title="Key")]
+    """
+    the user, account or provider id (account: null for generations never submitted); null in `total`
+    """
+    generations: Annotated[int, Field(title="Generations")]
+    """
+    generations created in the range
+    """
+    completed: Annotated[int, Field(title="Completed")]
+    estimated_cost: Annotated[float, Field(title="Estimated Cost")]
+    """
+    the sum of their estimated costs
+    """
+    actual_cost: Annotated[float, Field(title="Actual Cost")]
+    """
+    the sum of the costs providers reported
+    """
+    with_actual_cost: Annotated[int, Field(title="With Actual Cost")]
+    """
+    how many have a reported cost
+    """
 
 
 class WaitReason(StrEnum):
@@ -261,6 +338,14 @@ class GenerationPublic(BaseModel):
     the generation this one retries
     """
     prompt_version_id: Annotated[str | None, Field(title="Prompt Version Id")]
+    estimated_cost: Annotated[float | None, Field(title="Estimated Cost")] = None
+    """
+    by the price table at creation, in the provider's unit (credits; Replicate: seconds of compute); null: no price configured
+    """
+    actual_cost: Annotated[float | None, Field(title="Actual Cost")] = None
+    """
+    as the provider reported it once ended; null: not reported
+    """
 
 
 class JobCreate(BaseModel):
@@ -281,6 +366,44 @@ class JobCreate(BaseModel):
     """
     Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first, then the one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
     """
+
+
+class Me(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    user_id: Annotated[str, Field(title="User Id")]
+    key_id: Annotated[UUID | None, Field(title="Key Id")]
+    """
+    null for an anonymous call (local development)
+    """
+    key_prefix: Annotated[str | None, Field(title="Key Prefix")]
+    """
+    the key's first characters, as listed by keys list
+    """
+    admin: Annotated[bool, Field(title="Admin")]
+    tier: Annotated[str, Field(title="Tier")]
+    """
+    your key's tier
+    """
+    limits: LimitsOut
+    today: TodayOut
+
+
+class Usage(BaseModel):
+    """
+    Generations created in [`from`, `to`) and their costs, per group, and in total (costs
+    in each provider's unit: credits; Replicate: seconds of compute).
+    """
+
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    from_: Annotated[AwareDatetime, Field(alias="from", title="From")]
+    to: Annotated[AwareDatetime, Field(title="To")]
+    group_by: Annotated[GroupBy, Field(title="Group By")]
+    groups: Annotated[list[UsageGroup], Field(title="Groups")]
+    total: UsageGroup
 
 
 class GenerationPage(BaseModel):

@@ -80,6 +80,18 @@ class GenerationRequested(Event):
     deadline_at: AwareDatetime
     reproducible_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     preferred_account_id: str | None = None
+    max_in_flight: int | None = Field(
+        default=None,
+        ge=0,
+        description="the caller's cap on its generations in flight at once (its API key's "
+        "limits); null: no cap",
+    )
+    estimated_cost: float | None = Field(
+        default=None,
+        ge=0,
+        description="what the api's price table says the generation costs, in the provider's "
+        "billing unit (credits); null: no price known",
+    )
 
     @classmethod
     def new(
@@ -96,6 +108,8 @@ class GenerationRequested(Event):
         priority: int = 5,
         scheduled_at: datetime | None = None,
         preferred_account_id: str | None = None,
+        max_in_flight: int | None = None,
+        estimated_cost: float | None = None,
         occurred_at: datetime | None = None,
     ) -> Self:
         """The first event of a generation (one per generation: its attempt is 0)."""
@@ -112,6 +126,8 @@ class GenerationRequested(Event):
             deadline_at=deadline_at,
             reproducible_hash=reproducible_hash,
             preferred_account_id=preferred_account_id,
+            max_in_flight=max_in_flight,
+            estimated_cost=estimated_cost,
         )
 
 
@@ -123,6 +139,12 @@ class GenerationSubmitted(Event):
     provider_job_id: str = Field(min_length=1, max_length=256)
     attempt: int = Field(ge=1)
     deadline_at: AwareDatetime
+    cost: float | None = Field(
+        default=None,
+        ge=0,
+        description="what the provider's submit answer says the job costs, in its billing "
+        "unit (Pixverse: credits); null: not said",
+    )
 
     @classmethod
     def following(
@@ -132,6 +154,7 @@ class GenerationSubmitted(Event):
         account_id: str,
         provider_job_id: str,
         attempt: int,
+        cost: float | None = None,
         occurred_at: datetime | None = None,
     ) -> Self:
         """The provider accepted `request` as its job `provider_job_id` on this attempt."""
@@ -141,6 +164,7 @@ class GenerationSubmitted(Event):
             provider_job_id=provider_job_id,
             attempt=attempt,
             deadline_at=request.deadline_at,
+            cost=cost,
         )
 
 
@@ -154,6 +178,12 @@ class GenerationCompleted(Event):
     attempt: int = Field(default=0, ge=0, description="0 when it ended before any submission")
     account_id: str | None = None
     provider_job_id: str | None = None
+    cost: float | None = Field(
+        default=None,
+        ge=0,
+        description="what the provider reports the job used, in its billing unit (credits; "
+        "Replicate: seconds of compute); null: not reported",
+    )
 
     @classmethod
     def following(
@@ -166,6 +196,7 @@ class GenerationCompleted(Event):
         asset: Asset | None = None,
         account_id: str | None = None,
         provider_job_id: str | None = None,
+        cost: float | None = None,
         occurred_at: datetime | None = None,
     ) -> Self:
         """The generation of `prior` ended on this attempt (0: before any submission).
@@ -181,6 +212,7 @@ class GenerationCompleted(Event):
             attempt=attempt,
             account_id=account_id,
             provider_job_id=provider_job_id,
+            cost=cost,
         )
 
     @model_validator(mode="after")

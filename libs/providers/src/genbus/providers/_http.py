@@ -159,3 +159,10 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)
+
+
+def non_negative_number(value: object) -> float | None:
+    """A cost a provider reported: a non-negative number (not a bool); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if value >= 0 and value == value and value != float("inf") else None

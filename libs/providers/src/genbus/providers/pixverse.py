@@ -35,7 +35,12 @@ from genbus.providers.errors import (
     SubmitOutcomeUnknown,
     UnsupportedOperation,
 )
-from genbus.providers.pixverse_answers import answer_of, job_status_of, positive_int
+from genbus.providers.pixverse_answers import (
+    answer_of,
+    credits_of,
+    job_status_of,
+    positive_int,
+)
 from genbus.providers.pixverse_body import to_pixverse_body
 from genbus.providers.protocol import (
     JobState,
@@ -53,6 +58,7 @@ TEXT_TO_VIDEO_PATH = "/openapi/v2/video/text/generate"
 IMAGE_TO_VIDEO_PATH = "/openapi/v2/video/img/generate"
 IMAGE_UPLOAD_PATH = "/openapi/v2/image/upload"
 VIDEO_RESULT_PATH = "/openapi/v2/video/result/"
+BALANCE_PATH = "/openapi/v2/account/balance"
 
 _GENERATE_PATHS: Mapping[str, str] = {
     "text_to_video": TEXT_TO_VIDEO_PATH,
@@ -115,7 +121,9 @@ class PixverseAdapter(HttpAdapter):
         video_id = positive_int(resp.get("video_id"))
         if video_id is None:
             raise SubmitOutcomeUnknown("pixverse accepted a video without a video_id")
-        return SubmitResult(provider_job_id=str(video_id), status=JobState.QUEUED.value)
+        return SubmitResult(
+            provider_job_id=str(video_id), status=JobState.QUEUED.value, cost=credits_of(resp)
+        )
 
     async def status(self, job: ProviderJobRef) -> JobStatus:
         """GET /openapi/v2/video/result/{id}, translated to a `JobStatus`."""
@@ -140,6 +148,18 @@ class PixverseAdapter(HttpAdapter):
                 retry_after_s=retry_after_s,
             )
         return job_status_of(resp, retry_after_s=retry_after_s)
+
+    async def balance(self, credentials: Credentials, base_url: str | None = None) -> int | None:
+        """GET /openapi/v2/account/balance: monthly plus purchased credits left."""
+        response = await self._send(
+            "GET",
+            f"{self._base_url(base_url)}{BALANCE_PATH}",
+            credentials=credentials,
+            headers=_headers(credentials),
+        )
+        resp = answer_of(response, credentials, not_found=ProviderUnavailable)
+        parts = [positive_int(resp.get(k)) or 0 for k in ("credit_monthly", "credit_package")]
+        return sum(parts)
 
     async def cancel(self, job: ProviderJobRef) -> None:
         """No-op: Pixverse has no cancel endpoint. The poller follows the job to its end."""

@@ -6,6 +6,7 @@ an `ErrCode` other than 0 is an error whatever the HTTP status.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ import httpx
 from pydantic import ValidationError
 
 from genbus.contracts import Asset, ErrorInfo
-from genbus.providers._http import parse_retry_after
+from genbus.providers._http import non_negative_number, parse_retry_after
 from genbus.providers.credentials import Credentials
 from genbus.providers.errors import (
     AuthFailed,
@@ -115,6 +116,20 @@ def _envelope(response: httpx.Response) -> tuple[int | None, str, object]:
 
 
 def job_status_of(resp: Mapping[str, Any], *, retry_after_s: float | None) -> JobStatus:
+    status = _job_status_of(resp, retry_after_s=retry_after_s)
+    cost = credits_of(resp)
+    return (
+        dataclasses.replace(status, cost=cost) if cost is not None and status.terminal else status
+    )
+
+
+def credits_of(resp: Mapping[str, Any]) -> float | None:
+    """The credits a Pixverse answer says a job used: `credit` (the generate answers) or
+    `credits` (other answers); None when it says nothing."""
+    return non_negative_number(resp.get("credit", resp.get("credits")))
+
+
+def _job_status_of(resp: Mapping[str, Any], *, retry_after_s: float | None) -> JobStatus:
     code = resp.get("status")
     if isinstance(code, bool) or not isinstance(code, int):
         raise ProviderUnavailable(f"pixverse returned a video without a status: {code!r}")

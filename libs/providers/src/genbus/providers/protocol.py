@@ -51,6 +51,8 @@ class SubmitResult:
     provider_job_id: str
     status: str
     replayed: bool = False
+    #: The credits the provider says the job costs, where its submit answer tells (Pixverse).
+    cost: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +78,9 @@ class ProviderJobRef:
 class JobStatus:
     """Where a provider job stands. A succeeded job has an asset; a failed one has an error.
 
-    `retry_after_s` is the provider's hint for when to poll again, if it gave one.
+    `retry_after_s` is the provider's hint for when to poll again, if it gave one. `cost` is
+    what the provider says the job used, in its billing unit (credits; Replicate: seconds of
+    compute), where its API reports it.
     """
 
     state: JobState
@@ -84,6 +88,7 @@ class JobStatus:
     asset: Asset | None = None
     error: ErrorInfo | None = None
     retry_after_s: float | None = None
+    cost: float | None = None
 
     def __post_init__(self) -> None:
         if self.state is JobState.SUCCEEDED and self.asset is None:
@@ -92,6 +97,8 @@ class JobStatus:
             raise ValueError("a failed job carries an error")
         if self.progress is not None and not 0.0 <= self.progress <= 1.0:
             raise ValueError("progress is between 0 and 1")
+        if self.cost is not None and self.cost < 0:
+            raise ValueError("a cost is not negative")
 
     @property
     def terminal(self) -> bool:
@@ -141,6 +148,11 @@ class ProviderAdapter(Protocol):
 
     async def cancel(self, job: ProviderJobRef) -> None:
         """Ask the provider to cancel the job; `status` reports the outcome."""
+        ...
+
+    async def balance(self, credentials: Credentials, base_url: str | None = None) -> int | None:
+        """The account's credits left, where the provider's API tells (None: it does not, or
+        the account is unlimited)."""
         ...
 
     async def aclose(self) -> None:

@@ -26,7 +26,7 @@ import httpx
 from pydantic import ValidationError
 
 from genbus.contracts import Asset, ErrorInfo, InputRef
-from genbus.providers._http import HttpAdapter, parse_retry_after
+from genbus.providers._http import HttpAdapter, non_negative_number, parse_retry_after
 from genbus.providers.credentials import Credentials
 from genbus.providers.errors import (
     AuthFailed,
@@ -199,6 +199,10 @@ class ReplicateAdapter(HttpAdapter):
                 return ReplicateModel(ref, known.image_input)
         return ReplicateModel(ref)
 
+    async def balance(self, credentials: Credentials, base_url: str | None = None) -> int | None:
+        """Replicate bills by the second and has no balance API: None."""
+        return None
+
 
 def to_replicate_input(
     params: Mapping[str, Any], inputs: Sequence[InputRef], model: ReplicateModel
@@ -323,7 +327,14 @@ def _job_status(
         asset=asset,
         error=error,
         retry_after_s=retry_after_s,
+        cost=_predict_time(data) if state.terminal else None,
     )
+
+
+def _predict_time(data: Mapping[str, Any]) -> float | None:
+    """`metrics.predict_time`: the seconds of compute Replicate bills the prediction for."""
+    metrics = data.get("metrics")
+    return non_negative_number(metrics.get("predict_time")) if isinstance(metrics, dict) else None
 
 
 def _asset(output: object) -> Asset | None:

@@ -10,7 +10,7 @@ import httpx
 from pydantic import ValidationError
 
 from genbus.contracts import PROVIDER_FAILED, Asset, ErrorInfo
-from genbus.providers._http import HttpAdapter, parse_retry_after
+from genbus.providers._http import HttpAdapter, non_negative_number, parse_retry_after
 from genbus.providers.credentials import Credentials
 from genbus.providers.errors import (
     AuthFailed,
@@ -161,6 +161,23 @@ class SimAdapter(HttpAdapter):
         if not response.is_success:
             raise _error_from(response, job.credentials, not_found=JobNotFound)
 
+    async def balance(self, credentials: Credentials, base_url: str | None = None) -> int | None:
+        """GET /v1/balance: the key's credits left (None: unlimited)."""
+        response = await self._send(
+            "GET",
+            f"{self._base_url(base_url)}/v1/balance",
+            credentials=credentials,
+            headers=_auth_headers(credentials),
+        )
+        if response.status_code != 200:
+            raise _error_from(response, credentials, not_found=ProviderUnavailable)
+        return _balance_of(_json_object(response))
+
+
+def _balance_of(data: Mapping[str, Any]) -> int | None:
+    left = data.get("credits_left")
+    return left if isinstance(left, int) and not isinstance(left, bool) and left >= 0 else None
+
 
 def _auth_headers(credentials: Credentials) -> dict[str, str]:
     api_key = credentials.get("api_key")
@@ -279,6 +296,7 @@ def _job_status(
         asset=asset,
         error=error,
         retry_after_s=retry_after_s,
+        cost=non_negative_number(data.get("credits")),
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -71,14 +71,22 @@ class Problem(BaseModel):
     detail: str
     code: str
     errors: list[FieldProblem] | None = Field(
-        default=None, description="on 422: every field at fault"
+        default=None, description="on 422 (and 403 `not_entitled`): every field at fault"
+    )
+    resets_at: AwareDatetime | None = Field(
+        default=None,
+        description="on 429 `quota_exceeded`: when the quota starts afresh (also `Retry-After`)",
     )
 
 
 def problem_body(
-    status: int, code: str, detail: str, errors: Sequence[FieldError] | None = None
+    status: int,
+    code: str,
+    detail: str,
+    errors: Sequence[FieldError] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of a problem; `errors` is present only when given."""
+    """The JSON body of a problem; `errors` (and each `extra` member) present only when given."""
     body: dict[str, Any] = {
         "type": f"{PROBLEM_TYPE_PREFIX}{code}",
         "title": HTTPStatus(status).phrase,
@@ -88,6 +96,7 @@ def problem_body(
     }
     if errors is not None:
         body["errors"] = [{"field": e.field, "code": e.code, "message": e.message} for e in errors]
+    body.update(extra or {})
     return body
 
 
@@ -98,9 +107,10 @@ def problem_response(
     *,
     errors: Sequence[FieldError] | None = None,
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     return JSONResponse(
-        problem_body(status, code, detail, errors),
+        problem_body(status, code, detail, errors, extra),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,

@@ -22,6 +22,8 @@ from genbus.api.adapters.providers import CapabilitiesCatalog
 from genbus.api.adapters.tables import outbox
 from genbus.api.config import ApiSettings
 from genbus.api.consumers_runtime import TOPOLOGY, ConsumersThread, build_consumer_runtime
+from genbus.api.domain.api_keys import Principal
+from genbus.api.domain.limits import Tiers
 from genbus.api.domain.rate_limit import TokenBuckets
 from genbus.api.domain.requests import ProviderCatalog, RequestLimits
 from genbus.api.service_layer.admission import (
@@ -30,6 +32,7 @@ from genbus.api.service_layer.admission import (
     count_caps,
     run_backlog_refresher,
 )
+from genbus.api.service_layer.intake import Policy
 from genbus.api.service_layer.stream_slots import StreamSlots
 from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.api.service_layer.user_feeds import UserFeeds
@@ -72,6 +75,7 @@ class ApiRuntime:
             default_deadline=timedelta(seconds=settings.default_deadline_s),
             idempotency_ttl=timedelta(hours=settings.idempotency_ttl_h),
         )
+        self.tiers = Tiers(settings.tiers, settings.default_tier)
         self.rate_limits = TokenBuckets(
             settings.rate_limit_per_s, settings.rate_limit_burst, time.monotonic
         )
@@ -97,6 +101,11 @@ class ApiRuntime:
         self.consumers: ConsumersThread | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+
+    def policy(self, principal: Principal) -> Policy:
+        """What applies to `principal`'s requests: its key's limits, and the price table."""
+        limits = self.tiers.effective(principal.tier, principal.overrides)
+        return Policy(limits=limits, prices=self.settings.prices)
 
     def uow(self) -> SqlUnitOfWork:
         """A fresh unit of work (one per request or message)."""

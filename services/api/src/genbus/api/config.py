@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from genbus.api.domain.limits import Limits
+from genbus.api.domain.pricing import DEFAULT_PRICES, PriceTable
 from genbus.runtime.settings import RuntimeSettings
 
 Seconds = Annotated[float, Field(gt=0)]
@@ -98,6 +100,32 @@ class ApiSettings(RuntimeSettings):
     ]
     #: How long a browser may cache a preflight answer.
     cors_max_age_s: Annotated[int, Field(ge=0)] = 600
+    #: API key tiers, as JSON: `{"name": {limit: value, ...}}`. Limits (each optional; unset
+    #: or null: unlimited): `max_in_flight` (generations submitted at once), `daily_quota`
+    #: (generations created per UTC day by the key's user), `max_priority` (0..10), and
+    #: allow-lists `providers`, `operations`, `models` (`params.model`) and `provider_options`
+    #: (keys of `params.provider_options`). E.g. `{"default": {}, "free": {"daily_quota": 50,
+    #: "max_in_flight": 2, "max_priority": 5, "providers": ["pixverse"]}}`. A key has a tier
+    #: (`genbus-api keys create --tier`) and may override any limit (`keys limits`).
+    tiers: dict[Annotated[str, Field(min_length=1, max_length=64)], Limits] = Field(
+        default={
+            "default": Limits(),
+            "free": Limits(daily_quota=100, max_in_flight=2, max_priority=5),
+            "pro": Limits(daily_quota=10_000, max_in_flight=20),
+        },
+        json_schema_extra={"doc_type": "JSON object"},
+    )
+    #: The tier of keys created without one (and of anonymous requests); one of `tiers`.
+    default_tier: str = "default"
+    #: The price table, as JSON: `{"provider_id": [rule, ...]}`; a generation's estimated
+    #: cost is the price of the first rule that matches it: `credits` + `per_second` *
+    #: `params.duration`. Matchers (each optional): `operation`, `model`, `quality`,
+    #: `duration`. E.g. `{"pixverse": [{"quality": "1080p", "credits": 20, "per_second": 8},
+    #: {"credits": 10, "per_second": 4}]}`. Unit: the provider's (credits; Replicate: seconds).
+    prices: PriceTable = Field(
+        default=PriceTable.model_validate(DEFAULT_PRICES),
+        json_schema_extra={"doc_type": "JSON object"},
+    )
 
     @field_validator(
         "cors_allow_origins",
@@ -111,6 +139,15 @@ class ApiSettings(RuntimeSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _default_tier_exists(self) -> ApiSettings:
+        if self.default_tier not in self.tiers:
+            raise ValueError(
+                f"default_tier {self.default_tier!r} is not one of the tiers "
+                f"({', '.join(sorted(self.tiers))})"
+            )
+        return self
 
     @field_validator("cors_allow_origins")
     @classmethod

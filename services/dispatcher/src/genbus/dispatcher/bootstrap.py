@@ -32,6 +32,7 @@ from genbus.dispatcher.entrypoints.admin_app import admin_app
 from genbus.dispatcher.entrypoints.admin_http import admin_routes
 from genbus.dispatcher.entrypoints.console import console_routes
 from genbus.dispatcher.entrypoints.consumers import register_consumers
+from genbus.dispatcher.service_layer.balances import run_balance_refresher
 from genbus.dispatcher.service_layer.dead_letters import DeadLetters
 from genbus.dispatcher.service_layer.observability import DispatchGauges
 from genbus.dispatcher.service_layer.reconciler import run_reconciler
@@ -187,6 +188,7 @@ class DispatcherRuntime:
             "outbox-relay": self.relay.run(),
             "reconciler": run_reconciler(self.deps, self._stop),
             "account-directory": _sync_directory(self.engine, kv, settings, self._stop),
+            "balances": run_balance_refresher(self.deps, self._stop),
         }
 
     async def wait(self, stop: asyncio.Event) -> None:

@@ -84,6 +84,9 @@ class DispatcherSettings(RuntimeSettings):
     finished_purge_interval_s: float = Field(default=300.0, gt=0)
     finished_purge_batch: int = Field(default=1000, ge=1)
     account_directory_sync_s: float = 5.0
+    #: How often each account's balance (credits left) is read from its provider's API, where
+    #: it has one (Pixverse, the sim); also at once after a `quota_exhausted`. 0: never.
+    balance_refresh_s: float = Field(default=60.0, ge=0)
 
     @field_validator("admin_token")
     @classmethod

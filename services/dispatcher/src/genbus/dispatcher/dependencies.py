@@ -20,3 +20,5 @@ class Deps:
     owner: str
     #: Set whenever a slot may have freed or a job arrived: the scheduler looks again at once.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set when a provider said an account's credits are spent: balances are read again now.
+    balance_check: asyncio.Event = field(default_factory=asyncio.Event)

@@ -12,6 +12,8 @@ OUTPUT_WIDTH = 1280
 OUTPUT_HEIGHT = 720
 DEFAULT_OUTPUT_DURATION_S = 5.0
 _FILE_SIZE = 512
+#: Credits a created job uses (the sim charges by job, whatever it asks for).
+CREDITS_PER_JOB = 1
 
 
 class JobStatus(StrEnum):
@@ -37,6 +39,8 @@ class Job:
     output_duration_s: float
     fingerprint: bytes | None = None  # body digest, kept only for idempotent submissions
     cancelled_at: float | None = None
+    #: What the job used of its key's credits (counted in `credits_used` when created).
+    credits: int = CREDITS_PER_JOB
 
     def status(self, now: float) -> JobStatus:
         if self.cancelled_at is not None:
@@ -80,6 +84,7 @@ def render_job(job: Job, now: float, files_url: str) -> dict[str, Any]:
         "progress": job.progress(now),
         "output": output,
         "error": error,
+        "credits": job.credits,
     }
 
 
@@ -92,3 +97,11 @@ def output_bytes(job_id: str) -> bytes:
         block = hashlib.sha256(block).digest()
         filler += block
     return (header + bytes(filler))[:_FILE_SIZE]
+
+
+def credits_left(stats: dict[str, Any], credits: int | None, api_key: str) -> int | None:
+    """What `api_key` has left of `credits` (None: unlimited), by the sim's `stats()`."""
+    if credits is None:
+        return None
+    used = int(stats["keys"].get(api_key, {}).get("credits_used", 0))
+    return max(0, credits - used)

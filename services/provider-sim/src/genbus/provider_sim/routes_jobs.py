@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from genbus.provider_sim.deps import ApiKeyDep, StateDep, hang_status_if_told
 from genbus.provider_sim.errors import ErrorCode, SimError
-from genbus.provider_sim.jobs import MEDIA_TYPE, render_job
+from genbus.provider_sim.jobs import MEDIA_TYPE, credits_left, render_job
 from genbus.provider_sim.submits import answer_submission, post_submit
 
 router = APIRouter(prefix="/v1", tags=["provider"])
@@ -59,6 +59,13 @@ async def cancel_job(
 ) -> JSONResponse:
     job = state.cancel(api_key, job_id)
     return JSONResponse(render_job(job, state.now(), _files_url(request)), status_code=202)
+
+
+@router.get("/balance", operation_id="get_balance")
+async def get_balance(state: StateDep, api_key: ApiKeyDep) -> JSONResponse:
+    """The key's credits left (null: unlimited)."""
+    left = credits_left(state.stats(), state.config.credits_for(api_key), api_key)
+    return JSONResponse({"credits_left": left})
 
 
 @router.get("/files/{job_id}", operation_id="get_file")

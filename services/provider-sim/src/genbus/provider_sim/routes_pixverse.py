@@ -25,7 +25,7 @@ from genbus.provider_sim.auth import authenticate
 from genbus.provider_sim.deps import StateDep, hang_status_if_told
 from genbus.provider_sim.errors import ErrorCode, SimError
 from genbus.provider_sim.forms import parse_form
-from genbus.provider_sim.jobs import OUTPUT_HEIGHT, OUTPUT_WIDTH, Job, JobStatus
+from genbus.provider_sim.jobs import OUTPUT_HEIGHT, OUTPUT_WIDTH, Job, JobStatus, credits_left
 from genbus.provider_sim.state import SimState
 from genbus.provider_sim.submits import answer_submission, post_submit, submit_handler
 
@@ -153,6 +153,19 @@ async def upload_image(request: Request, state: StateDep, api_key: PixverseKeyDe
     return _ok({"img_id": img_id, "img_url": image_url})
 
 
+#: The balance an unlimited key shows (Pixverse has no "unlimited").
+UNLIMITED_BALANCE = 1_000_000_000
+
+
+@router.get("/account/balance", operation_id="pixverse_account_balance")
+async def account_balance(request: Request, state: StateDep, api_key: PixverseKeyDep) -> Response:
+    """The key's credits left, as Pixverse's monthly credits (no purchased ones)."""
+    _trace_id(request)
+    left = credits_left(state.stats(), state.config.credits_for(api_key), api_key)
+    monthly = UNLIMITED_BALANCE if left is None else left
+    return _ok({"account_id": 0, "credit_monthly": monthly, "credit_package": 0})
+
+
 @router.get("/video/result/{video_id}", operation_id="pixverse_video_result")
 async def video_result(
     video_id: str, request: Request, state: StateDep, api_key: PixverseKeyDep
@@ -193,7 +206,8 @@ async def _generate(operation: str, request: Request, state: SimState, api_key: 
         raise
     # No idempotency key: Pixverse has none, so a replayed request is a second job.
     submission = state.submit(api_key, job_body, None, numeric_id=True)
-    return await answer_submission(submission, _ok({"video_id": int(submission.job.id)}))
+    created = {"video_id": int(submission.job.id), "credit": submission.job.credits}
+    return await answer_submission(submission, _ok(created))
 
 
 def _job_body(

@@ -329,7 +329,7 @@ class SimState:
             stats.concurrency_violations += 1
             self._violations += 1
         stats.submissions += 1
-        stats.credits_used += 1
+        stats.credits_used += job.credits
         self._submissions += 1
         reference = job.client_reference
         if reference is not None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.api.adapters.tables import api_keys
 from genbus.api.domain.api_keys import ApiKey
+from genbus.api.domain.limits import Limits
 from genbus.runtime.rows import dataclass_from_row
 
 _t = api_keys
@@ -32,6 +33,8 @@ class ApiKeyRepository:
                 admin=key.admin,
                 created_at=key.created_at,
                 revoked_at=key.revoked_at,
+                tier=key.tier,
+                limits=key.overrides.as_json() if key.overrides is not None else None,
             )
         )
 
@@ -64,6 +67,24 @@ class ApiKeyRepository:
             row = (await self._conn.execute(select(_t).where(_t.c.id == key_id))).mappings().first()
         return _to_domain(row) if row is not None else None
 
+    async def set_limits(
+        self, key_id: UUID, *, tier: str | None, overrides: Limits | None
+    ) -> ApiKey | None:
+        """Replace the key's tier and overrides; None if there is no such key."""
+        stored = overrides.as_json() if overrides is not None and overrides.set else None
+        query = (
+            update(_t).where(_t.c.id == key_id).values(tier=tier, limits=stored).returning(*_t.c)
+        )
+        row = (await self._conn.execute(query)).mappings().first()
+        return _to_domain(row) if row is not None else None
+
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        row = (await self._conn.execute(select(_t).where(_t.c.id == key_id))).mappings().first()
+        return _to_domain(row) if row is not None else None
+
 
 def _to_domain(row: Mapping[Any, Any]) -> ApiKey:
-    return dataclass_from_row(ApiKey, row)
+    limits = row["limits"]
+    return dataclass_from_row(
+        ApiKey, row, overrides=Limits.model_validate(limits) if limits is not None else None
+    )

@@ -110,8 +110,10 @@ class GenerationRepository:
         provider_job_id: str,
         submitted_at: datetime,
         now: datetime,
+        cost: float | None = None,
     ) -> Generation | None:
-        """pending → processing; or a later attempt's details on a processing generation."""
+        """pending → processing; or a later attempt's details on a processing generation
+        (`cost`, when the provider's submit answer told it, is the attempt's actual cost)."""
         allowed = or_(
             _t.c.status.in_(sources_of(GenerationStatus.PROCESSING)),
             and_(_t.c.status.in_(RESUBMITTABLE), _t.c.attempt < attempt),
@@ -125,6 +127,7 @@ class GenerationRepository:
             provider_job_id=provider_job_id,
             submitted_at=submitted_at,
             updated_at=now,
+            **({"actual_cost": cost} if cost is not None else {}),
         )
 
     async def record_late_submission(
@@ -136,6 +139,7 @@ class GenerationRepository:
         provider_job_id: str,
         submitted_at: datetime,
         now: datetime,
+        cost: float | None = None,
     ) -> Generation | None:
         """The submission of the attempt that already ended the generation (its completed event
         arrived first): fill in what only the submission tells, leave the outcome alone."""
@@ -151,6 +155,7 @@ class GenerationRepository:
             account_id=func.coalesce(_t.c.account_id, account_id),
             provider_job_id=func.coalesce(_t.c.provider_job_id, provider_job_id),
             updated_at=now,
+            actual_cost=func.coalesce(_t.c.actual_cost, cost),
         )
 
     async def record_outcome(
@@ -165,6 +170,7 @@ class GenerationRepository:
         attempt: int | None = None,
         account_id: str | None = None,
         provider_job_id: str | None = None,
+        cost: float | None = None,
     ) -> Generation | None:
         """Move to terminal `status` unless already terminal (the first terminal state wins)."""
         values: dict[str, Any] = {
@@ -180,6 +186,8 @@ class GenerationRepository:
             values["account_id"] = account_id
         if provider_job_id is not None:
             values["provider_job_id"] = provider_job_id
+        if cost is not None:
+            values["actual_cost"] = cost
         return await self._compare_and_set(
             generation_id, _t.c.status.in_(sources_of(status)), **values
         )
@@ -262,6 +270,8 @@ def _to_row(g: Generation) -> dict[str, Any]:
         "completed_at": g.completed_at,
         "parent_generation_id": g.parent_generation_id,
         "prompt_version_id": g.prompt_version_id,
+        "estimated_cost": g.estimated_cost,
+        "actual_cost": g.actual_cost,
     }
 
 

@@ -13,9 +13,12 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
+    Double,
     Identity,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -86,6 +89,9 @@ class GenerationRow(SQLModel, table=True):
     #: The generation this one retries. No foreign key: deleting a parent keeps its retries.
     parent_generation_id: UUID | None = Field(default=None)
     prompt_version_id: str | None = Field(default=None, max_length=128)
+    #: Credits, by the price table at creation (None: no price), and as the provider reported.
+    estimated_cost: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
+    actual_cost: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
 
 
 generations: Table = GenerationRow.__table__  # type: ignore[attr-defined]
@@ -158,7 +164,22 @@ api_keys = Table(
     Column("admin", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    #: The key's tier (null: the default tier) and its overrides of the tier's limits.
+    Column("tier", String(64), nullable=True),
+    Column("limits", JSONB, nullable=True),
     Index("ix_api_keys_user", "user_id"),
+    schema=SCHEMA,
+)
+
+#: Generations created per user and UTC day: the daily quota's counter, incremented in the
+#: creating transaction only while under the quota (so the count is exact under concurrency).
+daily_usage = Table(
+    "daily_usage",
+    SQLModel.metadata,
+    Column("user_id", String(128), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("generations", Integer, nullable=False),
+    PrimaryKeyConstraint("user_id", "day", name="pk_daily_usage"),
     schema=SCHEMA,
 )
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from genbus.api.domain.limits import Limits
+
 KEY_PREFIX = "gbk_"
 #: How many characters of a key identify it in listings and logs (prefix included).
 DISPLAY_LENGTH = len(KEY_PREFIX) + 8
@@ -50,6 +52,9 @@ class ApiKey:
     admin: bool
     created_at: datetime
     revoked_at: datetime | None
+    #: The key's tier (None: the default tier) and its own overrides of that tier's limits.
+    tier: str | None = None
+    overrides: Limits | None = None
 
     @property
     def active(self) -> bool:
@@ -64,6 +69,9 @@ class Principal:
     key_id: UUID | None = None
     #: Admin keys may read any user's generations; everything else stays scoped to `user_id`.
     admin: bool = False
+    #: The key's tier (None: the default) and overrides; see `Tiers.effective`.
+    tier: str | None = None
+    overrides: Limits | None = None
 
     @property
     def reads_as(self) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import ClassVar
 
 from genbus.runtime.problems import VALIDATION_ERROR, FieldError
@@ -32,6 +33,24 @@ class UnsupportedProvider(InvalidRequest):
 
 class UnsupportedOperation(InvalidRequest):
     code: ClassVar[str] = "unsupported_operation"
+
+
+class NotEntitled(InvalidRequest):
+    """The caller's API key may not use what the request asks for (403); `errors` names it."""
+
+    code: ClassVar[str] = "not_entitled"
+
+
+class AdminOnly(DomainError):
+    """The route is for admin API keys only (403)."""
+
+    code: ClassVar[str] = "admin_only"
+
+
+class InvalidLimits(DomainError, ValueError):
+    """Limits (a tier, a key's overrides) that are not valid."""
+
+    code: ClassVar[str] = "invalid_limits"
 
 
 class GenerationNotFound(DomainError):
@@ -90,6 +109,16 @@ class TooManyPending(RetryLater):
     """This user's own backlog (pending, due generations) is at its bound."""
 
     code: ClassVar[str] = "too_many_pending"
+
+
+class QuotaExceeded(RetryLater):
+    """The key's quota of generations for the day is used up; it resets at `resets_at`."""
+
+    code: ClassVar[str] = "quota_exceeded"
+
+    def __init__(self, message: str, retry_after_s: float, resets_at: datetime) -> None:
+        super().__init__(message, retry_after_s)
+        self.resets_at = resets_at
 
 
 class TooManyStreams(RetryLater):

@@ -10,7 +10,9 @@ from genbus.api.domain.model import Generation
 from genbus.contracts import GenerationCancelRequested, GenerationRequested, InputRef
 
 
-def generation_requested(generation: Generation, occurred_at: datetime) -> GenerationRequested:
+def generation_requested(
+    generation: Generation, occurred_at: datetime, *, max_in_flight: int | None = None
+) -> GenerationRequested:
     return GenerationRequested.new(
         generation_id=generation.id,
         user_id=generation.user_id,
@@ -22,6 +24,8 @@ def generation_requested(generation: Generation, occurred_at: datetime) -> Gener
         scheduled_at=generation.scheduled_at,
         deadline_at=generation.deadline_at,
         reproducible_hash=generation.reproducible_hash,
+        max_in_flight=max_in_flight,
+        estimated_cost=generation.estimated_cost,
         occurred_at=occurred_at,
     )
 

@@ -46,6 +46,10 @@ class Generation:
     parent_generation_id: UUID | None = None
     #: The caller's own reference to the prompt version it used (opaque to genbus).
     prompt_version_id: str | None = None
+    #: Credits by the price table at creation (None: no price), and as the provider reported
+    #: them once it ended (None: not reported).
+    estimated_cost: float | None = None
+    actual_cost: float | None = None
 
     @property
     def terminal(self) -> bool:

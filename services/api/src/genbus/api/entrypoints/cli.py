@@ -6,6 +6,8 @@ deadline reconciler and the purger without an HTTP API, as a deployable of their
 
 `keys create` prints the new key once, as JSON (`{"id", "user_id", "name", "admin", "prefix",
 "key"}`), so scripts can read it; `keys list` and `keys revoke` never print a secret.
+`keys limits` / `keys show` manage a key's tier and overrides, `usage` sums generations and
+costs over a time range (`cli_limits`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from genbus.api.bootstrap import TOPOLOGY
 from genbus.api.config import ApiSettings
 from genbus.api.domain.api_keys import ApiKey
 from genbus.api.domain.errors import ApiKeyNotFound
+from genbus.api.domain.limits import Tiers
+from genbus.api.entrypoints import cli_limits
 from genbus.api.entrypoints.http.app import create_app
 from genbus.api.service_layer.api_keys import (
     IssuedKey,
@@ -70,7 +74,14 @@ def serve_consumers(settings: ApiSettings) -> None:
     run_service(lambda stop: run_consumers(settings, stop))
 
 
-def create_key(settings: ApiSettings, *, user_id: str, name: str, admin: bool = False) -> IssuedKey:
+def create_key(
+    settings: ApiSettings,
+    *,
+    user_id: str,
+    name: str,
+    admin: bool = False,
+    tier: str | None = None,
+) -> IssuedKey:
     """Migrate, then issue a key (what `genbus-api keys create` does); the secret is in the
     result only."""
     migrate(settings)
@@ -82,7 +93,13 @@ def create_key(settings: ApiSettings, *, user_id: str, name: str, admin: bool = 
         try:
             uow = SqlUnitOfWork(engine, outbox, TOPOLOGY)
             return await issue_api_key(
-                uow, user_id=user_id, name=name, admin=admin, now=datetime.now(UTC)
+                uow,
+                user_id=user_id,
+                name=name,
+                admin=admin,
+                now=datetime.now(UTC),
+                tier=tier,
+                tiers=Tiers(settings.tiers, settings.default_tier),
             )
         finally:
             await engine.dispose()
@@ -106,10 +123,12 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--user", required=True, help="the user the key acts for")
     create.add_argument("--name", required=True, help="what the key is for")
     create.add_argument("--admin", action="store_true", help="may also read any user's generations")
+    create.add_argument("--tier", help="the key's tier (default: GENBUS_API_DEFAULT_TIER)")
     listing = keys.add_parser("list", help="list keys as JSON (never the secrets)")
     listing.add_argument("--user", help="only this user's keys")
     revoke = keys.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("key_id", help="the key's id, as `keys create` / `keys list` show it")
+    cli_limits.add_parsers(keys, sub)
     return parser
 
 
@@ -144,9 +163,20 @@ def main(argv: list[str] | None = None) -> None:
 def _command(args: argparse.Namespace, settings: ApiSettings) -> None:
     if args.command == "migrate":
         migrate(settings)
+    elif args.command == "usage" or args.action in ("limits", "show"):
+        migrate(settings)
+        try:
+            result = cli_limits.run(
+                args, settings, lambda action: asyncio.run(_with_uow(settings, action))
+            )
+        except (ValueError, ApiKeyNotFound) as exc:
+            sys.exit(f"genbus-api {args.command} {getattr(args, 'action', '')}: {exc}".strip())
+        _print(result)
     elif args.action == "create":
         try:
-            issued = create_key(settings, user_id=args.user, name=args.name, admin=args.admin)
+            issued = create_key(
+                settings, user_id=args.user, name=args.name, admin=args.admin, tier=args.tier
+            )
         except ValueError as exc:
             sys.exit(f"genbus-api keys create: {exc}")
         _print({**_public(issued.key), "key": issued.secret})
@@ -188,6 +218,8 @@ def _public(key: ApiKey) -> dict[str, Any]:
         "prefix": key.prefix,
         "created_at": key.created_at.isoformat(),
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "tier": key.tier,
+        "overrides": key.overrides.as_json() if key.overrides is not None else {},
     }
 
 

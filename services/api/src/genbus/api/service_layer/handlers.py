@@ -54,6 +54,7 @@ async def on_generations_submitted(
                 provider_job_id=event.provider_job_id,
                 submitted_at=event.occurred_at,
                 now=now,
+                cost=event.cost,
             )
             if updated is not None:
                 return updated
@@ -86,6 +87,7 @@ async def on_generations_completed(
             attempt=event.attempt,
             account_id=event.account_id,
             provider_job_id=event.provider_job_id,
+            cost=event.cost,
         )
 
     return await _apply_in_one_transaction(events, apply, uow)

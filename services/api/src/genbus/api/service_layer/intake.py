@@ -6,7 +6,7 @@ first change-log row (what live-status streams read).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -14,11 +14,20 @@ from genbus.api.domain.errors import (
     GenerationNotFound,
     GenerationNotRetryable,
     IdempotencyKeyReused,
+    QuotaExceeded,
 )
 from genbus.api.domain.events import generation_requested
 from genbus.api.domain.hashing import reproducible_hash
 from genbus.api.domain.idempotency import IdempotencyClaim
+from genbus.api.domain.limits import (
+    UNLIMITED,
+    Limits,
+    check_entitled,
+    quota_day,
+    quota_resets_at,
+)
 from genbus.api.domain.model import Generation
+from genbus.api.domain.pricing import NO_PRICES, PriceTable
 from genbus.api.domain.requests import (
     GenerationDraft,
     InputSpec,
@@ -39,6 +48,14 @@ log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
+class Policy:
+    """What applies to the caller: its key's limits, and the price table."""
+
+    limits: Limits = UNLIMITED
+    prices: PriceTable = field(default_factory=lambda: NO_PRICES)
+
+
+@dataclass(frozen=True)
 class Created:
     generation: Generation
     #: True when an idempotency key named an earlier request: nothing new was created.
@@ -56,6 +73,7 @@ async def create_generation(
     limits: RequestLimits,
     now: datetime,
     idempotency: IdempotencyClaim | None = None,
+    policy: Policy = Policy(),
 ) -> Created:
     """Validate, then commit the generation and its `GenerationRequested` together.
 
@@ -72,7 +90,7 @@ async def create_generation(
             request = validate_request(draft, catalog, limits, now)
         assert request is not None
         generation, transaction_id = await _add_generation(
-            uow, request, user_id, generation_id, now
+            uow, request, user_id, generation_id, now, policy=policy
         )
         await uow.commit()
     log.info("generation created", generation_id=str(generation.id), user_id=user_id)
@@ -88,6 +106,7 @@ async def retry_generation(
     limits: RequestLimits,
     now: datetime,
     idempotency: IdempotencyClaim | None = None,
+    policy: Policy = Policy(),
 ) -> Created:
     """A new generation with the request of a failed or cancelled one, linked to it.
 
@@ -110,7 +129,7 @@ async def retry_generation(
             )
         request = validate_request(_draft_of(parent), catalog, limits, now)
         generation, transaction_id = await _add_generation(
-            uow, request, user_id, new_id, now, parent=parent.id
+            uow, request, user_id, new_id, now, parent=parent.id, policy=policy
         )
         await uow.commit()
     log.info(
@@ -169,9 +188,20 @@ async def _add_generation(
     now: datetime,
     *,
     parent: UUID | None = None,
+    policy: Policy,
 ) -> tuple[Generation, int]:
-    """The new generation and the id of the transaction writing it."""
+    """The new generation and the id of the transaction writing it.
+
+    Counted against the caller's daily quota in this transaction: a rollback uncounts it."""
     draft = request.draft
+    check_entitled(
+        policy.limits,
+        provider_id=draft.provider_id,
+        operation_type=request.operation_type,
+        priority=draft.priority,
+        params=request.canonical_params,
+    )
+    await _count_against_quota(uow, user_id, policy.limits, now)
     references = [i.generation_id for i in request.inputs if i.generation_id is not None]
     sources = await uow.generations.get_many(references, user_id=user_id)
     inputs = canonical_inputs(request.inputs, sources)
@@ -204,11 +234,29 @@ async def _add_generation(
         completed_at=None,
         parent_generation_id=parent,
         prompt_version_id=draft.prompt_version_id,
+        estimated_cost=policy.prices.estimate(
+            draft.provider_id, request.operation_type, request.canonical_params
+        ),
     )
     transaction_id = await uow.generations.add(generation)
-    await uow.publish(REQUESTED, generation_requested(generation, now))
+    requested = generation_requested(generation, now, max_in_flight=policy.limits.max_in_flight)
+    await uow.publish(REQUESTED, requested)
     await uow.record_changes([generation])
     return generation, transaction_id
+
+
+async def _count_against_quota(
+    uow: UnitOfWork, user_id: str, limits: Limits, now: datetime
+) -> None:
+    """Count the creation for today (UTC); `QuotaExceeded` when the day's quota is used up."""
+    if await uow.usage.count_creation(user_id, quota_day(now), quota=limits.daily_quota) is None:
+        resets_at = quota_resets_at(now)
+        raise QuotaExceeded(
+            f"your API key's quota of {limits.daily_quota} generations a day is used up; "
+            f"it resets at {resets_at.isoformat()}",
+            (resets_at - now).total_seconds(),
+            resets_at,
+        )
 
 
 def _draft_of(g: Generation) -> GenerationDraft:

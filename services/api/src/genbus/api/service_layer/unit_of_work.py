@@ -20,6 +20,7 @@ from genbus.api.adapters.api_keys import ApiKeyRepository
 from genbus.api.adapters.change_log import CHANGED_EVENT, DELETED_EVENT, ChangeLogRepository
 from genbus.api.adapters.idempotency import IdempotencyRepository
 from genbus.api.adapters.repository import GenerationRepository, generation_snapshot
+from genbus.api.adapters.usage import UsageRepository
 from genbus.api.domain.model import Generation
 from genbus.api.service_layer.metrics import record_generation_status
 from genbus.contracts import Event, EventBinding, GenerationChanged, ServiceTopology
@@ -42,6 +43,7 @@ class UnitOfWork(Protocol):
     change_log: ChangeLogRepository
     idempotency: IdempotencyRepository
     api_keys: ApiKeyRepository
+    usage: UsageRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -74,6 +76,7 @@ class SqlUnitOfWork:
     change_log: ChangeLogRepository
     idempotency: IdempotencyRepository
     api_keys: ApiKeyRepository
+    usage: UsageRepository
 
     def __init__(
         self,
@@ -109,6 +112,7 @@ class SqlUnitOfWork:
         self.change_log = ChangeLogRepository(self._conn)
         self.idempotency = IdempotencyRepository(self._conn)
         self.api_keys = ApiKeyRepository(self._conn)
+        self.usage = UsageRepository(self._conn)
         return self
 
     async def __aexit__(

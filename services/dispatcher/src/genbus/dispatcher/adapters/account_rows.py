@@ -75,6 +75,22 @@ UPDATABLE = updatable_columns()
 JSON_COLUMNS = json_columns()
 
 
+#: An account whose known balance (`credits`, read from the provider or set by an operator) is
+#: below this cannot pay for a job: it is not offered work (unknown credits: it is).
+MIN_CREDITS = 1
+CAN_PAY_SQL = f"(a.credits IS NULL OR a.credits >= {MIN_CREDITS})"
+
+
+@dataclass(frozen=True)
+class BalanceTarget:
+    """An account whose balance the refresher reads (its credentials still encrypted)."""
+
+    id: str
+    provider_id: str
+    base_url: str | None
+    credentials_ciphertext: str
+
+
 @dataclass(frozen=True)
 class AccountSlots:
     id: str

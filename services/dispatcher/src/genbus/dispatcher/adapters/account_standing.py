@@ -7,10 +7,13 @@ from sqlalchemy import text
 from genbus.dispatcher.adapters.account_rows import (
     BREAKER_LETS_THROUGH_SQL,
     BUSY_SQL,
+    CAN_PAY_SQL,
+    MIN_CREDITS,
     TRIPS_SQL,
     USED_TODAY_SQL,
     AccountQueries,
     AccountSlots,
+    BalanceTarget,
     BreakerUpdate,
 )
 from genbus.dispatcher.domain.model import (
@@ -36,6 +39,7 @@ class AccountStanding(AccountQueries):
                  WHERE a.status = 'active'
                    AND (a.cooldown_until IS NULL OR a.cooldown_until <= now())
                    AND {BREAKER_LETS_THROUGH_SQL}
+                   AND {CAN_PAY_SQL}
                 """
             )
         )
@@ -65,12 +69,13 @@ class AccountStanding(AccountQueries):
         account = (
             await self._conn.execute(
                 text(
-                    """
+                    f"""
                     SELECT max_concurrent, daily_cap, breaker_opened_count
                       FROM dispatcher.provider_accounts
                      WHERE id = :a AND status = 'active'
                        AND (cooldown_until IS NULL OR cooldown_until <= now())
                        AND (breaker_open_until IS NULL OR breaker_open_until <= now())
+                       AND (credits IS NULL OR credits >= {MIN_CREDITS})
                        FOR UPDATE SKIP LOCKED
                     """
                 ),
@@ -184,6 +189,41 @@ class AccountStanding(AccountQueries):
             ),
             {"a": account_id, "reason": reason[:500]},
         )
+
+    async def balance_targets(self) -> list[BalanceTarget]:
+        """Accounts whose balance is worth reading: active, or exhausted (they may have been
+        topped up); disabled ones are left alone."""
+        rows = await self._conn.execute(
+            text(
+                "SELECT id, provider_id, base_url, credentials_ciphertext "
+                "FROM dispatcher.provider_accounts WHERE status IN ('active', 'exhausted') "
+                "ORDER BY id"
+            )
+        )
+        return [
+            BalanceTarget(r.id, r.provider_id, r.base_url, r.credentials_ciphertext) for r in rows
+        ]
+
+    async def record_balance(self, account_id: str, credits: int) -> bool:
+        """The provider's balance of the account; an exhausted account that can pay again is
+        active again. Whether the account is active now."""
+        result = await self._conn.execute(
+            text(
+                f"""
+                UPDATE dispatcher.provider_accounts
+                   SET credits = :c, updated_at = now(),
+                       status = CASE WHEN status = 'exhausted' AND :c >= {MIN_CREDITS}
+                                     THEN 'active' ELSE status END,
+                       status_reason = CASE WHEN status = 'exhausted' AND :c >= {MIN_CREDITS}
+                                            THEN NULL ELSE status_reason END
+                 WHERE id = :a
+             RETURNING (status = 'active') AS active
+                """
+            ),
+            {"a": account_id, "c": credits},
+        )
+        row = result.first()
+        return bool(row is not None and row.active)
 
     async def slots(self) -> list[AccountSlots]:
         """Every account's cap, whether it may take work now, and its busy slots (gauges)."""

@@ -68,6 +68,8 @@ async def act_on_refusal(
         # The provider refused before creating anything: requeue without spending an attempt.
         await uow.jobs.requeue(claim, 0.0, error.model_dump())
         await uow.commit()
+    if behaviour is Behaviour.ROTATE and isinstance(exc, QuotaExhausted):
+        deps.balance_check.set()
     deps.wake.set()
 
 
@@ -87,7 +89,10 @@ def reaction_of(error_class: type[BaseException], behaviour: Behaviour) -> str:
             f"{no_attempt}"
         )
     if behaviour is Behaviour.ROTATE and issubclass(error_class, QuotaExhausted):
-        return f"mark the account `exhausted` (credits 0); {no_attempt}: another account takes it"
+        return (
+            f"mark the account `exhausted` (credits 0) and read balances again; {no_attempt}: "
+            "another account takes it"
+        )
     if behaviour is Behaviour.ROTATE:
         return (
             "cool the account down for `Retry-After` (default `concurrency_cooldown_s`); "

@@ -178,6 +178,7 @@ async def _record_submitted(
                         account_id=claim.account_id,
                         provider_job_id=result.provider_job_id,
                         attempt=claim.attempt,
+                        cost=result.cost,
                     ),
                 )
                 await uow.commit()

@@ -121,5 +121,6 @@ async def _publish(
         error=error if status is CompletionStatus.FAILED else None,
         account_id=event.account_id,
         provider_job_id=event.provider_job_id,
+        cost=job.cost if job is not None else None,
     )
     await publisher.publish(COMPLETED, completed)

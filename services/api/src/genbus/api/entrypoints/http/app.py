@@ -15,7 +15,15 @@ from genbus.api.entrypoints.http.body_limit import BodySizeLimit
 from genbus.api.entrypoints.http.key_concurrency import KeyConcurrency
 from genbus.api.entrypoints.http.problems import install_problem_handlers
 from genbus.api.entrypoints.http.request_deadline import RequestDeadline
-from genbus.api.entrypoints.http.routes import assets, events, generations, health, jobs, me
+from genbus.api.entrypoints.http.routes import (
+    assets,
+    events,
+    generations,
+    health,
+    jobs,
+    me,
+    usage,
+)
 from genbus.api.entrypoints.http.schemas import PRIORITY_DOC
 from genbus.runtime.instrumentation import instrument_fastapi
 from genbus.runtime.problems import document_problems_as_problem_json
@@ -132,6 +140,7 @@ def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> Fast
     app.include_router(events.router)
     app.include_router(jobs.router)
     app.include_router(me.router)
+    app.include_router(usage.router)
     app.include_router(health.router)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

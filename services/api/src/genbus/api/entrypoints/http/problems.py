@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from genbus.api.domain.errors import (
+    AdminOnly,
     DomainError,
     GenerationNotFound,
     GenerationNotRetryable,
@@ -25,6 +26,8 @@ from genbus.api.domain.errors import (
     GenerationTerminal,
     IdempotencyKeyReused,
     InvalidRequest,
+    NotEntitled,
+    QuotaExceeded,
     RetryLater,
     Unauthenticated,
 )
@@ -46,6 +49,8 @@ log = get_logger(__name__)
 UNAVAILABLE_RETRY_AFTER_S = 5
 
 _DOMAIN_STATUS: dict[type[DomainError], int] = {
+    NotEntitled: 403,  # before InvalidRequest, its base
+    AdminOnly: 403,
     InvalidRequest: 422,
     GenerationNotFound: 404,
     GenerationTerminal: 409,
@@ -75,7 +80,10 @@ async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="genbus"'
     if isinstance(exc, RetryLater):
         headers["Retry-After"] = retry_after_header(exc.retry_after_s)
-    return problem_response(status, exc.code, exc.message, errors=errors, headers=headers)
+    extra = {"resets_at": exc.resets_at.isoformat()} if isinstance(exc, QuotaExceeded) else None
+    return problem_response(
+        status, exc.code, exc.message, errors=errors, headers=headers, extra=extra
+    )
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -144,6 +152,7 @@ def database_unavailable(exc: BaseException) -> bool:
 
 _EXAMPLES: dict[int, tuple[str, str]] = {
     401: ("unauthorized", "a valid API key is required: Authorization: Bearer gbk_..."),
+    403: ("not_entitled", "priority: your API key allows at most 5"),
     404: ("generation_not_found", "generation 3f2b8c1e-0d4a-4c55-9a77-1b2c3d4e5f60 not found"),
     413: ("request_too_large", "the request body exceeds 65536 bytes"),
     429: ("rate_limited", "too many requests for this API key; retry after Retry-After"),
@@ -151,6 +160,9 @@ _EXAMPLES: dict[int, tuple[str, str]] = {
 }
 _DESCRIPTIONS: dict[int, str] = {
     401: "No valid API key (missing, malformed, unknown or revoked)",
+    403: "`not_entitled`: your API key's limits do not allow what the request asks for; "
+    "`errors` names each field (`provider_id`, `operation_type`, `params.model`, `priority`, "
+    "`params.provider_options.<key>`)",
     404: "No such generation, or not yours (never 403: others' generations do not exist for you)",
     409: "Conflict with the generation's current state",
     413: "Request body over the size limit",
@@ -192,6 +204,8 @@ OVERLOAD_CODES = {
     "the backlog drains (1..60)",
     "too_many_pending": "your own generations waiting to start are at their bound (when "
     "configured): retry after `Retry-After` seconds",
+    "quota_exceeded": "your API key's generations for today (UTC) are used up: the quota "
+    "resets at `resets_at` (the next UTC midnight; `Retry-After` seconds from now)",
 }
 _THROTTLE_EXAMPLES = {
     "overloaded": "the service is overloaded (too many generations waiting); retry after "
@@ -199,7 +213,16 @@ _THROTTLE_EXAMPLES = {
     "too_many_pending": "you have 500 generations waiting (at most 500); retry after Retry-After",
     "too_many_streams": "this API key already has 20 live-status streams open (at most 20); "
     "close one, or retry after Retry-After",
+    "quota_exceeded": "your API key's quota of 100 generations a day is used up; it resets "
+    "at 2026-12-03T00:00:00+00:00",
 }
+_THROTTLE_EXTRA = {"quota_exceeded": {"resets_at": "2026-12-03T00:00:00+00:00"}}
+_NOT_ENTITLED_EXAMPLE = problem_body(
+    403,
+    "not_entitled",
+    "priority: your API key allows at most 5",
+    [FieldError("priority", "not_entitled", "your API key allows at most 5")],
+)
 #: The 429 code of live-status streams.
 STREAM_CODES = {
     "too_many_streams": "too many live-status streams open for this API key, or on this "
@@ -211,6 +234,7 @@ def problem_responses(
     *statuses: int,
     conflicts: Mapping[str, str] | None = None,
     throttles: Mapping[str, str] | None = None,
+    forbids: Mapping[str, str] | None = None,
 ) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for these error statuses; `conflicts` maps each 409 code to what
     it means on this route, `throttles` each 429 code besides `rate_limited`."""
@@ -220,11 +244,22 @@ def problem_responses(
             code, detail = _EXAMPLES[429]
             examples = {code: {"value": problem_body(429, code, detail)}}
             examples.update(
-                (c, {"value": problem_body(429, c, _THROTTLE_EXAMPLES.get(c, d))})
+                (
+                    c,
+                    {
+                        "value": problem_body(
+                            429, c, _THROTTLE_EXAMPLES.get(c, d), extra=_THROTTLE_EXTRA.get(c)
+                        )
+                    },
+                )
                 for c, d in throttles.items()
             )
         elif status == 422:
             examples = {"validation_error": {"value": _VALIDATION_EXAMPLE}}
+        elif status == 403 and forbids:
+            examples = {c: {"value": problem_body(403, c, d)} for c, d in forbids.items()}
+        elif status == 403:
+            examples = {"not_entitled": {"value": _NOT_ENTITLED_EXAMPLE}}
         elif status == 409:
             examples = {
                 code: {"value": problem_body(409, code, detail)}
@@ -236,6 +271,8 @@ def problem_responses(
         description = _DESCRIPTIONS[status]
         if status == 409 and conflicts:
             description += ": " + "; ".join(f"`{c}`: {d}" for c, d in conflicts.items())
+        if status == 403 and forbids:
+            description = "; ".join(f"`{c}`: {d}" for c, d in forbids.items())
         if status == 429 and throttles:
             description = "`rate_limited`: " + description[0].lower() + description[1:]
             description += "; " + "; ".join(f"`{c}`: {d}" for c, d in throttles.items())

@@ -210,6 +210,8 @@ _PUBLIC_EXAMPLE: dict[str, Any] = {
     "completed_at": "2025-06-01T12:00:09Z",
     "parent_generation_id": None,
     "prompt_version_id": None,
+    "estimated_cost": 1.0,
+    "actual_cost": 1.0,
 }
 
 
@@ -265,6 +267,14 @@ class GenerationPublic(BaseModel):
     completed_at: datetime | None
     parent_generation_id: UUID | None = Field(description="the generation this one retries")
     prompt_version_id: str | None
+    estimated_cost: float | None = Field(
+        default=None,
+        description="by the price table at creation, in the provider's unit (credits; "
+        "Replicate: seconds of compute); null: no price configured",
+    )
+    actual_cost: float | None = Field(
+        default=None, description="as the provider reported it once ended; null: not reported"
+    )
 
     @classmethod
     def from_domain(cls, g: Generation, now: datetime) -> GenerationPublic:
@@ -310,6 +320,8 @@ class GenerationPublic(BaseModel):
             completed_at=g.completed_at,
             parent_generation_id=g.parent_generation_id,
             prompt_version_id=g.prompt_version_id,
+            estimated_cost=g.estimated_cost,
+            actual_cost=g.actual_cost,
         )
 
 

@@ -58,6 +58,7 @@ async def create(
         limits=runtime.limits,
         now=runtime.clock(),
         idempotency=claim,
+        policy=runtime.policy(principal),
     )
     return _created(runtime, created, response, location_prefix)
 
@@ -79,6 +80,7 @@ async def retry(
         limits=runtime.limits,
         now=runtime.clock(),
         idempotency=claim,
+        policy=runtime.policy(principal),
     )
     return _created(runtime, created, response, location_prefix)
 

@@ -63,7 +63,7 @@ _KEY_REUSED = {"idempotency_key_reused": "this Idempotency-Key was used for a di
     responses={
         **_CREATED,
         **problem_responses(409, 413, conflicts=_KEY_REUSED),
-        **problem_responses(429, throttles=OVERLOAD_CODES),
+        **problem_responses(403, 429, throttles=OVERLOAD_CODES),
     },
 )
 async def create_generation(
@@ -160,7 +160,7 @@ async def cancel_generation(
                 **_KEY_REUSED,
             },
         ),
-        **problem_responses(429, throttles=OVERLOAD_CODES),
+        **problem_responses(403, 429, throttles=OVERLOAD_CODES),
     },
 )
 async def retry_generation(

@@ -46,7 +46,7 @@ router = APIRouter(
                 "idempotency_key_reused": "this Idempotency-Key was used for another request"
             },
         ),
-        **problem_responses(429, throttles=OVERLOAD_CODES),
+        **problem_responses(403, 429, throttles=OVERLOAD_CODES),
     },
 )
 async def create_job(
