@@ -15,7 +15,15 @@ from genbus.api.entrypoints.http.body_limit import BodySizeLimit
 from genbus.api.entrypoints.http.key_concurrency import KeyConcurrency
 from genbus.api.entrypoints.http.problems import install_problem_handlers
 from genbus.api.entrypoints.http.request_deadline import RequestDeadline
-from genbus.api.entrypoints.http.routes import assets, events, generations, health, jobs, me
+from genbus.api.entrypoints.http.routes import (
+    assets,
+    events,
+    generations,
+    health,
+    jobs,
+    me,
+    uploads,
+)
 from genbus.api.entrypoints.http.schemas import PRIORITY_DOC
 from genbus.runtime.instrumentation import instrument_fastapi
 from genbus.runtime.problems import document_problems_as_problem_json
@@ -102,6 +110,7 @@ TAGS = [
     {"name": "generations", "description": "Create, list, read, cancel, retry and delete."},
     {"name": "live status", "description": "Server-Sent Events of status changes."},
     {"name": "jobs (legacy)", "description": "The old system's routes, aliases of generations."},
+    {"name": "uploads", "description": "Files stored once, used as generation inputs."},
     {"name": "identity", "description": "Who the caller's API key belongs to."},
     {"name": "health", "description": "Liveness and readiness probes (no authentication)."},
 ]
@@ -129,13 +138,16 @@ def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> Fast
     app.state.runtime = runtime
     app.include_router(generations.router)
     app.include_router(assets.router)
+    app.include_router(uploads.router)
     app.include_router(events.router)
     app.include_router(jobs.router)
     app.include_router(me.router)
     app.include_router(health.router)
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s)
+    # An upload's body and time are bounded by its route (`GENBUS_API_UPLOAD_*`).
+    own_limits = frozenset({("POST", uploads.PATH)})
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, own_limits=own_limits)
+    app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s, own_limits=own_limits)
     app.add_middleware(
         KeyConcurrency,
         limit=settings.max_inflight_per_key,

@@ -58,6 +58,7 @@ async def create(
         limits=runtime.limits,
         now=runtime.clock(),
         idempotency=claim,
+        stored=runtime.stored_inputs,
     )
     return _created(runtime, created, response, location_prefix)
 
@@ -79,6 +80,7 @@ async def retry(
         limits=runtime.limits,
         now=runtime.clock(),
         idempotency=claim,
+        stored=runtime.stored_inputs,
     )
     return _created(runtime, created, response, location_prefix)
 
