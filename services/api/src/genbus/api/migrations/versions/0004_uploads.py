@@ -1,4 +1,4 @@
-"""uploads: files users store to use as generation inputs
+"""uploads: files users store to use as generation inputs; the retention scan's index
 
 Revision ID: 0004
 Revises: 0003
@@ -34,9 +34,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_uploads_user_created", "uploads", ["user_id", "created_at"], schema=SCHEMA)
     op.create_index("ix_uploads_created", "uploads", ["created_at"], schema=SCHEMA)
+    op.create_index(
+        "ix_generations_terminal_completed",
+        "generations",
+        ["completed_at"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("status IN ('cancelled', 'completed', 'failed')"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_generations_terminal_completed", table_name="generations", schema=SCHEMA)
     op.drop_index("ix_uploads_created", table_name="uploads", schema=SCHEMA)
     op.drop_index("ix_uploads_user_created", table_name="uploads", schema=SCHEMA)
     op.drop_table("uploads", schema=SCHEMA)
