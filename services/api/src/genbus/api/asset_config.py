@@ -30,6 +30,7 @@ class UploadSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GENBUS_API_UPLOAD_", extra="ignore")
 
+    #: Take uploads (needs `GENBUS_S3_*`); off: `POST /api/v1/uploads` is `503 uploads_disabled`.
     enabled: bool = False
     #: Largest upload (the body is cut off past it: `413 upload_too_large`).
     max_bytes: int = Field(default=50 * MIB, ge=1)
@@ -37,8 +38,9 @@ class UploadSettings(BaseSettings):
     media_types: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_UPLOAD_TYPES)
     )
-    #: Per user: total bytes and number of uploads kept at once (`409 upload_quota_exceeded`).
+    #: Per user: total bytes of the uploads kept at once (`409 upload_quota_exceeded`).
     quota_bytes: int = Field(default=1024 * MIB, ge=1)
+    #: Per user: number of uploads kept at once (`409 upload_quota_exceeded`).
     quota_count: int = Field(default=500, ge=1)
     #: Bound on receiving and storing one upload.
     timeout_s: float = Field(default=300.0, gt=0)
