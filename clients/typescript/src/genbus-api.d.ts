@@ -142,7 +142,7 @@ export interface paths {
          * @description Store a file (the raw body; its type is read from its bytes) to use as an input of
          *     your generations: `inputs: [{"role": "image", "upload_id": ...}]`. It stays until you
          *     delete it (or the retention period ends); providers get a presigned URL to it. A server
-         *     without object storage answers `503 uploads_disabled`.
+         *     without object storage answers `404 uploads_disabled`.
          */
         post: operations["create_upload"];
         delete?: never;
@@ -1589,6 +1589,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `uploads_disabled`: this server stores no uploads */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `upload_quota_exceeded`: your uploads' count or bytes are at the quota */
             409: {
                 headers: {
@@ -1751,7 +1760,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such generation, or not yours (never 403: others' generations do not exist for you) */
+            /** @description `upload_not_found`: no such upload of yours; `uploads_disabled`: no uploads here */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -11,6 +11,8 @@ import httpx
 import pytest
 from api_harness import Api
 
+from genbus.api.adapters.object_store import SharedStore
+from genbus.devstack.ports import free_port
 from genbus.storage import ObjectStore, StorageSettings
 
 pytestmark = pytest.mark.integration
@@ -142,3 +144,25 @@ async def test_the_quota_counts_each_users_uploads(api: Api) -> None:
     first = (await api.client.get(UPLOADS)).json()["items"][0]
     assert (await api.client.delete(f"{UPLOADS}/{first['id']}")).status_code == 204
     assert (await _upload(api.client, PNG)).status_code == 201
+
+
+async def test_a_bad_filename_is_a_422_naming_it(api: Api) -> None:
+    refused = await _upload(api.client, PNG, filename="cat\x00.png")
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "filename"
+
+
+async def test_an_unreachable_store_is_a_503_to_retry(
+    api: Api, storage_settings: StorageSettings
+) -> None:
+    down = storage_settings.model_copy(
+        update={"endpoint_url": f"http://127.0.0.1:{free_port()}", "max_attempts": 1}
+    )
+    api.runtime.object_store = SharedStore(down)
+    try:
+        refused = await _upload(api.client, PNG)
+    finally:
+        await api.runtime.object_store.close()
+    assert (refused.status_code, refused.json()["code"]) == (503, "service_unavailable")
+    assert refused.headers["retry-after"] == "5"
+    assert (await api.client.get(UPLOADS)).json()["items"] == []

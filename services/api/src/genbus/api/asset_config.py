@@ -30,7 +30,7 @@ class UploadSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GENBUS_API_UPLOAD_", extra="ignore")
 
-    #: Take uploads (needs `GENBUS_S3_*`); off: `POST /api/v1/uploads` is `503 uploads_disabled`.
+    #: Take uploads (needs `GENBUS_S3_*`); off: `POST /api/v1/uploads` is `404 uploads_disabled`.
     enabled: bool = False
     #: Largest upload (the body is cut off past it: `413 upload_too_large`).
     max_bytes: int = Field(default=50 * MIB, ge=1)

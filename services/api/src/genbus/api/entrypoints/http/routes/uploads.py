@@ -12,13 +12,24 @@ from pydantic import BaseModel, Field
 
 from genbus.api.adapters import upload_rows
 from genbus.api.adapters.upload_rows import Upload
+from genbus.api.domain.errors import InvalidRequest
+from genbus.api.domain.json_values import string_problem
 from genbus.api.entrypoints.http.auth import CurrentPrincipal
 from genbus.api.entrypoints.http.deps import KnownQueryOnly, RuntimeDep
 from genbus.api.entrypoints.http.problems import problem_responses
 from genbus.api.service_layer.uploads import Incoming, UploadRefused, delete_upload, store_upload
-from genbus.runtime.problems import PROBLEM_MEDIA_TYPE, Problem, problem_body, problem_response
+from genbus.runtime.logging import get_logger
+from genbus.runtime.problems import (
+    PROBLEM_MEDIA_TYPE,
+    FieldError,
+    Problem,
+    problem_body,
+    problem_response,
+)
+from genbus.storage import StorageError
 
 PATH = "/api/v1/uploads"
+log = get_logger(__name__)
 
 router = APIRouter(
     prefix=PATH,
@@ -72,8 +83,18 @@ _BINARY_BODY: dict[str, Any] = {
 }
 
 
+def _storage_down(exc: StorageError) -> Response:
+    log.warning("object store unavailable", error=str(exc))
+    return problem_response(
+        503,
+        "service_unavailable",
+        "the object store is unavailable; retry later",
+        headers={"Retry-After": "5"},
+    )
+
+
 def _disabled() -> Response:
-    return problem_response(503, "uploads_disabled", "uploads are not enabled on this server")
+    return problem_response(404, "uploads_disabled", "uploads are not enabled on this server")
 
 
 @router.post(
@@ -83,6 +104,11 @@ def _disabled() -> Response:
     response_model=UploadOut,
     openapi_extra=_BINARY_BODY,
     responses={
+        404: _problem(
+            404,
+            "`uploads_disabled`: this server stores no uploads",
+            uploads_disabled="uploads are not enabled on this server",
+        ),
         409: _problem(
             409,
             "`upload_quota_exceeded`: your uploads' count or bytes are at the quota",
@@ -112,9 +138,11 @@ async def create_upload(
     """Store a file (the raw body; its type is read from its bytes) to use as an input of
     your generations: `inputs: [{"role": "image", "upload_id": ...}]`. It stays until you
     delete it (or the retention period ends); providers get a presigned URL to it. A server
-    without object storage answers `503 uploads_disabled`."""
+    without object storage answers `404 uploads_disabled`."""
     if not runtime.uploads.enabled or not runtime.object_store.configured:
         return _disabled()
+    if filename is not None and (problem := string_problem(filename)):
+        raise InvalidRequest([FieldError("filename", "invalid_character", problem)])
     length = request.headers.get("content-length")
     incoming = Incoming(
         user_id=principal.user_id,
@@ -130,6 +158,8 @@ async def create_upload(
         )
     except UploadRefused as exc:
         return problem_response(exc.status, exc.code, exc.message)
+    except StorageError as exc:
+        return _storage_down(exc)
     body = UploadOut.from_row(upload).model_dump(mode="json")
     return JSONResponse(body, status_code=201, headers={"Location": f"{PATH}/{upload.id}"})
 
@@ -164,7 +194,15 @@ async def get_upload(upload_id: UUID, runtime: RuntimeDep, principal: CurrentPri
     operation_id="delete_upload",
     status_code=204,
     response_class=Response,
-    responses={204: {"description": "Deleted, with its bytes"}, **problem_responses(404)},
+    responses={
+        204: {"description": "Deleted, with its bytes"},
+        404: _problem(
+            404,
+            "`upload_not_found`: no such upload of yours; `uploads_disabled`: no uploads here",
+            upload_not_found="upload 3f2b8c1e-0d4a-4c55-9a77-1b2c3d4e5f60 not found",
+            uploads_disabled="uploads are not enabled on this server",
+        ),
+    },
 )
 async def remove_upload(
     upload_id: UUID, runtime: RuntimeDep, principal: CurrentPrincipal
@@ -174,6 +212,10 @@ async def remove_upload(
     if not runtime.object_store.configured:
         return _disabled()
     store = await runtime.object_store.get()
-    if not await delete_upload(runtime.engine, store, upload_id, principal.user_id):
+    try:
+        deleted = await delete_upload(runtime.engine, store, upload_id, principal.user_id)
+    except StorageError as exc:
+        return _storage_down(exc)
+    if not deleted:
         return problem_response(404, "upload_not_found", f"upload {upload_id} not found")
     return Response(status_code=204)
