@@ -16,6 +16,7 @@ from aiohttp import web
 from api_harness import Api, completed_event, eventually
 
 from genbus.api.adapters.asset_queue import AssetRecord, asset_records
+from genbus.api.adapters.object_store import SharedStore
 from genbus.contracts import COMPLETED
 from genbus.devstack.ports import free_port
 from genbus.storage import ObjectStore, StorageSettings
@@ -164,6 +165,19 @@ async def test_stored_output_is_served_by_genbus_and_goes_with_its_generation(
 
     other = await api.client_as("someone-else")
     assert (await other.get(path)).status_code == 404
+
+    # The store unreachable: a 503 to retry, not a 500.
+    live_store = api.runtime.object_store
+    dead = f"http://127.0.0.1:{free_port()}"
+    api.runtime.object_store = SharedStore(
+        storage_settings.model_copy(update={"endpoint_url": dead, "max_attempts": 1})
+    )
+    try:
+        down = await api.client.get(path)
+    finally:
+        await api.runtime.object_store.close()
+        api.runtime.object_store = live_store
+    assert (down.status_code, down.headers["retry-after"]) == (503, "5")
 
     assert (await api.client.delete(f"/api/v1/generations/{created['id']}")).status_code == 204
     assert (await api.client.get(path)).status_code == 404
