@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import os
 import re
 import shutil
@@ -520,6 +521,23 @@ def test_compose_builds_every_app_image_from_the_one_dockerfile() -> None:
     assert built == set(image_services())
 
 
+def test_compose_runs_an_s3_server_whose_identity_is_the_one_genbus_signs_with() -> None:
+    document = interpolate(_compose(), {})
+    services = document["services"]
+    identities = json.loads(document["configs"]["s3-identities"]["content"])
+    [credentials] = identities["identities"][0]["credentials"]
+    for name in ("api", "api-consumers", "s3-bucket"):
+        env = services[name]["environment"]
+        assert env["GENBUS_S3_ENDPOINT_URL"] == "http://s3:8333", name
+        assert env["GENBUS_S3_ACCESS_KEY_ID"] == credentials["accessKey"], name
+        assert env["GENBUS_S3_SECRET_ACCESS_KEY"] == credentials["secretKey"], name
+    assert services["s3-bucket"]["command"] == ["genbus-api", "storage", "init"]
+    for name in ("api", "api-consumers"):
+        assert services[name]["depends_on"]["s3-bucket"] == {
+            "condition": "service_completed_successfully"
+        }
+
+
 def test_compose_seeds_the_sim_account_from_the_environment() -> None:
     seed = _compose()["services"]["seed-accounts"]
     assert seed["command"] == [
@@ -536,8 +554,31 @@ def test_compose_seeds_the_sim_account_from_the_environment() -> None:
 @pytest.mark.parametrize(
     ("service", "needed"),
     [
-        ("api", {"NATS_URL", "DATABASE_URL", "GENBUS_LOG_FORMAT", "GENBUS_API_ROLE"}),
-        ("api-consumers", {"NATS_URL", "DATABASE_URL", "GENBUS_HEALTH_PORT", "GENBUS_SERVICE"}),
+        (
+            "api",
+            {
+                "NATS_URL",
+                "DATABASE_URL",
+                "GENBUS_LOG_FORMAT",
+                "GENBUS_API_ROLE",
+                "GENBUS_S3_ENDPOINT_URL",
+                "GENBUS_S3_ACCESS_KEY_ID",
+                "GENBUS_S3_SECRET_ACCESS_KEY",
+                "GENBUS_API_UPLOAD_ENABLED",
+            },
+        ),
+        (
+            "api-consumers",
+            {
+                "NATS_URL",
+                "DATABASE_URL",
+                "GENBUS_HEALTH_PORT",
+                "GENBUS_SERVICE",
+                "GENBUS_S3_ENDPOINT_URL",
+                "GENBUS_API_ARCHIVE_ENABLED",
+                "GENBUS_API_ARCHIVE_ALLOW_NETWORKS",
+            },
+        ),
         (
             "dispatcher",
             {"NATS_URL", "DATABASE_URL", "GENBUS_CREDENTIALS_KEYS", "GENBUS_HEALTH_PORT"},

@@ -130,8 +130,40 @@ def test_webhooks_deliver_to_public_addresses_only(port: int) -> None:
     for address in PRIVATE:
         assert not _allowed(resources, "Egress", webhooks, port, address), address
     assert not _allowed(resources, "Egress", webhooks, 8443, "203.0.113.5")
-    # Nobody else delivers webhooks: the api sends nothing out.
-    assert not _allowed(resources, "Egress", _labels(resources, "genbus-api"), port, "1.1.1.1")
+    # Nobody else delivers webhooks: the api reaches out only to the object store (HTTPS).
+    api = _labels(resources, "genbus-api")
+    assert _allowed(resources, "Egress", api, port, "1.1.1.1") is (port == 443)
+
+
+@pytest.mark.parametrize("address", ["52.216.1.1", "10.1.2.3"])
+def test_the_api_and_its_consumers_reach_the_object_store_over_https(address: str) -> None:
+    """Any address: a cloud S3 API, or its VPC endpoint (private). Nobody else needs it."""
+    resources = render(BASE)
+    for workload in ("genbus-api", "genbus-api-consumers"):
+        assert _allowed(resources, "Egress", _labels(resources, workload), 443, address)
+        assert not _allowed(resources, "Egress", _labels(resources, workload), 8443, address)
+    webhooks = _labels(resources, "genbus-webhooks")
+    assert not _allowed(resources, "Egress", webhooks, 443, "10.1.2.3")
+
+
+def test_the_local_overlay_runs_its_s3_server_for_the_api_only() -> None:
+    resources = render(K8S / "overlays" / "local")
+    s3 = {"app.kubernetes.io/name": "s3"}
+    for workload in ("genbus-api", "genbus-api-consumers", "s3-bucket"):
+        labels = _labels(resources, workload)
+        assert _allowed(resources, "Egress", labels, 8333, s3), workload
+    assert not _allowed(resources, "Egress", _labels(resources, "genbus-dispatcher"), 8333, s3)
+    ingress_from = next(
+        r["spec"]["ingress"][0]["from"][0]["podSelector"]
+        for r in resources
+        if r["kind"] == "NetworkPolicy" and r["metadata"]["name"] == "s3"
+    )
+    assert _selects(ingress_from, _labels(resources, "genbus-api-consumers"))
+    assert not _selects(ingress_from, _labels(resources, "genbus-dispatcher"))
+    # The archiver copies the in-cluster sim's outputs.
+    sim = {"app.kubernetes.io/name": "provider-sim"}
+    consumers = _labels(resources, "genbus-api-consumers")
+    assert _allowed(resources, "Egress", consumers, 9100, sim)
 
 
 def _container_port(resources: list[Resource], workload: str, name: str) -> int:

@@ -124,6 +124,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Uploads
+         * @description Your uploads, newest first.
+         */
+        get: operations["list_uploads"];
+        put?: never;
+        /**
+         * Create Upload
+         * @description Store a file (the raw body; its type is read from its bytes) to use as an input of
+         *     your generations: `inputs: [{"role": "image", "upload_id": ...}]`. It stays until you
+         *     delete it (or the retention period ends); providers get a presigned URL to it. A server
+         *     without object storage answers `404 uploads_disabled`.
+         */
+        post: operations["create_upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/uploads/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Upload
+         * @description One of your uploads (another user's is 404 `upload_not_found`).
+         */
+        get: operations["get_upload"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove Upload
+         * @description Delete one of your uploads and its bytes. A generation created with it whose provider
+         *     has not fetched it yet then fails to get it.
+         */
+        delete: operations["delete_upload"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/generations/{generation_id}/events": {
         parameters: {
             query?: never;
@@ -319,10 +371,35 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** AssetOut */
+        /**
+         * AssetOut
+         * @description The output. Once genbus holds a copy (`stored`), `url` is the api's own download route,
+         *     which works for as long as the generation exists; until then `url` is the provider's URL,
+         *     which the provider deletes (`expires` is true).
+         */
         AssetOut: {
-            /** Url */
+            /**
+             * Url
+             * @description stored: `/api/v1/generations/{id}/asset`, relative to the api's base URL (needs your API key); not stored: the provider's URL (expires)
+             */
             url: string;
+            /**
+             * Stored
+             * @description true: genbus holds a copy, served at `url`
+             * @default false
+             */
+            stored: boolean;
+            /**
+             * Expires
+             * @description true: `url` is the provider's and stops working soon
+             * @default true
+             */
+            expires: boolean;
+            /**
+             * Provider Url
+             * @description where the provider published it (expires)
+             */
+            provider_url?: string | null;
             /** Media Type */
             media_type: string;
             /** Width */
@@ -331,6 +408,16 @@ export interface components {
             height: number | null;
             /** Duration S */
             duration_s: number | null;
+            /**
+             * Sha256
+             * @description of the stored copy (also its download's ETag)
+             */
+            sha256?: string | null;
+            /**
+             * Size Bytes
+             * @description of the stored copy
+             */
+            size_bytes?: number | null;
         };
         /** ErrorOut */
         ErrorOut: {
@@ -444,9 +531,14 @@ export interface components {
          *           "actual_cost": 1,
          *           "asset": {
          *             "duration_s": 5,
+         *             "expires": false,
          *             "height": 720,
          *             "media_type": "video/mp4",
-         *             "url": "https://cdn.example.com/out.mp4",
+         *             "provider_url": "https://cdn.example.com/out.mp4",
+         *             "sha256": "5d41000000000000000000000000000000000000000000000000000000000000",
+         *             "size_bytes": 1048576,
+         *             "stored": true,
+         *             "url": "/api/v1/generations/3f2b8c1e-0d4a-4c55-9a77-1b2c3d4e5f60/asset",
          *             "width": 1280
          *           },
          *           "attempt": 1,
@@ -498,9 +590,14 @@ export interface components {
          *       "actual_cost": 1,
          *       "asset": {
          *         "duration_s": 5,
+         *         "expires": false,
          *         "height": 720,
          *         "media_type": "video/mp4",
-         *         "url": "https://cdn.example.com/out.mp4",
+         *         "provider_url": "https://cdn.example.com/out.mp4",
+         *         "sha256": "5d41000000000000000000000000000000000000000000000000000000000000",
+         *         "size_bytes": 1048576,
+         *         "stored": true,
+         *         "url": "/api/v1/generations/3f2b8c1e-0d4a-4c55-9a77-1b2c3d4e5f60/asset",
          *         "width": 1280
          *       },
          *       "attempt": 1,
@@ -657,7 +754,9 @@ export interface components {
         };
         /**
          * InputIn
-         * @description An input media item: a URL, or an earlier generation of yours (its asset is used).
+         * @description An input media item: a URL, an earlier generation of yours (its stored copy is used), or
+         *     one of your uploads (`POST /api/v1/uploads`). Stored ones reach the provider as a presigned
+         *     URL valid until the generation's deadline.
          */
         InputIn: {
             /** Role */
@@ -666,6 +765,8 @@ export interface components {
             url?: string | null;
             /** Generation Id */
             generation_id?: string | null;
+            /** Upload Id */
+            upload_id?: string | null;
         };
         /**
          * JobCreate
@@ -833,6 +934,38 @@ export interface components {
              * @description when the day's quota starts afresh
              */
             resets_at: string;
+        };
+        /** UploadList */
+        UploadList: {
+            /** Items */
+            items: components["schemas"]["UploadOut"][];
+        };
+        /**
+         * UploadOut
+         * @description A stored file of yours, usable as `inputs[].upload_id`.
+         */
+        UploadOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Media Type
+             * @description what the bytes are (their signature, not the header)
+             */
+            media_type: string;
+            /** Size Bytes */
+            size_bytes: number;
+            /** Sha256 */
+            sha256: string;
+            /** Filename */
+            filename: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
         };
         /**
          * Usage
@@ -1516,6 +1649,320 @@ export interface operations {
             };
             /** @description `range_not_satisfiable`: the range starts past the output's end */
             416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request: `errors` names each field at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit of this API key exceeded */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_uploads: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadList"];
+                };
+            };
+            /** @description No valid API key (missing, malformed, unknown or revoked) */
+            401: {
+                headers: {
+                    /** @description the authentication scheme: Bearer */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request: `errors` names each field at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit of this API key exceeded */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_upload: {
+        parameters: {
+            query?: {
+                /** @description yours, returned */
+                filename?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The file's bytes as the body (not multipart), with its `Content-Type`. */
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadOut"];
+                };
+            };
+            /** @description No valid API key (missing, malformed, unknown or revoked) */
+            401: {
+                headers: {
+                    /** @description the authentication scheme: Bearer */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `uploads_disabled`: this server stores no uploads */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `upload_quota_exceeded`: your uploads' count or bytes are at the quota */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `upload_too_large`: over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `media_type_unknown`, `media_type_mismatch` (the bytes are not what `Content-Type` says) or `media_type_not_allowed` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request: `errors` names each field at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit of this API key exceeded */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_upload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadOut"];
+                };
+            };
+            /** @description No valid API key (missing, malformed, unknown or revoked) */
+            401: {
+                headers: {
+                    /** @description the authentication scheme: Bearer */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such generation, or not yours (never 403: others' generations do not exist for you) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request: `errors` names each field at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit of this API key exceeded */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unreachable: retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_upload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted, with its bytes */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid API key (missing, malformed, unknown or revoked) */
+            401: {
+                headers: {
+                    /** @description the authentication scheme: Bearer */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `upload_not_found`: no such upload of yours; `uploads_disabled`: no uploads here */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator
 from uuid import UUID
@@ -15,6 +16,7 @@ from aiohttp import web
 from api_harness import Api, completed_event, eventually
 
 from genbus.api.adapters.asset_queue import AssetRecord, asset_records
+from genbus.api.adapters.object_store import SharedStore
 from genbus.contracts import COMPLETED
 from genbus.devstack.ports import free_port
 from genbus.storage import ObjectStore, StorageSettings
@@ -73,7 +75,9 @@ async def test_completion_does_not_wait_for_the_copy(
     asset = {"url": url, "media_type": "video/mp4"}
     await api.publish(COMPLETED, completed_event(created, asset=asset))
     done = await api.wait_status(created["id"], "completed")
-    assert done["asset"]["url"] == url
+    # Until the copy is made the response says the URL is the provider's, expiring.
+    assert done["asset"]["url"] == done["asset"]["provider_url"] == url
+    assert (done["asset"]["stored"], done["asset"]["expires"]) == (False, True)
     engine = api.runtime.engine
     gid = UUID(created["id"])
 
@@ -120,7 +124,35 @@ async def test_stored_output_is_served_by_genbus_and_goes_with_its_generation(
     whole = await eventually(download, lambda r: r.status_code == 200)
     assert whole.content == MP4
     assert whole.headers["content-type"] == "video/mp4"
-    assert whole.headers["etag"] == f'"{hashlib.sha256(MP4).hexdigest()}"'
+    digest = hashlib.sha256(MP4).hexdigest()
+    assert whole.headers["etag"] == f'"{digest}"'
+
+    # The generation now points at genbus's copy, and its change is in the live-status log.
+    shown = (await api.get(created["id"]))["asset"]
+    assert (shown["url"], shown["provider_url"]) == (path, url)
+    assert (shown["stored"], shown["expires"], shown["sha256"]) == (True, False, digest)
+    assert shown["size_bytes"] == len(MP4)
+    rows = await api.fetch(
+        "SELECT payload FROM api.generation_events WHERE generation_id = $1 ORDER BY id",
+        UUID(created["id"]),
+    )
+    assert json.loads(rows[-1]["payload"])["asset"]["stored"] is True
+    listed = (await api.client.get("/api/v1/generations")).json()["items"]
+    assert [g["asset"]["url"] for g in listed if g["id"] == created["id"]] == [path]
+
+    # An input naming it reaches the provider as a presigned GET of the stored copy.
+    follow_up = await api.create(
+        operation_type="image_to_video",
+        provider_id="sim",
+        params={"prompt": "p"},
+        inputs=[{"role": "image", "generation_id": created["id"]}],
+    )
+    [given] = follow_up["canonical_inputs"]
+    assert given["ref"] == f"generation:{created['id']}"
+    assert given["url"].startswith(storage_settings.endpoint_url)
+    async with httpx.AsyncClient() as anyone:
+        fetched = await anyone.get(given["url"])
+    assert (fetched.status_code, fetched.content) == (200, MP4)
 
     part = await api.client.get(path, headers={"Range": "bytes=10-19"})
     assert part.status_code == 206
@@ -133,6 +165,19 @@ async def test_stored_output_is_served_by_genbus_and_goes_with_its_generation(
 
     other = await api.client_as("someone-else")
     assert (await other.get(path)).status_code == 404
+
+    # The store unreachable: a 503 to retry, not a 500.
+    live_store = api.runtime.object_store
+    dead = f"http://127.0.0.1:{free_port()}"
+    api.runtime.object_store = SharedStore(
+        storage_settings.model_copy(update={"endpoint_url": dead, "max_attempts": 1})
+    )
+    try:
+        down = await api.client.get(path)
+    finally:
+        await api.runtime.object_store.close()
+        api.runtime.object_store = live_store
+    assert (down.status_code, down.headers["retry-after"]) == (503, "5")
 
     assert (await api.client.delete(f"/api/v1/generations/{created['id']}")).status_code == 204
     assert (await api.client.get(path)).status_code == 404

@@ -102,10 +102,15 @@ async def test_submitted_then_completed(api: Api) -> None:
     done = await api.wait_status(created["id"], "completed")
     assert done["asset"] == {
         "url": str(ASSET.url),
+        "stored": False,
+        "expires": True,
+        "provider_url": str(ASSET.url),
         "media_type": "video/mp4",
         "width": 1280,
         "height": 720,
         "duration_s": 5.0,
+        "sha256": None,
+        "size_bytes": None,
     }
     assert done["error"] is None
     assert done["completed_at"] is not None

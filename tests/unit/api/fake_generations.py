@@ -158,6 +158,22 @@ class FakeGenerationRepository(GenerationRepository):
             values["actual_cost"] = cost
         return self._cas(generation_id, lambda g: g.status in sources_of(status), **values)
 
+    async def note_asset_stored(
+        self, generation_id: UUID, *, sha256: str, size_bytes: int, media_type: str, now: datetime
+    ) -> Generation | None:
+        current = self._t.generations.get(generation_id)
+        if current is None or current.asset is None:
+            return None
+        stored = current.asset.model_copy(
+            update={
+                "stored": True,
+                "sha256": sha256,
+                "size_bytes": size_bytes,
+                "media_type": media_type,
+            }
+        )
+        return self._cas(generation_id, lambda g: g.asset is not None, asset=stored, updated_at=now)
+
     async def cancel_at_once(self, generation_id: UUID, *, at: datetime) -> Generation | None:
         return self._cas(
             generation_id,

@@ -15,6 +15,7 @@ from genbus.api.domain.errors import (
     UnsupportedOperation,
     UnsupportedProvider,
 )
+from genbus.api.domain.hashing import reproducible_hash
 from genbus.api.domain.model import Generation
 from genbus.api.domain.requests import (
     GenerationDraft,
@@ -22,6 +23,8 @@ from genbus.api.domain.requests import (
     RequestLimits,
     ValidRequest,
     canonical_inputs,
+    stored_asset_key,
+    stored_input_keys,
     validate_request,
 )
 from genbus.api.domain.status import GenerationStatus
@@ -222,6 +225,45 @@ def test_inputs_naming_a_generation_take_its_asset_url() -> None:
         "inputs[0].generation_id": "generation_not_completed",
         "inputs[1].generation_id": "generation_not_found",
     }
+
+
+def test_stored_inputs_take_their_presigned_url_and_keep_a_stable_ref() -> None:
+    asset = Asset(url="https://cdn.example/x.png", media_type="image/png")
+    stored = _generation(GenerationStatus.COMPLETED, asset.model_copy(update={"stored": True}))
+    unstored = _generation(GenerationStatus.COMPLETED, asset)
+    upload_id, other_upload = UUID(int=1), UUID(int=2)
+    inputs = [
+        InputSpec(role="image", generation_id=stored.id),
+        InputSpec(role="image", generation_id=unstored.id),
+        InputSpec(role="mask", upload_id=upload_id),
+    ]
+    sources = {stored.id: stored, unstored.id: unstored}
+    keys = {upload_id: "uploads/u/1"}
+    assert stored_input_keys(inputs, sources, keys) == [stored_asset_key(stored.id), "uploads/u/1"]
+    signed = {stored_asset_key(stored.id): "https://s3/g?sig", "uploads/u/1": "https://s3/u?sig"}
+    resolved = canonical_inputs(inputs, sources, upload_keys=keys, signed=signed)
+    assert resolved == [
+        {"role": "image", "url": "https://s3/g?sig", "ref": f"generation:{stored.id}"},
+        # Not stored (yet): the provider's URL, as before.
+        {"role": "image", "url": "https://cdn.example/x.png"},
+        {"role": "mask", "url": "https://s3/u?sig", "ref": f"upload:{upload_id}"},
+    ]
+    # Another signature of the same objects hashes the same; another object does not.
+    resigned = [dict(i, url=str(i["url"]) + "2") if "ref" in i else i for i in resolved]
+    assert reproducible_hash("t", "sim", {}, resolved) == reproducible_hash(
+        "t", "sim", {}, resigned
+    )
+    moved = [*resolved[:2], {**resolved[2], "ref": f"upload:{other_upload}"}]
+    assert reproducible_hash("t", "sim", {}, resolved) != reproducible_hash("t", "sim", {}, moved)
+
+    with pytest.raises(InvalidRequest) as caught:
+        canonical_inputs([InputSpec(role="mask", upload_id=other_upload)], {}, upload_keys=keys)
+    assert [(e.field, e.code) for e in caught.value.errors] == [
+        ("inputs[0].upload_id", "upload_not_found")
+    ]
+    with pytest.raises(InvalidRequest) as caught:
+        canonical_inputs([InputSpec(role="mask", upload_id=upload_id)], {}, upload_keys=None)
+    assert [e.code for e in caught.value.errors] == ["uploads_disabled"]
 
 
 def test_provider_options_are_checked_by_the_providers_adapter() -> None:

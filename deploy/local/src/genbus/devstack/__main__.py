@@ -191,6 +191,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     # Outputs are copied into S3; the sim serves them on loopback.
                     "GENBUS_API_ARCHIVE_ENABLED": "true",
                     "GENBUS_API_ARCHIVE_ALLOW_NETWORKS": "127.0.0.0/8",
+                    # Files stored once and used as inputs (`POST /api/v1/uploads`).
+                    "GENBUS_API_UPLOAD_ENABLED": "true",
                 },
                 replicas={
                     "api": 1,

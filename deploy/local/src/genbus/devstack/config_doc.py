@@ -19,7 +19,9 @@ from pydantic import AliasChoices, BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
+from genbus.api.asset_config import AssetSettings, UploadSettings
 from genbus.api.config import ApiSettings
+from genbus.api.entrypoints.archiver import ArchiveSettings
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.poller.config import PollerSettings
 from genbus.provider_sim.config import ServerSettings, SimConfig
@@ -45,6 +47,21 @@ SECTIONS: tuple[tuple[str, type[BaseSettings], str], ...] = (
         "object storage",
         StorageSettings,
         "`genbus.storage.settings.StorageSettings`: the S3 endpoint the api archives outputs to.",
+    ),
+    (
+        "api: archiving outputs",
+        ArchiveSettings,
+        "`genbus.api.entrypoints.archiver.ArchiveSettings`: the archiver in the api's consumers.",
+    ),
+    (
+        "api: uploads",
+        UploadSettings,
+        "`genbus.api.asset_config.UploadSettings`: `POST /api/v1/uploads`.",
+    ),
+    (
+        "api: stored assets",
+        AssetSettings,
+        "`genbus.api.asset_config.AssetSettings`: retention, orphan sweep, inputs' URLs.",
     ),
     ("provider-sim (server)", ServerSettings, "`genbus.provider_sim.config.ServerSettings`"),
     (

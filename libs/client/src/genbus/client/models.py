@@ -12,14 +12,43 @@ from pydantic import AnyUrl, AwareDatetime, BaseModel, ConfigDict, Field, RootMo
 
 
 class AssetOut(BaseModel):
+    """
+    The output. Once genbus holds a copy (`stored`), `url` is the api's own download route,
+    which works for as long as the generation exists; until then `url` is the provider's URL,
+    which the provider deletes (`expires` is true).
+    """
+
     model_config = ConfigDict(
         extra="ignore",
     )
     url: Annotated[str, Field(title="Url")]
+    """
+    stored: `/api/v1/generations/{id}/asset`, relative to the api's base URL (needs your API key); not stored: the provider's URL (expires)
+    """
+    stored: Annotated[bool | None, Field(title="Stored")] = False
+    """
+    true: genbus holds a copy, served at `url`
+    """
+    expires: Annotated[bool | None, Field(title="Expires")] = True
+    """
+    true: `url` is the provider's and stops working soon
+    """
+    provider_url: Annotated[str | None, Field(title="Provider Url")] = None
+    """
+    where the provider published it (expires)
+    """
     media_type: Annotated[str, Field(title="Media Type")]
     width: Annotated[int | None, Field(title="Width")]
     height: Annotated[int | None, Field(title="Height")]
     duration_s: Annotated[float | None, Field(title="Duration S")]
+    sha256: Annotated[str | None, Field(title="Sha256")] = None
+    """
+    of the stored copy (also its download's ETag)
+    """
+    size_bytes: Annotated[int | None, Field(title="Size Bytes")] = None
+    """
+    of the stored copy
+    """
 
 
 class ErrorOut(BaseModel):
@@ -81,7 +110,9 @@ class Url(RootModel[AnyUrl]):
 
 class InputIn(BaseModel):
     """
-    An input media item: a URL, or an earlier generation of yours (its asset is used).
+    An input media item: a URL, an earlier generation of yours (its stored copy is used), or
+    one of your uploads (`POST /api/v1/uploads`). Stored ones reach the provider as a presigned
+    URL valid until the generation's deadline.
     """
 
     model_config = ConfigDict(
@@ -90,6 +121,7 @@ class InputIn(BaseModel):
     role: Annotated[str, Field(pattern="^[a-z][a-z0-9_]{0,31}$", title="Role")]
     url: Annotated[Url | None, Field(title="Url")] = None
     generation_id: Annotated[UUID | None, Field(title="Generation Id")] = None
+    upload_id: Annotated[UUID | None, Field(title="Upload Id")] = None
 
 
 class LimitsOut(BaseModel):
@@ -193,6 +225,25 @@ class TodayOut(BaseModel):
     """
     when the day's quota starts afresh
     """
+
+
+class UploadOut(BaseModel):
+    """
+    A stored file of yours, usable as `inputs[].upload_id`.
+    """
+
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    media_type: Annotated[str, Field(title="Media Type")]
+    """
+    what the bytes are (their signature, not the header)
+    """
+    size_bytes: Annotated[int, Field(title="Size Bytes")]
+    sha256: Annotated[str, Field(title="Sha256")]
+    filename: Annotated[str | None, Field(title="Filename")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
 
 
 class GroupBy(StrEnum):
@@ -388,6 +439,13 @@ class Me(BaseModel):
     """
     limits: LimitsOut
     today: TodayOut
+
+
+class UploadList(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    items: Annotated[list[UploadOut], Field(title="Items")]
 
 
 class Usage(BaseModel):

@@ -36,6 +36,16 @@ class Asset(ContractModel):
     width: int | None = Field(default=None, ge=0)
     height: int | None = Field(default=None, ge=0)
     duration_s: float | None = Field(default=None, ge=0)
+    #: Since `GenerationCompleted` v2. False: `url` is the provider's own URL, which the
+    #: provider deletes (Replicate after about an hour, others after a day or two): fetch it
+    #: soon, or read the durable copy from the api (`GET /api/v1/generations/{id}/asset`).
+    #: True: genbus holds a copy (`sha256`, `size_bytes`).
+    stored: bool = Field(
+        default=False,
+        description="false: `url` is the provider's and expires; true: genbus stores a copy",
+    )
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    size_bytes: int | None = Field(default=None, ge=0)
 
 
 class ErrorInfo(ContractModel):

@@ -169,9 +169,17 @@ class GenerationSubmitted(Event):
 
 
 class GenerationCompleted(Event):
-    """The generation reached a terminal state: completed with an asset, or failed/cancelled."""
+    """The generation reached a terminal state: completed with an asset, or failed/cancelled.
+
+    v2 adds `asset.stored` (with `sha256`, `size_bytes`): producers send `stored: false`, the
+    asset's `url` being the provider's expiring URL; the durable copy is the api's. A v1 event
+    (no `stored`) means the same: consumers read it as `stored: false`.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     event_type: Literal["generation.completed"] = "generation.completed"
+    schema_version: int = 2
     status: CompletionStatus
     asset: Asset | None = None
     error: ErrorInfo | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,6 +14,7 @@ from genbus.storage.client import s3_client
 from genbus.storage.multipart import upload_stream
 from genbus.storage.objects import (
     ByteRange,
+    ListedObject,
     ObjectInfo,
     ObjectNotFound,
     ObjectStream,
@@ -180,6 +181,23 @@ class ObjectStore:
                     await self.client.delete_object(Bucket=self.bucket, Key=item["Key"])
                     deleted += 1
         return deleted
+
+    async def list_pages(
+        self, prefix: str, *, page_size: int = 1000
+    ) -> AsyncIterator[list[ListedObject]]:
+        """The objects whose key starts with `prefix`, a page (at most `page_size`) at a time."""
+        with _translated(prefix):
+            paginator = self.client.get_paginator("list_objects_v2")
+            pages = paginator.paginate(
+                Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
+            )
+            async for page in pages:
+                yield [
+                    ListedObject(
+                        key=item["Key"], size=int(item["Size"]), last_modified=item["LastModified"]
+                    )
+                    for item in page.get("Contents", [])
+                ]
 
     async def presign_get(self, key: str, *, ttl_s: int | None = None) -> str:
         """A URL that GETs the object without credentials until it expires."""

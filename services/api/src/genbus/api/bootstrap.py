@@ -18,14 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from genbus.api.adapters.backlog import Backlog, read_backlog
 from genbus.api.adapters.notifications import ChangeNotifier
+from genbus.api.adapters.object_store import SharedStore, StoredInputAccess
 from genbus.api.adapters.providers import CapabilitiesCatalog
 from genbus.api.adapters.tables import outbox
+from genbus.api.asset_config import AssetSettings, UploadSettings
 from genbus.api.config import ApiSettings
 from genbus.api.consumers_runtime import TOPOLOGY, ConsumersThread, build_consumer_runtime
 from genbus.api.domain.api_keys import Principal
 from genbus.api.domain.limits import Tiers
 from genbus.api.domain.rate_limit import TokenBuckets
 from genbus.api.domain.requests import ProviderCatalog, RequestLimits
+from genbus.api.entrypoints.archiver import ArchiveSettings
 from genbus.api.service_layer.admission import (
     AdmissionGate,
     Bounds,
@@ -43,6 +46,7 @@ from genbus.runtime.metrics import METRICS
 from genbus.runtime.outbox import OutboxRelay
 from genbus.runtime.publisher import EventPublisher
 from genbus.runtime.service import connect_and_bind, make_broker
+from genbus.storage import StorageSettings
 
 log = get_logger(__name__)
 
@@ -97,6 +101,21 @@ class ApiRuntime:
         self.feeds = UserFeeds(self.uow, catch_up_s=settings.sse_catch_up_s)
         self.waits = WaitSlots(settings.max_waiting_requests)
         self.notifier = ChangeNotifier(self.feeds.wake)
+        self.uploads = UploadSettings()
+        self.asset_settings = AssetSettings()
+        self.object_store = SharedStore(
+            StorageSettings() if self.uploads.enabled or ArchiveSettings().enabled else None
+        )
+        self.stored_inputs = (
+            StoredInputAccess(
+                engine,
+                self.object_store,
+                margin=timedelta(seconds=self.asset_settings.input_url_margin_s),
+                clock=clock,
+            )
+            if self.object_store.configured
+            else None
+        )
         self.relay: OutboxRelay | None = None
         self.consumers: ConsumersThread | None = None
         self._stop = asyncio.Event()
@@ -170,6 +189,7 @@ class ApiRuntime:
                     await task
         self._tasks = []
         try:
+            await self.object_store.close()
             await self.broker.stop()
         finally:
             await self.engine.dispose()

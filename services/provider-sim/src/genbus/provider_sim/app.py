@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from genbus.provider_sim import routes_admin, routes_jobs, routes_pixverse
 from genbus.provider_sim.config import SimConfig
 from genbus.provider_sim.errors import ErrorCode, SimError
+from genbus.provider_sim.inputs import InputLog
 from genbus.provider_sim.state import Clock, SimState
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -33,6 +34,7 @@ def create_app(config: SimConfig | None = None, *, clock: Clock = time.monotonic
     """Build the simulator; its state is `app.state.sim` (a `SimState`)."""
     app = FastAPI(title="genbus provider simulator", version="0.1.0")
     app.state.sim = SimState(config if config is not None else SimConfig(), clock)
+    app.state.inputs = InputLog()
     app.include_router(routes_jobs.router)
     app.include_router(routes_pixverse.router)
     app.include_router(routes_admin.router)

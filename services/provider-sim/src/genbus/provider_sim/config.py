@@ -46,6 +46,10 @@ class SimConfig(BaseSettings):
     status_hang_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     status_hang_ms: Seconds = 600_000.0
 
+    # A provider that downloads the inputs a job names: each input URL must answer 200 at
+    # submit, else the job is refused (what was fetched: `GET /_sim/inputs`).
+    fetch_inputs: bool = False
+
     per_key_concurrency: Annotated[int, Field(ge=1)] | None = None
     enforce_concurrency: bool = True
     # Credits per key; keys not listed get default_credits (None: unlimited).

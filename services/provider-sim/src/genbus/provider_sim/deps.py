@@ -6,6 +6,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 
 from genbus.provider_sim.auth import authenticate
+from genbus.provider_sim.inputs import InputLog
 from genbus.provider_sim.state import SimState
 
 # Dependencies are async on purpose: sync ones would run in the thread pool on every request.
@@ -14,6 +15,11 @@ from genbus.provider_sim.state import SimState
 def sim_state(request: Request) -> SimState:
     """The simulator state of the app serving `request`."""
     return cast(SimState, request.app.state.sim)
+
+
+def input_log(request: Request) -> InputLog:
+    """The inputs fetched by the app serving `request`."""
+    return cast(InputLog, request.app.state.inputs)
 
 
 async def _get_state(request: Request) -> SimState:

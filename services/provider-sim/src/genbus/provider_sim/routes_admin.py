@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from genbus.provider_sim.deps import StateDep
+from genbus.provider_sim.deps import StateDep, input_log
 from genbus.provider_sim.errors import ErrorCode, SimError
 
 router = APIRouter(prefix="/_sim", tags=["sim admin"])
@@ -33,7 +33,15 @@ async def get_stats(state: StateDep) -> JSONResponse:
     return JSONResponse(state.stats())
 
 
+@router.get("/inputs", operation_id="get_sim_inputs")
+async def get_inputs(request: Request) -> JSONResponse:
+    """The input URLs fetched since the last reset (with `fetch_inputs` on)."""
+    return JSONResponse({"data": input_log(request).records})
+
+
 @router.post("/reset", operation_id="reset_sim")
-async def reset(state: StateDep) -> JSONResponse:
+async def reset(request: Request, state: StateDep) -> JSONResponse:
+    """Forget jobs, counters, fetched inputs and the output files (their URLs 404)."""
     state.reset()
+    input_log(request).clear()
     return JSONResponse({"reset": True})

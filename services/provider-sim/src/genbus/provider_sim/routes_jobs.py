@@ -6,8 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from genbus.provider_sim.deps import ApiKeyDep, StateDep, hang_status_if_told
+from genbus.provider_sim.deps import ApiKeyDep, StateDep, hang_status_if_told, input_log
 from genbus.provider_sim.errors import ErrorCode, SimError
+from genbus.provider_sim.inputs import fetch_inputs
 from genbus.provider_sim.jobs import MEDIA_TYPE, credits_left, render_job
 from genbus.provider_sim.submits import answer_submission, post_submit
 
@@ -22,6 +23,8 @@ async def submit_job(request: Request, state: StateDep, api_key: ApiKeyDep) -> R
         error = SimError(ErrorCode.INVALID_REQUEST, "the body is not valid JSON")
         state.count_rejection(api_key, error)
         raise error from exc
+    if state.config.fetch_inputs:
+        await fetch_inputs(body, input_log(request))
     submission = state.submit(api_key, body, request.headers.get("idempotency-key"))
     job = submission.job
     answer = JSONResponse(

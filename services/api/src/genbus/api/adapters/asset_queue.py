@@ -9,9 +9,11 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from genbus.api.adapters.asset_tables import ARCHIVE_FAILED, FAILED, PENDING, STORED
+from genbus.api.adapters.change_log import CHANGED_EVENT, ChangeLogRepository
+from genbus.api.adapters.repository import GenerationRepository, generation_snapshot
 
 
 @dataclass(frozen=True)
@@ -88,32 +90,52 @@ async def claim(
 
 
 async def _settle(engine: AsyncEngine, job: ArchiveJob, values: dict[str, Any]) -> None:
+    async with engine.begin() as conn:
+        await _settle_in(conn, job, values)
+
+
+async def _settle_in(conn: AsyncConnection, job: ArchiveJob, values: dict[str, Any]) -> bool:
+    """Update the pending copy; False when it is no longer pending (or gone)."""
     sets = ", ".join(f"{name} = :{name}" for name in values)
     statement = text(
         f"UPDATE api.generation_assets SET {sets} "
         f"WHERE generation_id = :gid AND n = :n AND status = '{PENDING}'"
     )
-    async with engine.begin() as conn:
-        await conn.execute(statement, {**values, "gid": job.generation_id, "n": job.n})
+    result = await conn.execute(statement, {**values, "gid": job.generation_id, "n": job.n})
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def mark_stored(
     engine: AsyncEngine, job: ArchiveJob, *, size: int, sha256: str, media_type: str, now: datetime
 ) -> None:
-    await _settle(
-        engine,
-        job,
-        {
-            "status": STORED,
-            "object_key": job.object_key,
-            "size": size,
-            "sha256": sha256,
-            "media_type": media_type,
-            "error_code": None,
-            "error_detail": None,
-            "updated_at": now,
-        },
-    )
+    """Record the copy and, in the same transaction, mark the generation's asset `stored` and
+    log that change (live-status streams of the user see the durable URL)."""
+    values = {
+        "status": STORED,
+        "object_key": job.object_key,
+        "size": size,
+        "sha256": sha256,
+        "media_type": media_type,
+        "error_code": None,
+        "error_detail": None,
+        "updated_at": now,
+    }
+    async with engine.begin() as conn:
+        if not await _settle_in(conn, job, values):
+            return
+        generation = await GenerationRepository(conn).note_asset_stored(
+            job.generation_id, sha256=sha256, size_bytes=size, media_type=media_type, now=now
+        )
+        if generation is None:
+            return
+        await ChangeLogRepository(conn).append(
+            generation_id=generation.id,
+            user_id=generation.user_id,
+            event_type=CHANGED_EVENT,
+            status=str(generation.status),
+            payload=generation_snapshot(generation),
+            at=now,
+        )
 
 
 async def mark_retry(

@@ -54,3 +54,23 @@ generation_assets = Table(
     ),
     schema=SCHEMA,
 )
+
+#: Files users uploaded to use as generation inputs, stored under `object_key`
+#: (`uploads/<user>/<id>`): their size, sha256 and the media type their bytes showed.
+uploads = Table(
+    "uploads",
+    SQLModel.metadata,
+    Column("id", Uuid, nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("object_key", String(512), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("media_type", String(100), nullable=False),
+    Column("filename", String(255), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("id", name="pk_uploads"),
+    # A user's uploads newest first (lists, quota sums); retention scans by age.
+    Index("ix_uploads_user_created", "user_id", "created_at"),
+    Index("ix_uploads_created", "created_at"),
+    schema=SCHEMA,
+)

@@ -192,6 +192,18 @@ class GenerationRepository:
             generation_id, _t.c.status.in_(sources_of(status)), **values
         )
 
+    async def note_asset_stored(
+        self, generation_id: UUID, *, sha256: str, size_bytes: int, media_type: str, now: datetime
+    ) -> Generation | None:
+        """Note on the generation's asset that genbus holds a copy (the media type its bytes
+        showed); None when the generation is gone or has no asset."""
+        patch = func.jsonb_build_object(
+            "stored", True, "sha256", sha256, "size_bytes", size_bytes, "media_type", media_type
+        )
+        return await self._compare_and_set(
+            generation_id, _t.c.asset.is_not(None), asset=_t.c.asset.op("||")(patch), updated_at=now
+        )
+
     async def cancel_at_once(self, generation_id: UUID, *, at: datetime) -> Generation | None:
         """pending → cancelled, only while still pending."""
         return await self._compare_and_set(

@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from genbus.api.adapters import asset_tables  # noqa: F401  (registers generation_assets)
-from genbus.api.domain.status import NON_TERMINAL, GenerationStatus
+from genbus.api.domain.status import NON_TERMINAL, TERMINAL, GenerationStatus
 from genbus.runtime.outbox import outbox_table
 
 SCHEMA = "api"
@@ -115,6 +115,13 @@ Index(
     "ix_generations_completed_recent",
     generations.c.completed_at,
     postgresql_where=text("status = 'completed' AND asset IS NOT NULL"),
+)
+
+# What asset retention deletes, oldest first (`GENBUS_API_ASSET_RETENTION_DAYS`).
+Index(
+    "ix_generations_terminal_completed",
+    generations.c.completed_at,
+    postgresql_where=text(f"status IN ({_sql_list(TERMINAL)})"),
 )
 
 #: One row per change of a generation (creation included), written in the transaction that made

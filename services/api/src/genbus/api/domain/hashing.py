@@ -39,6 +39,10 @@ def reproducible_hash(
         "operation_type": operation_type,
         "provider_id": provider_id,
         "params": canonical_params,
-        "inputs": list(canonical_inputs),
+        # A stored input's presigned URL differs every time: its stable `ref` stands for it.
+        "inputs": [
+            {k: v for k, v in i.items() if k != "url"} if "ref" in i else i
+            for i in canonical_inputs
+        ],
     }
     return hashlib.sha256(canonical_json(without_ignored_keys(document)).encode()).hexdigest()

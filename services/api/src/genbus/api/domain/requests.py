@@ -56,16 +56,40 @@ class RequestLimits:
 
 @dataclass(frozen=True)
 class InputSpec:
-    """An input as the user named it: exactly one of `url` / `generation_id`."""
+    """An input as the user named it: exactly one of `url` / `generation_id` / `upload_id`."""
 
     role: str
     url: str | None = None
     generation_id: UUID | None = None
+    upload_id: UUID | None = None
 
     def as_json(self) -> JsonObject:
         if self.generation_id is not None:
             return {"role": self.role, "generation_id": str(self.generation_id)}
+        if self.upload_id is not None:
+            return {"role": self.role, "upload_id": str(self.upload_id)}
         return {"role": self.role, "url": self.url}
+
+
+def stored_asset_key(generation_id: UUID, n: int = 0) -> str:
+    """Where the archiver stores a generation's `n`-th output."""
+    return f"generations/{generation_id}/{n}"
+
+
+def stored_input_keys(
+    inputs: Sequence[InputSpec],
+    sources: Mapping[UUID, Generation],
+    upload_keys: Mapping[UUID, str] | None,
+) -> list[str]:
+    """The object keys of the stored copies `canonical_inputs` will hand to the provider."""
+    keys: list[str] = []
+    for item in inputs:
+        source = sources.get(item.generation_id) if item.generation_id else None
+        if source is not None and source.asset is not None and source.asset.stored:
+            keys.append(stored_asset_key(source.id))
+        if item.upload_id is not None and upload_keys and item.upload_id in upload_keys:
+            keys.append(upload_keys[item.upload_id])
+    return keys
 
 
 @dataclass(frozen=True)
@@ -248,16 +272,38 @@ def _schedule(
 
 
 def canonical_inputs(
-    inputs: Sequence[InputSpec], sources: Mapping[UUID, Generation]
+    inputs: Sequence[InputSpec],
+    sources: Mapping[UUID, Generation],
+    *,
+    upload_keys: Mapping[UUID, str] | None = None,
+    signed: Mapping[str, str] | None = None,
 ) -> list[JsonObject]:
-    """Every input as a URL: one naming an earlier generation takes that generation's asset.
+    """Every input as a URL a provider can fetch.
+
+    One naming an earlier generation takes that generation's stored copy (a presigned GET from
+    `signed`, by object key) once genbus holds one, else the provider's URL; one naming an
+    upload takes the upload's presigned GET. Such inputs also keep a stable `ref`
+    (`generation:<id>`, `upload:<id>`), which the reproducible hash uses instead of the URL.
 
     `sources` holds the referenced generations the requesting user may see (a missing one, or
-    another user's, is absent). Raises `InvalidRequest` naming each unusable input.
+    another user's, is absent); `upload_keys` the user's uploads (None: uploads are off).
+    Raises `InvalidRequest` naming each unusable input.
     """
+    signed = signed or {}
     resolved: list[JsonObject] = []
     errors: list[FieldError] = []
     for index, item in enumerate(inputs):
+        if item.upload_id is not None:
+            where = f"inputs[{index}].upload_id"
+            key = (upload_keys or {}).get(item.upload_id)
+            if upload_keys is None:
+                errors.append(FieldError(where, "uploads_disabled", "uploads are not enabled"))
+            elif key is None or key not in signed:
+                errors.append(FieldError(where, "upload_not_found", "no such upload"))
+            else:
+                ref = f"upload:{item.upload_id}"
+                resolved.append({"role": item.role, "url": signed[key], "ref": ref})
+            continue
         if item.generation_id is None:
             resolved.append({"role": item.role, "url": item.url})
             continue
@@ -269,6 +315,9 @@ def canonical_inputs(
             errors.append(
                 FieldError(where, "generation_not_completed", "that generation has no asset yet")
             )
+        elif (key := stored_asset_key(source.id)) in signed and source.asset.stored:
+            ref = f"generation:{source.id}"
+            resolved.append({"role": item.role, "url": signed[key], "ref": ref})
         else:
             resolved.append({"role": item.role, "url": str(source.asset.url)})
     if errors:

@@ -1,19 +1,22 @@
 """The archiver as a task of the api's consumers process, configured by `GENBUS_API_ARCHIVE_*`
-(what it may fetch, how much, how often) and `GENBUS_S3_*` (where it stores)."""
+(what it may fetch, how much, how often), `GENBUS_API_ASSET_*` (retention, orphan sweep) and
+`GENBUS_S3_*` (where it stores)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from genbus.api.asset_config import AssetSettings
 from genbus.api.service_layer.archiving import ArchivePolicy, run_archiver
+from genbus.api.service_layer.lifecycle import LifecyclePolicy
 from genbus.runtime.addresses import AddressPolicy
 from genbus.runtime.logging import get_logger
 from genbus.storage import ObjectStore, StorageSettings
@@ -52,9 +55,15 @@ class ArchiveSettings(BaseSettings):
 class ArchiverTask:
     """Opens the object store and the fetcher, runs archive passes until stopped."""
 
-    def __init__(self, settings: ArchiveSettings, storage: StorageSettings) -> None:
+    def __init__(
+        self,
+        settings: ArchiveSettings,
+        storage: StorageSettings,
+        assets: AssetSettings | None = None,
+    ) -> None:
         self.settings = settings
         self.storage = storage
+        self.assets = assets if assets is not None else AssetSettings()
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
@@ -76,7 +85,14 @@ class ArchiverTask:
             async with ObjectStore(self.storage) as store:
                 log.info("archiver started", bucket=self.storage.bucket)
                 await run_archiver(
-                    engine, store, fetcher, policy, clock, interval_s=s.interval_s, stop=self._stop
+                    engine,
+                    store,
+                    fetcher,
+                    policy,
+                    clock,
+                    interval_s=s.interval_s,
+                    stop=self._stop,
+                    lifecycle=lifecycle_policy(self.assets),
                 )
         finally:
             await fetcher.aclose()
@@ -91,6 +107,16 @@ class ArchiverTask:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._task = None
+
+
+def lifecycle_policy(assets: AssetSettings) -> LifecyclePolicy:
+    days = assets.retention_days
+    return LifecyclePolicy(
+        retention=timedelta(days=days) if days > 0 else None,
+        batch=assets.retention_batch,
+        orphan_grace=timedelta(hours=assets.orphan_grace_h),
+        orphan_interval_s=assets.orphan_sweep_interval_s,
+    )
 
 
 def archiver_from_env() -> ArchiverTask | None:

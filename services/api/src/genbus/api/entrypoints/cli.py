@@ -1,4 +1,4 @@
-"""`genbus-api`: serve (the default), consumers, migrate, and manage API keys.
+"""`genbus-api`: serve (the default), consumers, migrate, manage API keys, init the bucket.
 
 `serve` runs what `GENBUS_API_ROLE` says (`all`: HTTP and the event consumers; `http`: HTTP
 only; `consumers`: as `genbus-api consumers`). `consumers` runs the event consumers, the
@@ -45,6 +45,7 @@ from genbus.runtime.failures import one_line_failure
 from genbus.runtime.logging import configure_logging
 from genbus.runtime.migrations import upgrade_to_head
 from genbus.runtime.tracing import configure_tracing
+from genbus.storage import ObjectStore, StorageError, StorageSettings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -129,6 +130,11 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("key_id", help="the key's id, as `keys create` / `keys list` show it")
     cli_limits.add_parsers(keys, sub)
+    storage = sub.add_parser("storage", help="the object store (GENBUS_S3_*)").add_subparsers(
+        dest="action", required=True
+    )
+    init = storage.add_parser("init", help="create the bucket unless it exists (dev stacks)")
+    init.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the server")
     return parser
 
 
@@ -157,6 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as exc:  # one line, never a traceback: most often Postgres is down
+        if args.command == "storage":
+            endpoint = StorageSettings().endpoint_url or "S3"
+            sys.exit(f"genbus-api: {one_line_failure(exc, 'the object store', endpoint)}")
         sys.exit(f"genbus-api: {one_line_failure(exc, 'Postgres', settings.database_url)}")
 
 
@@ -172,6 +181,9 @@ def _command(args: argparse.Namespace, settings: ApiSettings) -> None:
         except (ValueError, ApiKeyNotFound) as exc:
             sys.exit(f"genbus-api {args.command} {getattr(args, 'action', '')}: {exc}".strip())
         _print(result)
+    elif args.command == "storage":
+        bucket = asyncio.run(init_bucket(StorageSettings(), wait_s=args.wait))
+        _print({"bucket": bucket})
     elif args.action == "create":
         try:
             issued = create_key(
@@ -197,6 +209,21 @@ def _command(args: argparse.Namespace, settings: ApiSettings) -> None:
         except ApiKeyNotFound as exc:
             sys.exit(f"genbus-api keys revoke: {exc}")
         _print(_public(key))
+
+
+async def init_bucket(storage: StorageSettings, *, wait_s: float) -> str:
+    """Create the bucket unless it exists, retrying while the server starts."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + wait_s
+    while True:
+        try:
+            async with ObjectStore(storage) as store:
+                await store.ensure_bucket()
+            return storage.bucket
+        except StorageError:
+            if loop.time() >= give_up:
+                raise
+            await asyncio.sleep(1.0)
 
 
 async def _with_uow(settings: ApiSettings, action: Any) -> Any:

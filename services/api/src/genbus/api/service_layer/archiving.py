@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from genbus.api.adapters import asset_queue
+from genbus.api.service_layer.lifecycle import LifecyclePolicy, expire, sweep_orphans
 from genbus.runtime.logging import get_logger
 from genbus.storage import ObjectStore, StorageError
 from genbus.storage.archive import ArchiveRefused, archive_url
@@ -51,10 +52,12 @@ async def archive_once(
     fetcher: SafeFetcher,
     policy: ArchivePolicy,
     clock: Callable[[], datetime],
+    lifecycle: LifecyclePolicy | None = None,
 ) -> int:
-    """One pass; returns how many copies it settled or rescheduled (or deleted generations'
-    objects it removed)."""
-    removed = await remove_deleted(engine, store)
+    """One pass; returns how many copies it settled or rescheduled (or generations and
+    uploads it expired, or deleted generations' objects it removed)."""
+    expired = await expire(engine, store, lifecycle, now=clock()) if lifecycle else 0
+    removed = await remove_deleted(engine, store) + expired
     now = clock()
     await asset_queue.discover(engine, now=now, since=now - policy.horizon, limit=100)
     jobs = await asset_queue.claim(engine, now=now, lease=policy.lease, limit=policy.batch)
@@ -126,11 +129,18 @@ async def run_archiver(
     *,
     interval_s: float,
     stop: asyncio.Event,
+    lifecycle: LifecyclePolicy | None = None,
 ) -> None:
-    """Passes every `interval_s` (at once again while there is work) until `stop` is set."""
+    """Passes every `interval_s` (at once again while there is work) until `stop` is set; an
+    orphan sweep every `lifecycle.orphan_interval_s`."""
+    loop = asyncio.get_running_loop()
+    next_sweep = loop.time()
     while not stop.is_set():
         try:
-            busy = await archive_once(engine, store, fetcher, policy, clock) > 0
+            busy = await archive_once(engine, store, fetcher, policy, clock, lifecycle) > 0
+            if lifecycle is not None and loop.time() >= next_sweep:
+                next_sweep = loop.time() + lifecycle.orphan_interval_s
+                await sweep_orphans(engine, store, grace=lifecycle.orphan_grace, now=clock())
         except Exception:
             log.exception("archiver pass failed")
             busy = False

@@ -6,8 +6,10 @@ first change-log row (what live-status streams read).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID, uuid4
 
 from genbus.api.domain.errors import (
@@ -26,7 +28,7 @@ from genbus.api.domain.limits import (
     quota_day,
     quota_resets_at,
 )
-from genbus.api.domain.model import Generation
+from genbus.api.domain.model import Generation, JsonObject
 from genbus.api.domain.pricing import NO_PRICES, PriceTable
 from genbus.api.domain.requests import (
     GenerationDraft,
@@ -35,6 +37,7 @@ from genbus.api.domain.requests import (
     RequestLimits,
     ValidRequest,
     canonical_inputs,
+    stored_input_keys,
     validate_request,
 )
 from genbus.api.domain.status import RETRYABLE, GenerationStatus
@@ -45,6 +48,18 @@ from genbus.contracts import (
 from genbus.runtime.logging import get_logger
 
 log = get_logger(__name__)
+
+
+class StoredInputs(Protocol):
+    """Inputs kept in genbus's object store: a user's uploads, and presigned GETs of them."""
+
+    async def upload_keys(self, user_id: str, ids: Sequence[UUID]) -> dict[UUID, str]:
+        """The object keys of the user's uploads among `ids` (others are absent)."""
+        ...
+
+    async def sign(self, keys: Sequence[str], *, valid_until: datetime) -> dict[str, str]:
+        """A presigned GET of each key, working until `valid_until` (or as near as S3 allows)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,7 @@ async def create_generation(
     now: datetime,
     idempotency: IdempotencyClaim | None = None,
     policy: Policy = Policy(),
+    stored: StoredInputs | None = None,
 ) -> Created:
     """Validate, then commit the generation and its `GenerationRequested` together.
 
@@ -90,7 +106,7 @@ async def create_generation(
             request = validate_request(draft, catalog, limits, now)
         assert request is not None
         generation, transaction_id = await _add_generation(
-            uow, request, user_id, generation_id, now, policy=policy
+            uow, request, user_id, generation_id, now, policy=policy, stored=stored
         )
         await uow.commit()
     log.info("generation created", generation_id=str(generation.id), user_id=user_id)
@@ -107,6 +123,7 @@ async def retry_generation(
     now: datetime,
     idempotency: IdempotencyClaim | None = None,
     policy: Policy = Policy(),
+    stored: StoredInputs | None = None,
 ) -> Created:
     """A new generation with the request of a failed or cancelled one, linked to it.
 
@@ -129,7 +146,7 @@ async def retry_generation(
             )
         request = validate_request(_draft_of(parent), catalog, limits, now)
         generation, transaction_id = await _add_generation(
-            uow, request, user_id, new_id, now, parent=parent.id, policy=policy
+            uow, request, user_id, new_id, now, parent=parent.id, policy=policy, stored=stored
         )
         await uow.commit()
     log.info(
@@ -189,6 +206,7 @@ async def _add_generation(
     *,
     parent: UUID | None = None,
     policy: Policy,
+    stored: StoredInputs | None = None,
 ) -> tuple[Generation, int]:
     """The new generation and the id of the transaction writing it.
 
@@ -204,7 +222,7 @@ async def _add_generation(
     await _count_against_quota(uow, user_id, policy.limits, now)
     references = [i.generation_id for i in request.inputs if i.generation_id is not None]
     sources = await uow.generations.get_many(references, user_id=user_id)
-    inputs = canonical_inputs(request.inputs, sources)
+    inputs = await _resolved_inputs(request, user_id, sources, stored)
     generation = Generation(
         id=generation_id,
         user_id=user_id,
@@ -259,6 +277,23 @@ async def _count_against_quota(
         )
 
 
+async def _resolved_inputs(
+    request: ValidRequest,
+    user_id: str,
+    sources: dict[UUID, Generation],
+    stored: StoredInputs | None,
+) -> list[JsonObject]:
+    """The canonical inputs; stored ones as presigned GETs that outlive the deadline (the
+    dispatcher may submit late, after retries, but never past the deadline)."""
+    upload_ids = [i.upload_id for i in request.inputs if i.upload_id is not None]
+    if stored is None:
+        return canonical_inputs(request.inputs, sources, upload_keys=None if upload_ids else {})
+    upload_keys = await stored.upload_keys(user_id, upload_ids) if upload_ids else {}
+    keys = stored_input_keys(request.inputs, sources, upload_keys)
+    signed = await stored.sign(keys, valid_until=request.deadline_at) if keys else {}
+    return canonical_inputs(request.inputs, sources, upload_keys=upload_keys, signed=signed)
+
+
 def _draft_of(g: Generation) -> GenerationDraft:
     """The request a generation was created from, as its owner sent it."""
     inputs = [
@@ -266,6 +301,7 @@ def _draft_of(g: Generation) -> GenerationDraft:
             role=str(item["role"]),
             url=item.get("url"),
             generation_id=UUID(item["generation_id"]) if item.get("generation_id") else None,
+            upload_id=UUID(item["upload_id"]) if item.get("upload_id") else None,
         )
         for item in g.inputs
     ]

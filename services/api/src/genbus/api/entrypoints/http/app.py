@@ -22,6 +22,7 @@ from genbus.api.entrypoints.http.routes import (
     health,
     jobs,
     me,
+    uploads,
     usage,
 )
 from genbus.api.entrypoints.http.schemas import PRIORITY_DOC
@@ -110,6 +111,7 @@ TAGS = [
     {"name": "generations", "description": "Create, list, read, cancel, retry and delete."},
     {"name": "live status", "description": "Server-Sent Events of status changes."},
     {"name": "jobs (legacy)", "description": "The old system's routes, aliases of generations."},
+    {"name": "uploads", "description": "Files stored once, used as generation inputs."},
     {"name": "identity", "description": "Who the caller's API key belongs to."},
     {"name": "health", "description": "Liveness and readiness probes (no authentication)."},
 ]
@@ -137,14 +139,17 @@ def create_app(settings: ApiSettings, runtime: ApiRuntime | None = None) -> Fast
     app.state.runtime = runtime
     app.include_router(generations.router)
     app.include_router(assets.router)
+    app.include_router(uploads.router)
     app.include_router(events.router)
     app.include_router(jobs.router)
     app.include_router(me.router)
     app.include_router(usage.router)
     app.include_router(health.router)
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s)
+    # An upload's body and time are bounded by its route (`GENBUS_API_UPLOAD_*`).
+    own_limits = frozenset({("POST", uploads.PATH)})
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, own_limits=own_limits)
+    app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s, own_limits=own_limits)
     app.add_middleware(
         KeyConcurrency,
         limit=settings.max_inflight_per_key,

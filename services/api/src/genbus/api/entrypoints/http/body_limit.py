@@ -17,12 +17,16 @@ class BodySizeLimit:
     """ASGI middleware: a declared `Content-Length` over the limit is refused at once; an
     undeclared (chunked) body is counted as it arrives and refused once it goes over."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, own_limits: frozenset[tuple[str, str]] = frozenset()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: (method, path) of routes that bound their bodies themselves (uploads).
+        self.own_limits = own_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (scope.get("method"), scope.get("path")) in self.own_limits:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)

@@ -37,12 +37,20 @@ def _asked_wait_s(scope: Scope) -> float:
 class RequestDeadline:
     """ASGI middleware; a `timeout_s` of 0 disables it."""
 
-    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+    def __init__(
+        self, app: ASGIApp, timeout_s: float, own_limits: frozenset[tuple[str, str]] = frozenset()
+    ) -> None:
         self.app = app
         self.timeout_s = timeout_s
+        #: (method, path) of routes that bound their time themselves (uploads).
+        self.own_limits = own_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.timeout_s:
+        if (
+            scope["type"] != "http"
+            or not self.timeout_s
+            or (scope.get("method"), scope.get("path")) in self.own_limits
+        ):
             await self.app(scope, receive, send)
             return
         started = asyncio.Event()

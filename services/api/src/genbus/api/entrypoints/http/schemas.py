@@ -21,6 +21,7 @@ from genbus.api.domain.model import Generation, WaitReason
 from genbus.api.domain.params import MediaUrl, OperationType
 from genbus.api.domain.requests import DEFAULT_PRIORITY, GenerationDraft, InputSpec
 from genbus.api.domain.status import GenerationStatus
+from genbus.contracts import Asset
 
 MAX_INPUTS = 8
 
@@ -57,21 +58,27 @@ class _Body(BaseModel):
 
 
 class InputIn(_Body):
-    """An input media item: a URL, or an earlier generation of yours (its asset is used)."""
+    """An input media item: a URL, an earlier generation of yours (its stored copy is used), or
+    one of your uploads (`POST /api/v1/uploads`). Stored ones reach the provider as a presigned
+    URL valid until the generation's deadline."""
 
     role: Role
     url: MediaUrl | None = None
     generation_id: UUID | None = None
+    upload_id: UUID | None = None
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> Self:
-        if (self.url is None) == (self.generation_id is None):
-            raise ValueError("an input has exactly one of url or generation_id")
+        given = [v for v in (self.url, self.generation_id, self.upload_id) if v is not None]
+        if len(given) != 1:
+            raise ValueError("an input has exactly one of url, generation_id or upload_id")
         return self
 
     def to_domain(self) -> InputSpec:
         url = str(self.url) if self.url is not None else None
-        return InputSpec(role=self.role, url=url, generation_id=self.generation_id)
+        return InputSpec(
+            role=self.role, url=url, generation_id=self.generation_id, upload_id=self.upload_id
+        )
 
 
 _T2V_EXAMPLE: dict[str, Any] = {
@@ -197,11 +204,16 @@ _PUBLIC_EXAMPLE: dict[str, Any] = {
     "account_id": "sim-1",
     "provider_job_id": "job-8c1e",
     "asset": {
-        "url": "https://cdn.example.com/out.mp4",
+        "url": "/api/v1/generations/3f2b8c1e-0d4a-4c55-9a77-1b2c3d4e5f60/asset",
+        "stored": True,
+        "expires": False,
+        "provider_url": "https://cdn.example.com/out.mp4",
         "media_type": "video/mp4",
         "width": 1280,
         "height": 720,
         "duration_s": 5.0,
+        "sha256": "5d41" + "0" * 60,
+        "size_bytes": 1048576,
     },
     "error": None,
     "created_at": "2025-06-01T12:00:00Z",
@@ -215,12 +227,51 @@ _PUBLIC_EXAMPLE: dict[str, Any] = {
 }
 
 
+def asset_path(generation_id: UUID) -> str:
+    """The durable download route of a generation's stored output (relative to the api)."""
+    return f"/api/v1/generations/{generation_id}/asset"
+
+
 class AssetOut(BaseModel):
-    url: str
+    """The output. Once genbus holds a copy (`stored`), `url` is the api's own download route,
+    which works for as long as the generation exists; until then `url` is the provider's URL,
+    which the provider deletes (`expires` is true)."""
+
+    url: str = Field(
+        description="stored: `/api/v1/generations/{id}/asset`, relative to the api's base URL "
+        "(needs your API key); not stored: the provider's URL (expires)"
+    )
+    stored: bool = Field(default=False, description="true: genbus holds a copy, served at `url`")
+    expires: bool = Field(
+        default=True, description="true: `url` is the provider's and stops working soon"
+    )
+    provider_url: str | None = Field(
+        default=None, description="where the provider published it (expires)"
+    )
     media_type: str
     width: int | None
     height: int | None
     duration_s: float | None
+    sha256: str | None = Field(
+        default=None, description="of the stored copy (also its download's ETag)"
+    )
+    size_bytes: int | None = Field(default=None, description="of the stored copy")
+
+    @classmethod
+    def from_domain(cls, generation_id: UUID, asset: Asset) -> AssetOut:
+        provider_url = str(asset.url)
+        return cls(
+            url=asset_path(generation_id) if asset.stored else provider_url,
+            stored=asset.stored,
+            expires=not asset.stored,
+            provider_url=provider_url,
+            media_type=asset.media_type,
+            width=asset.width,
+            height=asset.height,
+            duration_s=asset.duration_s,
+            sha256=asset.sha256,
+            size_bytes=asset.size_bytes,
+        )
 
 
 class ErrorOut(BaseModel):
@@ -278,15 +329,7 @@ class GenerationPublic(BaseModel):
 
     @classmethod
     def from_domain(cls, g: Generation, now: datetime) -> GenerationPublic:
-        asset = None
-        if g.asset is not None:
-            asset = AssetOut(
-                url=str(g.asset.url),
-                media_type=g.asset.media_type,
-                width=g.asset.width,
-                height=g.asset.height,
-                duration_s=g.asset.duration_s,
-            )
+        asset = AssetOut.from_domain(g.id, g.asset) if g.asset is not None else None
         error = None
         if g.error is not None:
             error = ErrorOut(

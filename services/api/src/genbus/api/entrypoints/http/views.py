@@ -59,6 +59,7 @@ async def create(
         now=runtime.clock(),
         idempotency=claim,
         policy=runtime.policy(principal),
+        stored=runtime.stored_inputs,
     )
     return _created(runtime, created, response, location_prefix)
 
@@ -81,6 +82,7 @@ async def retry(
         now=runtime.clock(),
         idempotency=claim,
         policy=runtime.policy(principal),
+        stored=runtime.stored_inputs,
     )
     return _created(runtime, created, response, location_prefix)
 

@@ -16,7 +16,7 @@ from genbus.api.entrypoints.http.auth import CurrentPrincipal
 from genbus.api.entrypoints.http.deps import GenerationId, KnownQueryOnly, RuntimeDep
 from genbus.api.entrypoints.http.problems import problem_responses
 from genbus.runtime.problems import PROBLEM_MEDIA_TYPE, Problem, problem_body, problem_response
-from genbus.storage import ByteRange, ObjectNotFound, ObjectStore, StorageSettings
+from genbus.storage import ByteRange, ObjectNotFound, ObjectStore, StorageError, StorageSettings
 
 router = APIRouter(
     prefix="/api/v1/generations",
@@ -116,15 +116,30 @@ async def get_generation_asset(
             headers={"Content-Range": f"bytes */{size}"},
         )
     byte_range = wanted if isinstance(wanted, ByteRange) else None
-    store = ObjectStore(StorageSettings())
-    await store.open()
+    # The process's shared client when it has one; else one for this request (closed after).
+    shared = runtime.object_store.configured
+    store = await runtime.object_store.get() if shared else ObjectStore(StorageSettings())
+    owned = None if shared else store
+    if owned is not None:
+        await owned.open()
     try:
         stream = await store.get(record.object_key, byte_range)
     except ObjectNotFound:
-        await store.close()
+        if owned is not None:
+            await owned.close()
         return problem_response(404, "asset_not_stored", "the stored output is missing")
+    except StorageError:
+        if owned is not None:
+            await owned.close()
+        return problem_response(
+            503,
+            "service_unavailable",
+            "the object store is unavailable; retry later",
+            headers={"Retry-After": "5"},
+        )
     except BaseException:
-        await store.close()
+        if owned is not None:
+            await owned.close()
         raise
 
     async def body() -> AsyncIterator[bytes]:
@@ -133,7 +148,8 @@ async def get_generation_asset(
                 yield chunk
         finally:
             stream.close()
-            await store.close()
+            if owned is not None:
+                await owned.close()
 
     headers = {
         "Accept-Ranges": "bytes",
