@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import counters
 from bench.load import ApiClient, LoadRun, closed_loop
 from bench.plot import Lines, plot
 from bench.recorder import Recorder
@@ -88,6 +89,8 @@ async def run(ctx: Context) -> ScenarioResult:
         await backlog.wait_drained(300.0)  # whatever an earlier scenario left in flight
         await closed_loop(api, 4, scale.warmup_s)  # connections open, caches warm
         await backlog.wait_drained(60.0)
+        monitor = system.infra.nats.monitor_url if system.infra.nats is not None else None
+        counted_from = await counters.snapshot(system.database_url, monitor)
         start = time.time()
         with ProcessSampler(system.pids(), interval_s=0.25) as sampler:
             burst = await post_burst(api, scale.burst_posts, scale.burst_clients)
@@ -98,6 +101,7 @@ async def run(ctx: Context) -> ScenarioResult:
             ]
             done_at = max((t.completed_at or 0.0 for t in traces), default=time.time())
         end = time.time()
+        counted_to = await counters.snapshot(system.database_url, monitor)
 
     await add_database_times(system.database_url, traces)
     accepted = len(burst.generation_ids)
@@ -168,6 +172,7 @@ async def run(ctx: Context) -> ScenarioResult:
             "cpu_ms_per_generation": cpu_ms,
             "stack_cpu_ms_per_generation": stack_ms,
             "max_rss_mb": sampler.max_rss(),
+            "work_per_generation": counters.per_generation(counted_from, counted_to, len(traces)),
             "api": api.report(),
         }
     )
