@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import counters
 from bench.load import ApiClient, LoadRun, closed_loop
 from bench.plot import Lines, plot
-from bench.recorder import Recorder
+from bench.recorder import Recorder, Trace
 from bench.report import Figure, ScenarioResult, Target
 from bench.sampler import BacklogProbe, ProcessSampler
 from bench.scenarios.common import (
@@ -73,14 +74,40 @@ def sustained_rate(out_dir: Path) -> float | None:
     return None
 
 
-async def run(ctx: Context) -> ScenarioResult:
+@dataclass
+class _Burst:
+    """What one burst did."""
+
+    run: LoadRun
+    traces: list[Trace]
+    recorder: Recorder
+    sampler: ProcessSampler
+    api: dict[str, Any]
+    work: dict[str, float]
+    start: float
+    end: float
+    done_at: float
+
+    @property
+    def accept_s(self) -> float:
+        """First POST to the last 201."""
+        last = max(
+            (
+                self.recorder.trace(g).accepted_at or self.run.ended_at
+                for g in self.run.generation_ids
+            ),
+            default=self.run.ended_at,
+        )
+        return max(last - self.run.started_at, 1e-9)
+
+    @property
+    def complete_s(self) -> float:
+        """First POST to the last completion."""
+        return max(self.done_at - self.run.started_at, 1e-9)
+
+
+async def _measure(ctx: Context, system: Any) -> _Burst:
     scale = ctx.scale
-    system = await ctx.stack.system(pipeline_spec())
-    result = ScenarioResult(
-        NAME,
-        f"{scale.burst_posts} POSTs from {scale.burst_clients} clients as fast as they are "
-        "accepted, then every completion awaited; sim job length 0, slots never the limit",
-    )
     async with (
         Recorder(system.nats_url) as recorder,
         ApiClient(system.api_url, recorder, connections=scale.burst_clients) as api,
@@ -102,46 +129,24 @@ async def run(ctx: Context) -> ScenarioResult:
             done_at = max((t.completed_at or 0.0 for t in traces), default=time.time())
         end = time.time()
         counted_to = await counters.snapshot(system.database_url, monitor)
+    work = counters.per_generation(counted_from, counted_to, len(traces))
+    return _Burst(burst, traces, recorder, sampler, api.report(), work, start, end, done_at)
 
-    await add_database_times(system.database_url, traces)
-    accepted = len(burst.generation_ids)
-    last_accept = max(
-        (recorder.trace(g).accepted_at or burst.ended_at for g in burst.generation_ids),
-        default=burst.ended_at,
+
+async def run(ctx: Context) -> ScenarioResult:
+    scale = ctx.scale
+    system = await ctx.stack.system(pipeline_spec())
+    result = ScenarioResult(
+        NAME,
+        f"{scale.burst_posts} POSTs from {scale.burst_clients} clients as fast as they are "
+        "accepted, then every completion awaited; sim job length 0, slots never the limit",
     )
-    accept_s = max(last_accept - burst.started_at, 1e-9)
-    complete_s = max(done_at - burst.started_at, 1e-9)
+    b = await _measure(ctx, system)
+    await add_database_times(system.database_url, b.traces)
     sustained = sustained_rate(ctx.out_dir)
-    result.add(
-        Figure(
-            "POSTs accepted/s",
-            accepted / accept_s,
-            "/s",
-            Target(">=", ACCEPTED_TARGET_PER_S, "/s"),
-            note=f"{accepted} accepted in {accept_s:.2f} s, {scale.burst_clients} clients",
-        )
-    )
-    beside = f"; closed-loop sustained {sustained:.1f}/s" if sustained is not None else ""
-    result.add(
-        Figure(
-            "completed/s",
-            len(traces) / complete_s,
-            "/s",
-            Target(">=", COMPLETED_TARGET_PER_S, "/s"),
-            note=f"{len(traces)} completed {complete_s:.2f} s after the first POST{beside}",
-        )
-    )
-    if len(traces) < accepted:
-        result.add(
-            Figure(
-                f"accepted generations not completed within {COMPLETION_TIMEOUT_S:g} s",
-                accepted - len(traces),
-                "",
-                Target("==", 0),
-            )
-        )
-    whole = sampler.mean_cpu(start, end)
-    cpu_ms, stack_ms = cpu_per_generation(whole, end - start, len(traces))
+    _rate_figures(result, b, scale.burst_clients, sustained)
+    whole = b.sampler.mean_cpu(b.start, b.end)
+    cpu_ms, stack_ms = cpu_per_generation(whole, b.end - b.start, len(b.traces))
     top = sorted(((k, v) for k, v in cpu_ms.items() if k in (*SERVICES, "postgres")), key=_neg)
     result.add(
         Figure(
@@ -153,34 +158,68 @@ async def run(ctx: Context) -> ScenarioResult:
         )
     )
     result.add(other_load_figure(whole))
-    latencies = [lat for t in traces if (lat := t.latency()) is not None]
+    latencies = [lat for t in b.traces if (lat := t.latency()) is not None]
     result.details = rounded(
         {
             "posts": scale.burst_posts,
             "clients": scale.burst_clients,
-            "accepted": accepted,
-            "completed": len(traces),
-            "accept_window_s": accept_s,
-            "complete_window_s": complete_s,
+            "accepted": len(b.run.generation_ids),
+            "completed": len(b.traces),
+            "accept_window_s": b.accept_s,
+            "complete_window_s": b.complete_s,
             "sustained_closed_loop_per_s": sustained,
             "post_to_completed_ms": summary(latencies, 1000.0),
             "post_to_201_ms": summary(
-                [t.accepted_at - t.post_at for t in traces if t.accepted_at and t.post_at], 1000.0
+                [t.accepted_at - t.post_at for t in b.traces if t.accepted_at and t.post_at],
+                1000.0,
             ),
-            "stages_ms": stage_breakdown(traces),
+            "stages_ms": stage_breakdown(b.traces),
             "mean_cpu_percent_of_one_core": whole,
             "cpu_ms_per_generation": cpu_ms,
             "stack_cpu_ms_per_generation": stack_ms,
-            "max_rss_mb": sampler.max_rss(),
-            "work_per_generation": counters.per_generation(counted_from, counted_to, len(traces)),
-            "api": api.report(),
+            "max_rss_mb": b.sampler.max_rss(),
+            "work_per_generation": b.work,
+            "api": b.api,
         }
     )
-    series = timeline(list(recorder.traces.values()), start, end)
-    series["processes"] = sampler.series(start)
+    series = timeline(list(b.recorder.traces.values()), b.start, b.end)
+    series["processes"] = b.sampler.series(b.start)
     result.series = rounded(series, 2)
-    _plot(ctx, series, accepted / accept_s, len(traces) / complete_s)
+    accepted = len(b.run.generation_ids)
+    _plot(ctx, series, accepted / b.accept_s, len(b.traces) / b.complete_s)
     return result
+
+
+def _rate_figures(result: ScenarioResult, b: _Burst, clients: int, sustained: float | None) -> None:
+    accepted = len(b.run.generation_ids)
+    result.add(
+        Figure(
+            "POSTs accepted/s",
+            accepted / b.accept_s,
+            "/s",
+            Target(">=", ACCEPTED_TARGET_PER_S, "/s"),
+            note=f"{accepted} accepted in {b.accept_s:.2f} s, {clients} clients",
+        )
+    )
+    beside = f"; closed-loop sustained {sustained:.1f}/s" if sustained is not None else ""
+    result.add(
+        Figure(
+            "completed/s",
+            len(b.traces) / b.complete_s,
+            "/s",
+            Target(">=", COMPLETED_TARGET_PER_S, "/s"),
+            note=f"{len(b.traces)} completed {b.complete_s:.2f} s after the first POST{beside}",
+        )
+    )
+    if len(b.traces) < accepted:
+        result.add(
+            Figure(
+                f"accepted generations not completed within {COMPLETION_TIMEOUT_S:g} s",
+                accepted - len(b.traces),
+                "",
+                Target("==", 0),
+            )
+        )
 
 
 def _neg(item: tuple[str, float]) -> float:
