@@ -26,6 +26,7 @@ from bench.report import (
 )
 from bench.scale import scale_from_env
 from bench.scenarios import (
+    burst,
     data_scale,
     latency,
     memory,
@@ -45,11 +46,13 @@ README_END = "<!-- bench-summary:end -->"
 Scenario = Callable[[Context], Awaitable[ScenarioResult]]
 
 #: Table order (the issue's, then the unit costs). Run order: unit costs first, on the bare
-#: infrastructure; latency before throughput pushes the stack to saturation; utilisation and
-#: overload on their own accounts; then memory on a fresh pipeline system, and data scale last
-#: on that one (it stops the dispatcher and fills the tables).
+#: infrastructure; latency before throughput pushes the stack to saturation, the burst after
+#: throughput (it shows its figures beside throughput's); utilisation and overload on their own
+#: accounts; then memory on a fresh pipeline system, and data scale last on that one (it stops
+#: the dispatcher and fills the tables).
 SCENARIOS: dict[str, Scenario] = {
     throughput.NAME: throughput.run,
+    burst.NAME: burst.run,
     latency.NAME: latency.run,
     utilisation.NAME: utilisation.run,
     memory.NAME: memory.run,
@@ -61,6 +64,7 @@ RUN_ORDER = (
     unit_costs.NAME,
     latency.NAME,
     throughput.NAME,
+    burst.NAME,
     utilisation.NAME,
     overload.NAME,
     memory.NAME,

@@ -1,5 +1,6 @@
 """Work counters of the infrastructure, read before and after a load phase: database commits and
-row changes (`pg_stat_database`), NATS messages in and out (the monitor's `/varz`). Divided by
+row changes and sessions opened (`pg_stat_database`: a pool that opens connections under load
+shows there), NATS messages in and out (the monitor's `/varz`). Divided by
 the generations completed meanwhile, they say how many round trips one generation costs."""
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ import asyncpg
 import httpx
 
 _PG_SQL = """
-SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, tup_fetched
+SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, tup_fetched,
+       sessions
   FROM pg_stat_database WHERE datname = current_database()
 """
 

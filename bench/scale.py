@@ -43,6 +43,9 @@ class Scale:
     # overload: the capacity measured (closed loop), then 3x it offered (open loop)
     overload_capacity_s: float
     overload_s: float
+    # burst: POSTs from many clients at once, as fast as they are accepted
+    burst_posts: int
+    burst_clients: int
 
 
 FULL = Scale(
@@ -70,6 +73,8 @@ FULL = Scale(
     unit_cost_samples=5_000,
     overload_capacity_s=15.0,
     overload_s=60.0,
+    burst_posts=1_000,
+    burst_clients=32,
 )
 
 SMOKE = Scale(
@@ -97,6 +102,8 @@ SMOKE = Scale(
     unit_cost_samples=200,
     overload_capacity_s=3.0,
     overload_s=4.0,
+    burst_posts=60,
+    burst_clients=8,
 )
 
 SCALES = {s.name: s for s in (FULL, SMOKE)}

@@ -91,6 +91,24 @@ def other_load_figure(cpu: dict[str, float]) -> Figure:
     )
 
 
+def cpu_per_generation(
+    mean_cpu: dict[str, float], duration_s: float, generations: int
+) -> tuple[dict[str, float], float]:
+    """CPU milliseconds each process spent per generation over a phase of `duration_s` in
+    which `generations` went through (from `ProcessSampler.mean_cpu` over that phase), and
+    their sum over the stack (the bench and other processes left out). Independent of how
+    busy the machine is: it says how many generations/s a core can carry."""
+    if generations <= 0:
+        return {}, float("nan")
+    per = {
+        name: value / 100.0 * duration_s * 1000.0 / generations
+        for name, value in mean_cpu.items()
+        if not name.startswith("machine")
+    }
+    stack = sum(v for k, v in per.items() if k != "bench" and not k.startswith("other"))
+    return per, stack
+
+
 def completed(traces: Iterable[Trace], since: float, until: float) -> list[Trace]:
     """Traces whose completion arrived in [since, until)."""
     return [t for t in traces if t.completed_at is not None and since <= t.completed_at < until]

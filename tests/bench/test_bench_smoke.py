@@ -16,6 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = (
     "throughput",
+    "burst",
     "latency",
     "utilisation",
     "memory",

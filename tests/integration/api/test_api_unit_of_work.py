@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -12,12 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from genbus.api.__main__ import MIGRATIONS
-from genbus.api.adapters.tables import generations, outbox
+from genbus.api.adapters.tables import generation_events, generations, outbox
 from genbus.api.domain.events import generation_requested
 from genbus.api.domain.model import Generation
 from genbus.api.domain.status import GenerationStatus
 from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
-from genbus.contracts import REQUESTED, SERVICES, SUBMITTED
+from genbus.contracts import REQUESTED, SERVICES, SUBMITTED, GenerationChanged
 from genbus.runtime.db import create_engine
 from genbus.runtime.migrations import upgrade_to_head
 
@@ -132,3 +133,31 @@ async def test_a_unit_of_work_is_single_use(engine: AsyncEngine) -> None:
     with pytest.raises(RuntimeError, match="one transaction"):
         async with uow:
             pass
+
+
+async def test_changes_recorded_together_get_one_row_each_in_order(engine: AsyncEngine) -> None:
+    notified: list[GenerationChanged] = []
+
+    async def after_commit(changes: Sequence[GenerationChanged]) -> None:
+        notified.extend(changes)
+
+    staged = [_generation() for _ in range(5)]
+    async with SqlUnitOfWork(engine, outbox, SERVICES["api"], after_commit=after_commit) as uow:
+        for generation in staged:
+            await uow.generations.add(generation)
+        # Several users in one transaction: each row still carries its own generation.
+        changed = [replace(g, user_id=f"u{i % 2}") for i, g in enumerate(staged)]
+        await uow.record_changes(changed)
+        await uow.commit()
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(generation_events.c.id, generation_events.c.generation_id).order_by(
+                    generation_events.c.id
+                )
+            )
+        ).all()
+    assert [r.generation_id for r in rows] == [g.id for g in changed]
+    assert [(n.generation_id, n.event_seq, n.user_id) for n in notified] == [
+        (r.generation_id, r.id, g.user_id) for r, g in zip(rows, changed, strict=True)
+    ]

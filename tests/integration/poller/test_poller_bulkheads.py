@@ -11,7 +11,6 @@ from dataclasses import replace
 from typing import TypeVar
 
 import pytest
-from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 
 from genbus.contracts import SUBMITTED, Asset, CompletionStatus, GenerationSubmitted
@@ -23,6 +22,7 @@ from genbus.providers import JobState, JobStatus, ProviderJobRef
 from genbus.runtime.jetstream import provision
 from genbus.runtime.nats_client import broker_access, connect_nats
 from genbus.runtime.publisher import encode_event
+from genbus.runtime.pull import GenbusBroker
 from tests.unit.poller.fakes import FakeAdapter, FakeDirectory, FakePublisher, ProviderAdapters
 from tests.unit.poller.fakes import submitted as submitted_event
 from tests.waiting import eventually
@@ -94,10 +94,10 @@ async def test_a_hung_provider_delays_no_one_and_its_job_is_polled_once_at_a_tim
         directory=FakeDirectory(),
         publisher=publisher,
     )
-    brokers: list[NatsBroker] = []
+    brokers: list[GenbusBroker] = []
 
     async def start_replica() -> None:
-        broker = NatsBroker(nats_url, **broker_access(nats_url))
+        broker = GenbusBroker(nats_url, **broker_access(nats_url))
         register_consumers(
             broker, deps, batch_size=8, providers=2, spec=SPEC, status_budget_s=STATUS_BUDGET_S
         )

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
-from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 
 from genbus.contracts import REQUESTED, GenerationRequested, derive_event_id
@@ -20,6 +19,7 @@ from genbus.runtime.deadletter import list_dead_letters, replay_dead_letter
 from genbus.runtime.jetstream import provision
 from genbus.runtime.nats_client import broker_access, connect_nats
 from genbus.runtime.publisher import encode_event
+from genbus.runtime.pull import GenbusBroker
 
 pytestmark = pytest.mark.integration
 
@@ -64,8 +64,8 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0
 
 async def run_consumer(
     nats_url: str, handler: Callable[[Delivery[GenerationRequested]], Awaitable[None]]
-) -> NatsBroker:
-    broker = NatsBroker(nats_url, **broker_access(nats_url))
+) -> GenbusBroker:
+    broker = GenbusBroker(nats_url, **broker_access(nats_url))
     register_consumer(broker, SPEC, handler, batch_size=8)
     await broker.start()
     return broker

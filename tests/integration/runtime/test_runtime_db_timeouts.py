@@ -15,7 +15,6 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from faststream.nats import NatsBroker
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +28,7 @@ from genbus.runtime.deadletter import list_dead_letters
 from genbus.runtime.jetstream import provision
 from genbus.runtime.nats_client import broker_access, connect_nats
 from genbus.runtime.publisher import encode_event
+from genbus.runtime.pull import GenbusBroker
 from genbus.runtime.settings import RuntimeSettings
 from tests.waiting import eventually
 
@@ -160,7 +160,7 @@ async def test_a_consumer_naks_a_timed_out_statement_and_succeeds_on_redelivery(
             raise
         outcomes.append("applied")
 
-    broker = NatsBroker(nats_url, **broker_access(nats_url))
+    broker = GenbusBroker(nats_url, **broker_access(nats_url))
     register_consumer(broker, spec, handler)
     await broker.start()
     try:

@@ -23,6 +23,7 @@ from genbus.runtime.consumer import Delivery, register_consumer
 from genbus.runtime.jetstream import provision
 from genbus.runtime.nats_client import broker_access, connect_nats
 from genbus.runtime.publisher import encode_event
+from genbus.runtime.pull import GenbusBroker
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -60,10 +61,10 @@ async def _two_instances(
     nats_url: str,
     handler: Callable[[Delivery[GenerationRequested]], Awaitable[None]],
     keep_alive_s: float | None,
-) -> list[NatsBroker]:
+) -> list[GenbusBroker]:
     brokers = []
     for _ in range(2):
-        broker = NatsBroker(nats_url, **broker_access(nats_url))
+        broker = GenbusBroker(nats_url, **broker_access(nats_url))
         register_consumer(broker, SPEC, handler, batch_size=4, keep_alive_s=keep_alive_s)
         await broker.start()
         brokers.append(broker)
@@ -100,7 +101,7 @@ class Rec:
         self.acks: list[bytes] = []
         self.in_hand = 0
         self.release = asyncio.Event()
-        self.brokers: list[NatsBroker] = []
+        self.brokers: list[GenbusBroker] = []
         self.subscription: Subscription | None = None
 
     async def on_ack(self, msg: Msg) -> None:

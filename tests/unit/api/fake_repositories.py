@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from genbus.api.adapters.api_keys import ApiKeyRepository
-from genbus.api.adapters.change_log import DELETED_EVENT, ChangeLogRepository, ChangeRecord
+from genbus.api.adapters.change_log import (
+    DELETED_EVENT,
+    ChangeLogRepository,
+    ChangeRecord,
+    NewChange,
+)
 from genbus.api.adapters.idempotency import IdempotencyRepository, StoredKey
 from genbus.api.domain.api_keys import ApiKey
 from genbus.api.domain.limits import Limits
@@ -93,6 +98,20 @@ class FakeChangeLogRepository(ChangeLogRepository):
         )
         self._t.change_log.append(record)
         return seq
+
+    async def append_many(self, changes: Sequence[NewChange]) -> list[int]:
+        await self.lock_users(c.user_id for c in changes)
+        return [
+            await self.append(
+                generation_id=c.generation_id,
+                user_id=c.user_id,
+                event_type=c.event_type,
+                status=c.status,
+                payload=c.payload,
+                at=c.at,
+            )
+            for c in changes
+        ]
 
     async def read_after(
         self,

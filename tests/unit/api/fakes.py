@@ -23,6 +23,7 @@ from genbus.api.adapters.change_log import (
     DELETED_EVENT,
     ChangeLogRepository,
     ChangeRecord,
+    NewChange,
 )
 from genbus.api.adapters.idempotency import IdempotencyRepository
 from genbus.api.adapters.repository import GenerationRepository, generation_snapshot
@@ -161,8 +162,23 @@ class FakeUnitOfWork:
 
     async def record_changes(self, changed: Sequence[Generation]) -> None:
         await self.change_log.lock_users(g.user_id for g in changed)
-        for g in changed:
-            await self._append(g, CHANGED_EVENT, generation_snapshot(g), g.updated_at)
+        seqs = await self.change_log.append_many(
+            [
+                NewChange(
+                    g.id,
+                    g.user_id,
+                    CHANGED_EVENT,
+                    str(g.status),
+                    generation_snapshot(g),
+                    g.updated_at,
+                )
+                for g in changed
+            ]
+        )
+        self._changes.extend(
+            GenerationChanged(user_id=g.user_id, generation_id=g.id, event_seq=seq)
+            for g, seq in zip(changed, seqs, strict=True)
+        )
 
     async def record_deletion(self, deleted: Generation, at: datetime) -> None:
         await self.change_log.forget_generation(deleted.id)

@@ -9,10 +9,10 @@ from typing import Any, cast
 
 import jsonschema
 import pytest
-from faststream.nats import NatsBroker
 
 from genbus.contracts import EVENT_BINDINGS, SERVICES
 from genbus.contracts.asyncapi import DEFAULT_PATH, build_document, channel_id, main, render
+from genbus.runtime.pull import GenbusBroker
 
 ROOT = Path(__file__).resolve().parents[3]
 COMMITTED = ROOT / DEFAULT_PATH
@@ -74,9 +74,9 @@ def test_every_event_has_a_channel_message_and_schema() -> None:
 @pytest.mark.parametrize("service", ["dispatcher", "poller", "api"])
 def test_receive_operations_are_what_the_service_subscribes(service: str) -> None:
     module = __import__(f"genbus.{service}.entrypoints.consumers", fromlist=["register_consumers"])
-    broker = NatsBroker()
+    broker = GenbusBroker()
     module.register_consumers(broker, cast(Any, None))
-    subscribed = {(s.config.durable_name, s.config.filter_subject) for s in broker.subscribers}
+    subscribed = {(loop.durable, loop.subject) for loop in broker.pull_loops}
     operations = build_document()["operations"]
     documented = {
         (op_id, op["x-genbus-consumer"]["filter_subject"])

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from faststream.nats import NatsBroker
 
 from genbus.contracts import CONSUMERS, EVENT_BINDINGS, GENERATIONS_STREAM, SERVICES
+from genbus.runtime.pull import GenbusBroker
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -39,12 +39,10 @@ def test_consumers_have_unique_durable_names() -> None:
 
 
 def _registered(register: Any) -> set[tuple[str, str]]:
-    broker = NatsBroker()
+    broker = GenbusBroker()
     register(broker, cast(Any, None))
-    found = set()
-    for sub in broker.subscribers:
-        found.add((sub.config.filter_subject, sub.config.durable_name))
-    return found
+    assert not broker.subscribers, "consumers pull with nats-py, not through FastStream"
+    return {(loop.subject, loop.durable) for loop in broker.pull_loops}
 
 
 @pytest.mark.parametrize("service", ["dispatcher", "poller", "api"])

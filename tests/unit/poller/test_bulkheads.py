@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import pytest
-from faststream.nats import NatsBroker
 from prometheus_client import REGISTRY
 
 from genbus.contracts import DEADLINE_EXCEEDED, Asset, CompletionStatus
@@ -24,6 +23,7 @@ from genbus.poller.service_layer.bulkheads import (
 from genbus.poller.service_layer.polling import STATUS_BUDGET_S, poll_submitted
 from genbus.providers import JobState, JobStatus
 from genbus.runtime.consumer import RedeliverLater
+from genbus.runtime.pull import GenbusBroker
 from tests.unit.poller.fakes import (
     FakeAdapter,
     FakeDirectory,
@@ -200,10 +200,10 @@ def test_a_status_call_ends_within_the_ack_wait_by_default() -> None:
 
 
 def test_the_consumer_handles_messages_one_by_one_with_room_for_every_budget() -> None:
-    broker = NatsBroker()
+    broker = GenbusBroker()
     register_consumers(broker, _no_deps(), batch_size=16, max_polls_per_provider=8, providers=3)
-    [subscriber] = broker.subscribers
-    assert getattr(subscriber, "max_workers", 1) == worker_limit(8, 3, 16) == 8 * 3 + 16
+    [loop] = broker.pull_loops
+    assert loop.max_workers == worker_limit(8, 3, 16) == 8 * 3 + 16
 
 
 def test_a_provider_budget_needs_at_least_one_poll() -> None:

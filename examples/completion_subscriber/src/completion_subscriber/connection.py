@@ -7,9 +7,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from faststream.nats import NatsBroker
-
 from genbus.runtime.nats_client import NatsAccess, nats_servers
+from genbus.runtime.pull import GenbusBroker
 
 
 @dataclass(frozen=True)
@@ -30,10 +29,11 @@ class NatsOptions:
         )
 
 
-def make_broker(options: NatsOptions, name: str) -> NatsBroker:
-    """A broker that reconnects forever: a NATS restart costs latency, never an event."""
+def make_broker(options: NatsOptions, name: str) -> GenbusBroker:
+    """A broker that reconnects forever: a NATS restart costs latency, never an event. Its
+    consumers (`genbus.runtime.consumer.register_consumer`) pull with nats-py directly."""
     access = options.access()
-    return NatsBroker(
+    return GenbusBroker(
         list(access.servers),
         name=name,
         max_reconnect_attempts=-1,

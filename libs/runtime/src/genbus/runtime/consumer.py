@@ -9,7 +9,13 @@ returned, i.e. after its effect is durable. Outcomes:
 - it raises anything else: nak with the consumer's backoff delay; after `max_deliver`
   deliveries the message goes to the dead-letter stream instead of being redelivered.
 An undecodable or schema-invalid message goes to the dead-letter stream at once.
-FastStream's own ack logic is switched off (AckPolicy.MANUAL): nothing is ever dropped by default.
+Nothing is ever acked before its handler returned, nor dropped by default.
+
+Messages are pulled with nats-py directly (`genbus.runtime.pull`, run by the `GenbusBroker`
+that `service.make_broker` returns): FastStream's per-message machinery cost more than most
+handlers. Each message is counted by outcome and timed (`genbus_consumer_messages_total`,
+`genbus_consumer_message_seconds`) and handled in a CONSUMER span that continues the
+publisher's trace (`traceparent` header).
 
 Group commit: a consumer may also have a `batch_handler` that applies several events in one
 transaction. The messages JetStream hands over together (one pull) are then applied by it at
@@ -23,22 +29,22 @@ does not get its message handed to another consumer meanwhile. Choose it well be
 Without it (the default) a message is redelivered once the ack wait passes, handler or not.
 
 While a handler runs, every log line carries the event's generation_id, event_id and consumer
-(structlog contextvars), and the message's span (FastStream's telemetry middleware, which
-continued the publisher's trace) carries them as attributes.
+(structlog contextvars), and the message's span carries them as attributes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import structlog
-from faststream import AckPolicy
-from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from genbus.contracts import GENERATIONS_STREAM, ConsumerSpec, Event
@@ -47,7 +53,8 @@ from genbus.runtime.deadletter import dead_letter
 from genbus.runtime.jetstream import consumer_config
 from genbus.runtime.logging import get_logger
 from genbus.runtime.metrics import METRICS
-from genbus.runtime.tracing import annotate_span, current_trace_headers
+from genbus.runtime.pull import GenbusBroker, PullLoop
+from genbus.runtime.tracing import annotate_span, continue_trace, current_trace_headers
 
 E = TypeVar("E", bound=Event)
 log = get_logger(__name__)
@@ -187,22 +194,22 @@ def register_consumer(
         if batch_handler is not None
         else handler
     )
+    if not isinstance(broker, GenbusBroker):
+        raise TypeError("consumers run on a GenbusBroker (genbus.runtime.service.make_broker)")
     consume = _Consume(broker, spec, apply, keep_alive_s)
-
-    config = consumer_config(spec)
-    broker.subscriber(
-        spec.filter_subject,
-        stream=JStream(GENERATIONS_STREAM.name, declare=False),
-        durable=spec.durable,
-        config=config,
-        pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
-        ack_policy=AckPolicy.MANUAL,
-        # Pulled messages arrive on the service's own inbox: its NATS user may read only that.
-        inbox_prefix=f"{inbox_prefix(spec.service)}.".encode(),
-        max_workers=max_workers,
-        title=spec.durable,
-        description=f"{spec.service} consumes {spec.binding.model.__name__}",
-    )(consume.on_message)
+    broker.add_pull_loop(
+        PullLoop(
+            stream=GENERATIONS_STREAM.name,
+            subject=spec.filter_subject,
+            durable=spec.durable,
+            config=consumer_config(spec),
+            # Pulled messages arrive on the service's own inbox: its NATS user may read only that.
+            inbox_prefix=f"{inbox_prefix(spec.service)}.".encode(),
+            handle=consume.on_message,
+            batch_size=batch_size,
+            max_workers=max_workers,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -215,9 +222,28 @@ class _Consume:
     apply: Handler[Any]
     keep_alive_s: float | None
 
-    async def on_message(self, message: NatsMessage) -> None:
+    async def on_message(self, msg: Msg) -> None:
         spec = self.spec
-        msg: Msg = message.raw_message
+        started = time.perf_counter()
+        headers = msg.headers or {}
+        with continue_trace(
+            f"{msg.subject} process",
+            headers,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": msg.subject,
+                "messaging.message.id": headers.get("Nats-Msg-Id", ""),
+                "messaging.consumer.group.name": spec.durable,
+            },
+        ):
+            outcome = await self._settle(msg, headers)
+        METRICS.consumer_messages.labels(spec.durable, outcome).inc()
+        METRICS.consumer_message_seconds.labels(spec.durable).observe(time.perf_counter() - started)
+
+    async def _settle(self, msg: Msg, headers: dict[str, str]) -> str:
+        """Decode, check, apply and ack / nak / dead-letter `msg`; returns the outcome."""
+        spec = self.spec
         deliveries = msg.metadata.num_delivered if msg.reply else 1
         js = self.broker.connection.jetstream()
         annotate_span(service=spec.service, consumer=spec.durable, deliveries=deliveries)
@@ -227,25 +253,26 @@ class _Consume:
         except ValidationError as exc:
             reason = f"invalid {model.__name__}: {_errors(exc)}"
             await _dead_letter(js, spec, msg, reason, deliveries, "invalid")
-            return
+            return "dead_lettered"
         if (
             not spec.binding.matches(msg.subject)
             or event.provider_id != msg.subject.rsplit(".")[-1]
         ):
             reason = "subject does not match the event"
             await _dead_letter(js, spec, msg, reason, deliveries, "subject_mismatch")
-            return
+            return "dead_lettered"
         generation_id, event_id = str(event.generation_id), str(event.event_id)
         annotate_span(generation_id=generation_id, event_id=event_id)
         with structlog.contextvars.bound_contextvars(
             generation_id=generation_id, event_id=event_id, consumer=spec.durable
         ):
-            await self._handle(message, js, event, deliveries)
+            return await self._handle(msg, headers, js, event, deliveries)
 
-    async def _handle(self, message: NatsMessage, js: Any, event: Event, deliveries: int) -> None:
-        msg: Msg = message.raw_message
+    async def _handle(
+        self, msg: Msg, headers: dict[str, str], js: Any, event: Event, deliveries: int
+    ) -> str:
         delivery = Delivery(
-            event, msg.subject, deliveries, dict(msg.headers or {}), msg, current_trace_headers()
+            event, msg.subject, deliveries, dict(headers), msg, current_trace_headers()
         )
         try:
             if self.keep_alive_s is None:
@@ -253,21 +280,23 @@ class _Consume:
             else:
                 await _kept_alive(self.apply(delivery), msg, self.keep_alive_s)
         except RedeliverLater as later:
-            await message.nack(delay=later.delay_s)
+            await msg.nak(delay=later.delay_s)
+            return "nacked"
         except Unprocessable as exc:
             await _dead_letter(js, self.spec, msg, str(exc), deliveries, "unprocessable")
+            return "dead_lettered"
         except Exception as exc:
-            await self._failed(message, js, exc, deliveries)
-        else:
-            await message.ack()
+            return await self._failed(msg, js, exc, deliveries)
+        await msg.ack()
+        return "acked"
 
-    async def _failed(self, message: NatsMessage, js: Any, exc: Exception, deliveries: int) -> None:
+    async def _failed(self, msg: Msg, js: Any, exc: Exception, deliveries: int) -> str:
         """Redelivered after the spec's backoff, or dead-lettered past its deliveries."""
         spec = self.spec
         if 0 < spec.max_deliver <= deliveries:
             reason = f"max deliveries ({deliveries}) reached; last error: {exc!r}"
-            await _dead_letter(js, spec, message.raw_message, reason, deliveries, "max_deliveries")
-            return
+            await _dead_letter(js, spec, msg, reason, deliveries, "max_deliveries")
+            return "dead_lettered"
         delay = spec.retry_delay(deliveries)
         log.warning(
             "handler failed, will redeliver",
@@ -276,7 +305,8 @@ class _Consume:
             error=repr(exc),
             exc_info=not isinstance(exc, (ConnectionError, TimeoutError)),
         )
-        await message.nack(delay=delay)
+        await msg.nak(delay=delay)
+        return "nacked"
 
 
 async def _kept_alive(work: Awaitable[None], msg: Msg, every_s: float) -> None:

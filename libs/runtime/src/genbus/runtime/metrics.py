@@ -1,8 +1,9 @@
 """The metrics every service shares: provider calls, dead letters, the outbox, HTTP, dependencies.
 
-Message counts and latencies per subscriber come from FastStream's Prometheus middleware
-(`faststream_*`, see `service.make_broker`). Each service declares its own domain metrics in
-its `service_layer/metrics.py`; `docs/observability.md` lists them all.
+Each consumer counts its messages by outcome and times their handling
+(`genbus_consumer_messages_total`, `genbus_consumer_message_seconds`, see `consumer`). Each
+service declares its own domain metrics in its `service_layer/metrics.py`;
+`docs/observability.md` lists them all.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ LATENCY_BUCKETS_S = (
     900.0,
     3600.0,
 )
+MESSAGE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0)
 PROVIDER_CALL_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -57,6 +59,20 @@ class GenbusMetrics:
             "genbus_dead_letters_total",
             "Messages moved to the dead-letter stream, by consumer and reason class",
             ["consumer", "reason"],
+            registry=registry,
+        )
+        self.consumer_messages = Counter(
+            "genbus_consumer_messages_total",
+            "Messages a durable consumer handled, by consumer and outcome "
+            "(acked, nacked, dead_lettered)",
+            ["consumer", "outcome"],
+            registry=registry,
+        )
+        self.consumer_message_seconds = Histogram(
+            "genbus_consumer_message_seconds",
+            "Time from a message's arrival to its ack, nak or dead letter, by consumer",
+            ["consumer"],
+            buckets=MESSAGE_BUCKETS_S,
             registry=registry,
         )
         self.outbox_backlog = Gauge(

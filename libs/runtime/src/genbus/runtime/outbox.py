@@ -24,12 +24,14 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    any_,
+    bindparam,
     func,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from genbus.runtime.logging import get_logger
@@ -153,17 +155,29 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            await asyncio.gather(
+            # Every row's publish is in flight at once; their acks are awaited together.
+            outcomes = await asyncio.gather(
                 *(
                     self._publisher.send(OutgoingMessage(r.subject, r.payload, dict(r.headers)))
                     for r in rows
+                ),
+                return_exceptions=True,
+            )
+            published = [r.id for r, outcome in zip(rows, outcomes, strict=True) if outcome is None]
+            if published:
+                # One array parameter: one cached statement whatever the batch's size.
+                ids = bindparam("ids", published, type_=ARRAY(BigInteger))
+                await conn.execute(
+                    update(t).where(t.c.id == any_(ids)).values(published_at=func.now())
                 )
-            )
-            await conn.execute(
-                update(t).where(t.c.id.in_([r.id for r in rows])).values(published_at=func.now())
-            )
-        METRICS.outbox_published.labels(self._publisher.service).inc(len(rows))
-        return len(rows)
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if published:
+            METRICS.outbox_published.labels(self._publisher.service).inc(len(published))
+        if failed:
+            # The rows that were not acked stay unpublished: the next round sends them again
+            # (the same `Nats-Msg-Id`, so one that was stored after all is not stored twice).
+            raise failed[0]
+        return len(published)
 
     async def pending(self) -> int:
         t = self._table

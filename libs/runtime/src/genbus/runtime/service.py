@@ -24,6 +24,7 @@ from genbus.runtime.http_server import ReadinessCheck
 from genbus.runtime.jetstream import provision_consumer
 from genbus.runtime.logging import get_logger
 from genbus.runtime.nats_client import NatsAccess, nats_servers
+from genbus.runtime.pull import GenbusBroker
 from genbus.runtime.settings import RuntimeSettings
 
 __all__ = [
@@ -96,19 +97,21 @@ def make_broker(
     registry: CollectorRegistry = REGISTRY,
     graceful_timeout: float = 15.0,
     access: NatsAccess | None = None,
-) -> NatsBroker:
+) -> GenbusBroker:
     """A FastStream NATS broker that reconnects forever: a NATS restart costs latency, not work.
 
     `nats_url` may list several servers (comma-separated): the client connects to any of them
-    and fails over to the others. Every subscriber is measured (Prometheus, `faststream_*` on
-    `registry`, labelled `app_name`, default `name`) and traced (OpenTelemetry: a no-op until
+    and fails over to the others. Consumers registered with `genbus.runtime.consumer` pull with
+    nats-py directly and measure and trace themselves; anything FastStream itself subscribes or
+    publishes is measured (Prometheus, `faststream_*` on `registry`, labelled `app_name`,
+    default `name`) and traced (OpenTelemetry: a no-op until
     `genbus.runtime.tracing.configure_tracing` turns tracing on). On stop, handlers in hand
     get `graceful_timeout` seconds to finish. `access` (identity, TLS) defaults to the
     process's settings (`GENBUS_NATS_USER`, `GENBUS_NATS_PASSWORD`, `GENBUS_NATS_TLS_CA`).
     """
     if access is None:
         access = NatsAccess.from_settings(RuntimeSettings(), nats_url)
-    return NatsBroker(
+    return GenbusBroker(
         nats_servers(nats_url),
         **access.broker_options(),
         name=name,

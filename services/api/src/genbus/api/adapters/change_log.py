@@ -8,7 +8,7 @@ id N can never later find a committed row of that user below N.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +39,18 @@ class ChangeRecord:
     status: str
     payload: dict[str, Any]
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewChange:
+    """A row to append to the change log."""
+
+    generation_id: UUID
+    user_id: str
+    event_type: str
+    status: str
+    payload: dict[str, Any]
+    at: datetime
 
 
 class ChangeLogRepository:
@@ -82,6 +94,29 @@ class ChangeLogRepository:
         )
         assert seq is not None
         return int(seq)
+
+    async def append_many(self, changes: Sequence[NewChange]) -> list[int]:
+        """Add the rows in one statement; returns their ids in the order of `changes`."""
+        if not changes:
+            return []
+        await self.lock_users(c.user_id for c in changes)
+        # SQLAlchemy's "insertmanyvalues": one cached statement, sent as one multi-row INSERT,
+        # its RETURNING rows in the order of the parameters.
+        rows = await self._conn.execute(
+            _t.insert().returning(_t.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "generation_id": c.generation_id,
+                    "user_id": c.user_id,
+                    "event_type": c.event_type,
+                    "status": c.status,
+                    "payload": c.payload,
+                    "created_at": c.at,
+                }
+                for c in changes
+            ],
+        )
+        return [int(row[0]) for row in rows]
 
     async def read_after(
         self,

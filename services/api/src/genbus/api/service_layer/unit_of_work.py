@@ -17,7 +17,12 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from genbus.api.adapters.api_keys import ApiKeyRepository
-from genbus.api.adapters.change_log import CHANGED_EVENT, DELETED_EVENT, ChangeLogRepository
+from genbus.api.adapters.change_log import (
+    CHANGED_EVENT,
+    DELETED_EVENT,
+    ChangeLogRepository,
+    NewChange,
+)
 from genbus.api.adapters.idempotency import IdempotencyRepository
 from genbus.api.adapters.repository import GenerationRepository, generation_snapshot
 from genbus.api.adapters.usage import UsageRepository
@@ -155,10 +160,24 @@ class SqlUnitOfWork:
     async def record_changes(self, changed: Sequence[Generation]) -> None:
         await self.change_log.lock_users(g.user_id for g in changed)
         self._transitions.extend((g.provider_id, str(g.status)) for g in changed)
-        for generation in changed:
-            await self._append(
-                generation, CHANGED_EVENT, generation_snapshot(generation), generation.updated_at
-            )
+        # One INSERT for them all (a group commit of consumed events brings many).
+        seqs = await self.change_log.append_many(
+            [
+                NewChange(
+                    generation_id=g.id,
+                    user_id=g.user_id,
+                    event_type=CHANGED_EVENT,
+                    status=str(g.status),
+                    payload=generation_snapshot(g),
+                    at=g.updated_at,
+                )
+                for g in changed
+            ]
+        )
+        self._changes.extend(
+            GenerationChanged(user_id=g.user_id, generation_id=g.id, event_seq=seq)
+            for g, seq in zip(changed, seqs, strict=True)
+        )
 
     async def record_deletion(self, deleted: Generation, at: datetime) -> None:
         await self.change_log.forget_generation(deleted.id)
