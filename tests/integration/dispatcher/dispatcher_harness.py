@@ -150,6 +150,9 @@ class Dispatcher:
         preferred_account_id: str | None = None,
         provider_id: str = "sim",
         together: bool = False,
+        user_id: str = "tester",
+        priority: int = 5,
+        max_in_flight: int | None = None,
     ) -> list[UUID]:
         """Queue `count` generations as if their GenerationRequested arrived (one by one, or
         `together` as one pulled batch, in this order)."""
@@ -161,10 +164,12 @@ class Dispatcher:
                 event_id=derive_event_id(generation_id, "generation.requested", 0),
                 occurred_at=datetime.now(UTC),
                 generation_id=generation_id,
-                user_id="tester",
+                user_id=user_id,
                 provider_id=provider_id,
                 operation_type="text_to_video",
                 params={"prompt": prompt},
+                priority=priority,
+                max_in_flight=max_in_flight,
                 deadline_at=datetime.now(UTC) + timedelta(minutes=10),
                 reproducible_hash="0" * 64,
                 preferred_account_id=preferred_account_id,
@@ -189,7 +194,7 @@ class Dispatcher:
                     event_id=derive_event_id(generation_id, "generation.completed", job["attempt"]),
                     occurred_at=datetime.now(UTC),
                     generation_id=generation_id,
-                    user_id="tester",
+                    user_id=job["user_id"],
                     provider_id=job["provider_id"],
                     operation_type="text_to_video",
                     status=CompletionStatus.COMPLETED,

@@ -126,6 +126,8 @@ class JobRow:
     last_error: dict[str, Any] | None = None
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
+    #: Not a column: when the job was last claimed (`user_lanes.last_claimed_at` of its user).
+    claimed_at: datetime | None = None
 
 
 @dataclass
@@ -615,6 +617,33 @@ class FakeJobRepository(JobRepository):
         self._log("ingest", event.generation_id)
         return True
 
+    async def lock_users(self, user_ids: Iterable[str]) -> None:
+        """One process, one transaction at a time: nothing to lock."""
+
+    def _fair_order(self, queued: list[JobRow]) -> Callable[[JobRow], tuple[Any, ...]]:
+        """The real claim's order: priority, the user's jobs in flight, the user served longest
+        ago, due, arrival; users at their cap (from their latest request) are left out."""
+        flying: dict[str, int] = {}
+        last: dict[str, datetime] = {}
+        cap: dict[str, int | None] = {}
+        for j in sorted(self._t.jobs.values(), key=lambda j: j.seq):
+            cap[j.user_id] = j.request.get("max_in_flight")
+            if j.state in (JobState.CLAIMED, JobState.SUBMITTED):
+                flying[j.user_id] = flying.get(j.user_id, 0) + 1
+            if j.claimed_at is not None:
+                last[j.user_id] = max(j.claimed_at, last.get(j.user_id, j.claimed_at))
+        capped = {u for u, c in cap.items() if c is not None and flying.get(u, 0) >= c}
+        queued[:] = [j for j in queued if j.user_id not in capped]
+        never = datetime.min.replace(tzinfo=UTC)
+        return lambda j: (
+            -j.priority,
+            flying.get(j.user_id, 0),
+            last.get(j.user_id, never),
+            j.user_id,
+            j.due_at,
+            j.seq,
+        )
+
     async def claim_next(
         self, owner: str, lease_s: float, *, skip_providers: Collection[str] = ()
     ) -> ClaimedJob | None:
@@ -635,7 +664,7 @@ class FakeJobRepository(JobRepository):
         ]
         if not queued:
             return None
-        job = min(queued, key=lambda j: (-j.priority, j.due_at, j.seq))
+        job = min(queued, key=self._fair_order(queued))
         preferred = job.request.get("preferred_account_id")
         for account in rank_accounts(candidates, job.provider_id, job.operation_type, preferred):
             if await self._accounts.reserve_slot(account.id):
@@ -648,6 +677,7 @@ class FakeJobRepository(JobRepository):
                 job.lease_until = now + timedelta(seconds=lease_s)
                 job.submit_started_at = None
                 job.updated_at = now
+                job.claimed_at = now
                 self._log("claim_next", job.generation_id)
                 return self._claimed(job)
         raise Contended()

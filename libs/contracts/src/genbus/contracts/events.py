@@ -80,6 +80,15 @@ class GenerationRequested(Event):
     deadline_at: AwareDatetime
     reproducible_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     preferred_account_id: str | None = None
+    max_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "The user's cap on generations in flight (claimed or submitted) at once, from the "
+            "caller's key or tier; the dispatcher passes over the user's jobs while it holds. "
+            "The latest request of a user sets it for all of its queued jobs. None: no cap."
+        ),
+    )
 
     @classmethod
     def new(
@@ -96,6 +105,7 @@ class GenerationRequested(Event):
         priority: int = 5,
         scheduled_at: datetime | None = None,
         preferred_account_id: str | None = None,
+        max_in_flight: int | None = None,
         occurred_at: datetime | None = None,
     ) -> Self:
         """The first event of a generation (one per generation: its attempt is 0)."""
@@ -112,6 +122,7 @@ class GenerationRequested(Event):
             deadline_at=deadline_at,
             reproducible_hash=reproducible_hash,
             preferred_account_id=preferred_account_id,
+            max_in_flight=max_in_flight,
         )
 
 

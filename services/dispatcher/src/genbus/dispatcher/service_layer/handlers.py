@@ -49,6 +49,7 @@ async def on_generations_requested(
     the stream's order, the same in every transaction, so two of them never deadlock."""
     queued = False
     async with uow:
+        await uow.jobs.lock_users(e.user_id for e in events)
         for event in events:
             queued |= await uow.jobs.ingest(event)
         await uow.commit()
@@ -67,6 +68,7 @@ async def on_generations_completed(
     (in generation id order, in one transaction)."""
     released = False
     async with uow:
+        await uow.jobs.lock_users(e.user_id for e in events)
         for event in sorted(events, key=lambda e: e.generation_id):
             done = await uow.jobs.finish(
                 event.generation_id,
