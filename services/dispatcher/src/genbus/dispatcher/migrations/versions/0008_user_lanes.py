@@ -33,6 +33,7 @@ DECLARE
     new_queued int := 0;
     old_flying int := 0;
     new_flying int := 0;
+    cap integer;
 BEGIN
     IF TG_OP <> 'INSERT' THEN
         old_queued := (OLD.state = 'queued')::int;
@@ -49,17 +50,18 @@ BEGIN
         PERFORM pg_advisory_xact_lock(LANES_LOCK, hashtext(COALESCE(NEW.user_id, OLD.user_id)));
     END IF;
     IF TG_OP = 'INSERT' THEN
+        cap := CAST(NEW.request ->> 'max_in_flight' AS integer);
         -- Every lane of a user exists from its first job on, so its in-flight count is on all.
-        INSERT INTO dispatcher.user_lanes (user_id, priority, max_in_flight)
-        SELECT NEW.user_id, p, CAST(NEW.request ->> 'max_in_flight' AS integer)
-          FROM generate_series(0, 10) AS p
-        ON CONFLICT DO NOTHING;
+        PERFORM 1 FROM dispatcher.user_lanes WHERE user_id = NEW.user_id AND priority = 0;
+        IF NOT FOUND THEN
+            INSERT INTO dispatcher.user_lanes (user_id, priority, max_in_flight)
+            SELECT NEW.user_id, p, cap FROM generate_series(0, 10) AS p
+            ON CONFLICT DO NOTHING;
+        END IF;
         IF new_queued = 1 THEN
-            UPDATE dispatcher.user_lanes
-               SET max_in_flight = CAST(NEW.request ->> 'max_in_flight' AS integer)
-             WHERE user_id = NEW.user_id
-               AND max_in_flight IS DISTINCT FROM
-                   CAST(NEW.request ->> 'max_in_flight' AS integer);
+            -- The user's latest request sets its cap.
+            UPDATE dispatcher.user_lanes SET max_in_flight = cap
+             WHERE user_id = NEW.user_id AND max_in_flight IS DISTINCT FROM cap;
         END IF;
     END IF;
     IF old_flying <> new_flying THEN
