@@ -502,8 +502,23 @@ export interface components {
             user_id: string;
             /** @description pending → processing → completed | failed | cancelled (terminal) */
             status: components["schemas"]["GenerationStatus"];
-            /** @description while pending: `scheduled` (scheduled_at is in the future), `waiting_for_account` (due, waiting for a free provider account slot); `retrying` is reserved (retries are not visible to the api yet); null otherwise */
+            /** @description while pending: `scheduled` (scheduled_at is in the future), `retrying` (a try was refused before the provider took it; again at `next_attempt_at`), `provider_unavailable` (no account of its provider can take work: disabled, exhausted, cooling down or circuit breaker open), `user_at_capacity` (the caller has as many generations in flight as its cap allows), `waiting_for_account` (due, waiting for a free provider account slot); null otherwise */
             wait_reason: components["schemas"]["WaitReason"] | null;
+            /**
+             * Next Attempt At
+             * @description while `retrying`: when the dispatcher tries again
+             */
+            next_attempt_at?: string | null;
+            /**
+             * Queue Position
+             * @description while pending (on `GET /generations/{id}`): about how many generations the dispatcher will start before this one on the same provider and operation (priority, then fair share between users, then arrival); 0 is next. An estimate
+             */
+            queue_position?: number | null;
+            /**
+             * Estimated Start At
+             * @description while pending (on `GET /generations/{id}`): when it should start, from `queue_position` and how fast the provider's generations ended over the last minute; null when none ended in that window
+             */
+            estimated_start_at?: string | null;
             /** Operation Type */
             operation_type: string;
             /** Provider Id */
@@ -708,13 +723,13 @@ export interface components {
         };
         /**
          * WaitReason
-         * @description Why a generation is still `pending`.
-         *
-         *     `retrying` is reserved: the dispatcher retries a failed submission without telling the api,
-         *     so today a generation between two attempts shows `waiting_for_account`.
+         * @description Why a generation is still `pending`: `scheduled` (its `scheduled_at` is ahead), or
+         *     what the dispatcher last reported (`GenerationWaiting`: `retrying`,
+         *     `provider_unavailable`, `user_at_capacity`), else `waiting_for_account` (due, waiting for
+         *     a free slot of a provider account).
          * @enum {string}
          */
-        WaitReason: "scheduled" | "waiting_for_account" | "retrying";
+        WaitReason: "scheduled" | "waiting_for_account" | "retrying" | "provider_unavailable" | "user_at_capacity";
     };
     responses: never;
     parameters: never;

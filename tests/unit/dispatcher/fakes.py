@@ -41,6 +41,7 @@ from genbus.dispatcher.adapters.repository import (
     JobRepository,
     JobSnapshot,
     LeaseLost,
+    NotedWait,
     QueueDepth,
 )
 from genbus.dispatcher.config import DispatcherSettings
@@ -126,6 +127,8 @@ class JobRow:
     last_error: dict[str, Any] | None = None
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
+    wait_reason: str | None = None
+    wait_sequence: int = 0
     #: Not a column: when the job was last claimed (`user_lanes.last_claimed_at` of its user).
     claimed_at: datetime | None = None
 
@@ -616,6 +619,40 @@ class FakeJobRepository(JobRepository):
         )
         self._log("ingest", event.generation_id)
         return True
+
+    async def note_wait(
+        self, generation_id: UUID, reason: str, *, repeat: bool = False
+    ) -> NotedWait | None:
+        job = self._t.jobs.get(generation_id)
+        if job is None or job.state not in (JobState.QUEUED, JobState.CLAIMED):
+            return None
+        if not repeat and job.wait_reason == reason:
+            return None
+        job.wait_reason = reason
+        job.wait_sequence += 1
+        return NotedWait(job.wait_sequence, dict(job.request))
+
+    async def reasons_at_intake(self, generation_ids: Sequence[UUID]) -> list[tuple[UUID, str]]:
+        now = self._now()
+        flying: dict[str, int] = {}
+        for j in self._t.jobs.values():
+            if j.state in (JobState.CLAIMED, JobState.SUBMITTED):
+                flying[j.user_id] = flying.get(j.user_id, 0) + 1
+        out = []
+        for generation_id in generation_ids:
+            job = self._t.jobs[generation_id]
+            usable = any(
+                a.provider_id == job.provider_id
+                and a.status is AccountStatus.ACTIVE
+                and (a.breaker_open_until is None or a.breaker_open_until <= now)
+                for a in self._t.accounts.values()
+            )
+            cap = job.request.get("max_in_flight")
+            if not usable:
+                out.append((generation_id, "provider_unavailable"))
+            elif cap is not None and flying.get(job.user_id, 0) >= cap:
+                out.append((generation_id, "user_at_capacity"))
+        return out
 
     async def lock_users(self, user_ids: Iterable[str]) -> None:
         """One process, one transaction at a time: nothing to lock."""

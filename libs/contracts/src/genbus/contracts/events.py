@@ -22,6 +22,7 @@ from genbus.contracts.common import (
     InputRef,
     OperationType,
     ProviderId,
+    WaitingReason,
 )
 from genbus.contracts.ids import derive_event_id
 
@@ -152,6 +153,43 @@ class GenerationSubmitted(Event):
             provider_job_id=provider_job_id,
             attempt=attempt,
             deadline_at=request.deadline_at,
+        )
+
+
+class GenerationWaiting(Event):
+    """The dispatcher holds the queued generation back, and why; published when the reason
+    changes (never per scheduling pass). The next `GenerationSubmitted` or
+    `GenerationCompleted` ends the wait."""
+
+    event_type: Literal["generation.waiting"] = "generation.waiting"
+    reason: WaitingReason
+    next_attempt_at: AwareDatetime | None = Field(
+        default=None, description="When it is tried again, if known (`retrying`)"
+    )
+    sequence: int = Field(
+        ge=1,
+        description=(
+            "The n-th wait the dispatcher reported for this generation: a consumer keeps the "
+            "highest it has seen (events on different consumers may arrive out of order)"
+        ),
+    )
+
+    @classmethod
+    def following(
+        cls,
+        request: GenerationRequested,
+        *,
+        reason: WaitingReason,
+        sequence: int,
+        next_attempt_at: datetime | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Self:
+        """`request` waits for `reason`; its id is derived from `sequence` (one per change)."""
+        return cls(
+            **cls._following(request, attempt=sequence, occurred_at=occurred_at),
+            reason=reason,
+            next_attempt_at=next_attempt_at,
+            sequence=sequence,
         )
 
 

@@ -157,6 +157,9 @@ class DispatchJob(SQLModel, table=True):
     provider_job_id: str | None = Field(default=None, max_length=256)
     cancel_requested: bool = False
     last_error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    #: Why it waits, as last told the api (`GenerationWaiting`), and how many times it was told.
+    wait_reason: str | None = Field(default=None, max_length=32)
+    wait_sequence: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime | None = _ts(nullable=False, default_now=True)
     updated_at: datetime | None = _ts(nullable=False, default_now=True)
     submitted_at: datetime | None = _ts()

@@ -1,4 +1,5 @@
-"""Fair share between users: per (user, priority) lanes with the user's jobs in flight.
+"""Fair share between users: per (user, priority) lanes with the user's jobs in flight; the
+wait reason last reported for a job (`wait_reason`, `wait_sequence`).
 
 `dispatcher.user_lanes` holds, for each user and priority (0..10), how many of the user's jobs
 wait queued at that priority, how many of the user's jobs are in flight (claimed or submitted,
@@ -106,6 +107,17 @@ SELECT u.user_id, p,
 
 
 def upgrade() -> None:
+    # What the dispatcher last told the api about why the job waits (`GenerationWaiting`).
+    op.add_column(
+        "dispatch_jobs",
+        sa.Column("wait_reason", sa.String(length=32), nullable=True),
+        schema="dispatcher",
+    )
+    op.add_column(
+        "dispatch_jobs",
+        sa.Column("wait_sequence", sa.Integer(), server_default="0", nullable=False),
+        schema="dispatcher",
+    )
     op.create_table(
         "user_lanes",
         sa.Column("user_id", sa.String(length=128), primary_key=True),
@@ -150,3 +162,5 @@ def downgrade() -> None:
     op.drop_index("ix_dispatch_jobs_user_queue", table_name="dispatch_jobs", schema="dispatcher")
     op.drop_index("ix_user_lanes_claim_order", table_name="user_lanes", schema="dispatcher")
     op.drop_table("user_lanes", schema="dispatcher")
+    op.drop_column("dispatch_jobs", "wait_sequence", schema="dispatcher")
+    op.drop_column("dispatch_jobs", "wait_reason", schema="dispatcher")
