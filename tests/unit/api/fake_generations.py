@@ -112,7 +112,7 @@ class FakeGenerationRepository(GenerationRepository):
             and (o.provider_id, o.operation_type) == (g.provider_id, g.operation_type)
             and (-o.priority, o.created_at, o.id) < (-g.priority, g.created_at, g.id)
         ]
-        return standing_of(g, now, len(ahead), 0)
+        return standing_of(g, now, len(ahead), None)
 
     async def record_wait(
         self,

@@ -17,9 +17,11 @@ the dispatcher's schema, so it estimates that order from `api.generations`:
   the users with pending generations at p (a skip scan), and at most the generations ranked
   ahead, never the whole backlog.
 
-The estimated start is now + (position + 1) / turnover, where turnover is how many of P's
-generations ended after reaching the provider per second over the last `TURNOVER_WINDOW_S`
-(`ix_generations_provider_turnover`); unknown (None) when none ended in that window.
+The estimated start is now + (position + 1) / turnover, where turnover is the rate at which
+P's generations ended after reaching the provider over the last `TURNOVER_WINDOW_S`
+(`ix_generations_provider_turnover`): (n - 1) / (last end - first end) of the n that ended
+in that window, so a window that began before the provider was busy does not dilute it;
+unknown (None) with fewer than two.
 """
 
 from __future__ import annotations
@@ -78,9 +80,12 @@ others AS (
                 LIMIT GREATEST(LEAST(my_flying.n + mine.n - flying.n, :cap), 0)) s) ahead
      WHERE u.user_id IS NOT NULL AND u.user_id <> :u),
 turnover AS (
-    SELECT count(*) AS n FROM api.generations
+    SELECT count(*) AS n,
+           EXTRACT(EPOCH FROM max(completed_at) - min(completed_at)) AS span_s
+      FROM api.generations
      WHERE provider_id = :p AND submitted_at IS NOT NULL AND completed_at > :since)
-SELECT LEAST(higher.n + mine.n + others.n, :cap) AS position, turnover.n AS ended
+SELECT LEAST(higher.n + mine.n + others.n, :cap) AS position,
+       turnover.n AS ended, turnover.span_s
   FROM higher, mine, others, turnover
 """
 
@@ -113,14 +118,16 @@ async def queue_standing(
             },
         )
     ).one()
-    return standing_of(g, now, int(row.position), int(row.ended))
+    rate = (row.ended - 1) / float(row.span_s) if row.ended > 1 and row.span_s else None
+    return standing_of(g, now, int(row.position), rate)
 
 
-def standing_of(g: Generation, now: datetime, position: int, ended: int) -> QueueStanding:
-    """The estimated start from the position and the generations ended in the window."""
+def standing_of(g: Generation, now: datetime, position: int, rate: float | None) -> QueueStanding:
+    """The estimated start from the position and the provider's turnover (generations ended
+    per second; None: unknown)."""
     start: datetime | None = None
-    if ended:
-        start = now + timedelta(seconds=(position + 1) * TURNOVER_WINDOW_S / ended)
+    if rate:
+        start = now + timedelta(seconds=(position + 1) / rate)
         if g.scheduled_at is not None and g.scheduled_at > start:
             start = g.scheduled_at
     return QueueStanding(position, start)
