@@ -10,6 +10,8 @@ import pytest
 from dispatcher_harness import Dispatcher, claim_once
 from sqlalchemy import text
 
+from genbus.dispatcher.domain.model import AccountStatus
+
 pytestmark = pytest.mark.integration
 
 
@@ -87,3 +89,30 @@ async def test_a_user_at_its_cap_is_passed_over_without_blocking_others(
     assert await _claim_all(dispatcher) == [capped[3], capped[4]]
     await _lanes_match_jobs(dispatcher)
     assert (await dispatcher.job(raised[0]))["state"] == "queued"
+
+
+async def test_intake_tells_the_api_why_a_job_cannot_start(dispatcher: Dispatcher) -> None:
+    account = await dispatcher.add_account("only", "sim-key-1", max_concurrent=20)
+    first = await dispatcher.queue(1, user_id="capped", max_in_flight=1)
+    assert await _claim_all(dispatcher) == first
+    assert await dispatcher.published() == []  # it could start: nothing to tell
+    held = await dispatcher.queue(2, user_id="capped", max_in_flight=1, together=True)
+    told = [e for e in await dispatcher.published() if e["subject"] == "generations.waiting.sim"]
+    assert [(e["generation_id"], e["reason"], e["sequence"]) for e in told] == [
+        (str(g), "user_at_capacity", 1) for g in held
+    ]
+    uow = dispatcher.deps.uow()
+    async with uow:
+        await uow.accounts.set_status(account.id, AccountStatus.DISABLED, "paused")
+        await uow.commit()
+    [unserved] = await dispatcher.queue(1, user_id="someone")
+    told = [e for e in await dispatcher.published() if e["generation_id"] == str(unserved)]
+    assert [(e["reason"], e["sequence"]) for e in told] == [("provider_unavailable", 1)]
+    # Told once per change: the same reason again tells nothing.
+    uow = dispatcher.deps.uow()
+    async with uow:
+        assert await uow.jobs.note_wait(unserved, "provider_unavailable") is None
+        noted = await uow.jobs.note_wait(unserved, "retrying")
+        await uow.commit()
+    assert noted is not None
+    assert noted.sequence == 2
