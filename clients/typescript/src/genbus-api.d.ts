@@ -365,7 +365,7 @@ export interface components {
             inputs?: components["schemas"]["InputIn"][];
             /**
              * Priority
-             * @description Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first, then the one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
+             * @description Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first; within a priority, the user with the fewest generations in flight (fair share), then that user's one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
              * @default 5
              */
             priority: number;
@@ -553,7 +553,7 @@ export interface components {
             }[];
             /**
              * Priority
-             * @description Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first, then the one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
+             * @description Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first; within a priority, the user with the fewest generations in flight (fair share), then that user's one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
              */
             priority: number;
             /** Scheduled At */
@@ -651,7 +651,7 @@ export interface components {
             };
             /**
              * Priority
-             * @description Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first, then the one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
+             * @description Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first; within a priority, the user with the fewest generations in flight (fair share), then that user's one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
              * @default 5
              */
             priority: number;

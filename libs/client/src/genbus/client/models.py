@@ -183,7 +183,7 @@ class GenerationCreate(BaseModel):
     inputs: Annotated[list[InputIn] | None, Field(max_length=8, title="Inputs")] = None
     priority: Annotated[int | None, Field(ge=0, le=10, title="Priority")] = 5
     """
-    Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first, then the one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
+    Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first; within a priority, the user with the fewest generations in flight (fair share), then that user's one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
     """
     scheduled_at: Annotated[AwareDatetime | None, Field(title="Scheduled At")] = None
     """
@@ -254,7 +254,7 @@ class GenerationPublic(BaseModel):
     """
     priority: Annotated[int, Field(title="Priority")]
     """
-    Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first, then the one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
+    Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first; within a priority, the user with the fewest generations in flight (fair share), then that user's one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
     """
     scheduled_at: Annotated[AwareDatetime | None, Field(title="Scheduled At")]
     deadline_at: Annotated[AwareDatetime, Field(title="Deadline At")]
@@ -293,7 +293,7 @@ class JobCreate(BaseModel):
     """
     priority: Annotated[int | None, Field(ge=0, le=10, title="Priority")] = 5
     """
-    Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first, then the one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
+    Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first; within a priority, the user with the fewest generations in flight (fair share), then that user's one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
     """
 
 

@@ -29,8 +29,9 @@ ProviderIdIn = Annotated[str, Strict(), StringConstraints(min_length=1, max_leng
 #: The one definition of priority's direction; every other mention refers to this one.
 PRIORITY_DOC = (
     "Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the "
-    "generations that are due, the dispatcher takes the highest priority first, then the one "
-    "due earliest; a generation with `scheduled_at` in the future is not dispatched before "
+    "generations that are due, the dispatcher takes the highest priority first; within a "
+    "priority, the user with the fewest generations in flight (fair share), then that user's "
+    "one due earliest; a generation with `scheduled_at` in the future is not dispatched before "
     "that time, whatever its priority."
 )
 Priority = Annotated[int, Strict(), Field(ge=0, le=10, description=PRIORITY_DOC)]
