@@ -657,6 +657,9 @@ class FakeJobRepository(JobRepository):
     async def lock_users(self, user_ids: Iterable[str]) -> None:
         """One process, one transaction at a time: nothing to lock."""
 
+    async def lock_users_of(self, generation_ids: Iterable[UUID]) -> None:
+        """One process, one transaction at a time: nothing to lock."""
+
     def _fair_order(self, queued: list[JobRow]) -> Callable[[JobRow], tuple[Any, ...]]:
         """The real claim's order: priority, the user's jobs in flight, the user served longest
         ago, due, arrival; users at their cap (from their latest request) are left out."""

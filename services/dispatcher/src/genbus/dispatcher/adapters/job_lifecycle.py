@@ -41,6 +41,20 @@ class JobLifecycle(JobQueries):
             {"c": LANES_LOCK, "users": users},
         )
 
+    async def lock_users_of(self, generation_ids: Iterable[UUID]) -> None:
+        """`lock_users` for the users of these jobs (a sweep's batch)."""
+        ids = list(generation_ids)
+        if len(ids) < 2:
+            return
+        users = await self._conn.execute(
+            text(
+                "SELECT DISTINCT user_id FROM dispatcher.dispatch_jobs "
+                "WHERE generation_id = ANY(:ids)"
+            ),
+            {"ids": ids},
+        )
+        await self.lock_users(r.user_id for r in users)
+
     async def ingest(self, event: GenerationRequested) -> bool:
         """Queue a requested generation; False when it was already known (a redelivery)."""
         result = await self._conn.execute(
