@@ -1372,7 +1372,10 @@ export interface operations {
     };
     stream_generation_events: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description also send `queue` events (queue position and estimated start, no id) while the generation is pending */
+                queue?: boolean;
+            };
             header?: {
                 /** @description The `id:` of the last event received: the stream resumes right after it (browsers' EventSource sends it by itself when it reconnects). */
                 "Last-Event-ID"?: number | null;
@@ -1384,7 +1387,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Every status change of the generation in order (its whole history first, or what follows `Last-Event-ID`), ending after the terminal state */
+            /** @description Every status change of the generation in order (its whole history first, or what follows `Last-Event-ID`), ending after the terminal state. With `queue=true`, while it is pending, `queue` events (no id) also carry its `queue_position` and `estimated_start_at` whenever its position changes */
             200: {
                 headers: {
                     [name: string]: unknown;
