@@ -660,9 +660,12 @@ class FakeJobRepository(JobRepository):
     async def lock_users_of(self, generation_ids: Iterable[UUID]) -> None:
         """One process, one transaction at a time: nothing to lock."""
 
-    def _fair_order(self, queued: list[JobRow]) -> Callable[[JobRow], tuple[Any, ...]]:
+    def _fair_order(
+        self, queued: list[JobRow]
+    ) -> tuple[list[JobRow], Callable[[JobRow], tuple[Any, ...]]]:
         """The real claim's order: priority, the user's jobs in flight, the user served longest
-        ago, due, arrival; users at their cap (from their latest request) are left out."""
+        ago, due, arrival; the jobs of users at their cap (from their latest request) are left
+        out of the eligible ones."""
         flying: dict[str, int] = {}
         last: dict[str, datetime] = {}
         cap: dict[str, int | None] = {}
@@ -673,9 +676,9 @@ class FakeJobRepository(JobRepository):
             if j.claimed_at is not None:
                 last[j.user_id] = max(j.claimed_at, last.get(j.user_id, j.claimed_at))
         capped = {u for u, c in cap.items() if c is not None and flying.get(u, 0) >= c}
-        queued[:] = [j for j in queued if j.user_id not in capped]
+        eligible = [j for j in queued if j.user_id not in capped]
         never = datetime.min.replace(tzinfo=UTC)
-        return lambda j: (
+        return eligible, lambda j: (
             -j.priority,
             flying.get(j.user_id, 0),
             last.get(j.user_id, never),
@@ -704,7 +707,10 @@ class FakeJobRepository(JobRepository):
         ]
         if not queued:
             return None
-        job = min(queued, key=self._fair_order(queued))
+        eligible, order = self._fair_order(queued)
+        if not eligible:
+            return None
+        job = min(eligible, key=order)
         preferred = job.request.get("preferred_account_id")
         for account in rank_accounts(candidates, job.provider_id, job.operation_type, preferred):
             if await self._accounts.reserve_slot(account.id):
