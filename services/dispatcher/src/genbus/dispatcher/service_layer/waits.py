@@ -8,7 +8,10 @@
 
 The api shows the reason until the generation is submitted or ends. A reason is not withdrawn
 when it stops holding (the cap frees, an account comes back): the next report, or the
-submission, replaces it.
+submission, replaces it. Known gap: jobs queued while their user was under its cap are not told
+`user_at_capacity` when later claims bring the user to the cap (telling every queued job of the
+user at that moment would cost as much as its backlog); nor are queued jobs told
+`provider_unavailable` when their provider's last account goes down after they were queued.
 """
 
 from __future__ import annotations
