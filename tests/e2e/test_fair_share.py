@@ -172,7 +172,10 @@ def test_another_users_first_generation_starts_within_a_slot_turnover(
     positions = alice_watch.positions
     assert positions[0] >= 25
     assert positions == sorted(positions, reverse=True)
-    assert positions[-1] <= 1  # its last sample may be a claim the provider had not yet taken
+    # Its last sample is at most a few from 0: about 4 start per second, the samples are
+    # ~0.1 s apart (more on a loaded machine), and a claim the provider has not yet taken still
+    # counts as pending.
+    assert positions[-1] <= 3
     # ... and its estimated start, measured against when it did start.
     started = alice_watch.started[tracked]
     errors = [abs((e - started).total_seconds()) for e in alice_watch.estimates]

@@ -1414,6 +1414,10 @@ export interface operations {
                         event: "generation.deleted";
                         id: string;
                         data: string;
+                    } | {
+                        /** @constant */
+                        event: "queue";
+                        data: string;
                     };
                 };
             };
@@ -1515,6 +1519,10 @@ export interface operations {
                         /** @constant */
                         event: "generation.deleted";
                         id: string;
+                        data: string;
+                    } | {
+                        /** @constant */
+                        event: "queue";
                         data: string;
                     };
                 };

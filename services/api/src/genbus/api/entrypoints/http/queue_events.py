@@ -14,6 +14,16 @@ from sse_starlette import ServerSentEvent
 from genbus.api.adapters.queue_standing import QueueStanding
 
 QUEUE_EVENT = "queue"
+#: The JSON schema of a `queue` event's data.
+QUEUE_EVENT_DATA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "queue_position", "estimated_start_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "queue_position": {"type": "integer", "minimum": 0},
+        "estimated_start_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
 
 
 async def queue_events(

@@ -27,7 +27,12 @@ from genbus.api.domain.status import GenerationStatus
 from genbus.api.entrypoints.http.auth import CurrentPrincipal
 from genbus.api.entrypoints.http.deps import GenerationId, KnownQueryOnly, RuntimeDep
 from genbus.api.entrypoints.http.problems import STREAM_CODES, problem_responses
-from genbus.api.entrypoints.http.queue_events import merged, queue_events
+from genbus.api.entrypoints.http.queue_events import (
+    QUEUE_EVENT,
+    QUEUE_EVENT_DATA,
+    merged,
+    queue_events,
+)
 from genbus.api.entrypoints.http.schemas import GenerationDeleted, GenerationPublic
 from genbus.api.service_layer import generations, live
 from genbus.api.service_layer.stream_slots import StreamSlot
@@ -86,6 +91,14 @@ EVENT_SCHEMA: dict[str, Any] = {
                 "event": {"const": "generation.deleted"},
                 "id": {"type": "string", "pattern": "^[0-9]+$"},
                 "data": _json_data(GenerationDeleted.model_json_schema()),
+            },
+        },
+        {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"const": QUEUE_EVENT},
+                "data": _json_data(QUEUE_EVENT_DATA),
             },
         },
     ]
