@@ -13,7 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from genbus.contracts import CANCEL_REQUESTED, COMPLETED, CONSUMERS, REQUESTED, SUBMITTED
+from genbus.contracts import (
+    CANCEL_REQUESTED,
+    COMPLETED,
+    CONSUMERS,
+    REQUESTED,
+    SUBMITTED,
+    WAITING,
+)
 from genbus.contracts.permissions import PROVISIONER
 from genbus.devstack.system import OPTIONAL_SERVICES, GenbusSystem
 from genbus.runtime.nats_client import connect_nats
@@ -45,7 +52,9 @@ async def _publish_poison(nats_url: str) -> None:
     nc = await connect_nats(nats_url)
     try:
         js = nc.jetstream()
-        for index, binding in enumerate((REQUESTED, SUBMITTED, COMPLETED, CANCEL_REQUESTED)):
+        for index, binding in enumerate(
+            (REQUESTED, SUBMITTED, COMPLETED, CANCEL_REQUESTED, WAITING)
+        ):
             await js.publish(
                 binding.subject("sim"),
                 b'{"event_id": "not-a-uuid"}',

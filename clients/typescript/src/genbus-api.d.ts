@@ -494,7 +494,7 @@ export interface components {
             inputs?: components["schemas"]["InputIn"][];
             /**
              * Priority
-             * @description Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first, then the one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
+             * @description Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first; within a priority, the user with the fewest generations in flight (fair share), then that user's one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
              * @default 5
              */
             priority: number;
@@ -645,8 +645,23 @@ export interface components {
             user_id: string;
             /** @description pending → processing → completed | failed | cancelled (terminal) */
             status: components["schemas"]["GenerationStatus"];
-            /** @description while pending: `scheduled` (scheduled_at is in the future), `waiting_for_account` (due, waiting for a free provider account slot); `retrying` is reserved (retries are not visible to the api yet); null otherwise */
+            /** @description while pending: `scheduled` (scheduled_at is in the future), `retrying` (a try was refused before the provider took it; again at `next_attempt_at`), `provider_unavailable` (no account of its provider can take work: disabled, exhausted, cooling down or circuit breaker open), `user_at_capacity` (the caller has as many generations in flight as its cap allows), `waiting_for_account` (due, waiting for a free provider account slot); null otherwise */
             wait_reason: components["schemas"]["WaitReason"] | null;
+            /**
+             * Next Attempt At
+             * @description while `retrying`: when the dispatcher tries again
+             */
+            next_attempt_at?: string | null;
+            /**
+             * Queue Position
+             * @description while pending (on `GET /generations/{id}`): about how many generations the dispatcher will start before this one on the same provider and operation (priority, then fair share between users, then arrival); 0 is next. An estimate
+             */
+            queue_position?: number | null;
+            /**
+             * Estimated Start At
+             * @description while pending (on `GET /generations/{id}`): when it should start, from `queue_position` and how fast the provider's generations ended over the last minute; null when none ended in that window
+             */
+            estimated_start_at?: string | null;
             /** Operation Type */
             operation_type: string;
             /** Provider Id */
@@ -681,7 +696,7 @@ export interface components {
             }[];
             /**
              * Priority
-             * @description Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first, then the one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
+             * @description Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first; within a priority, the user with the fewest generations in flight (fair share), then that user's one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
              */
             priority: number;
             /** Scheduled At */
@@ -793,7 +808,7 @@ export interface components {
             };
             /**
              * Priority
-             * @description Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first, then the one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
+             * @description Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first; within a priority, the user with the fewest generations in flight (fair share), then that user's one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
              * @default 5
              */
             priority: number;
@@ -1024,13 +1039,13 @@ export interface components {
         };
         /**
          * WaitReason
-         * @description Why a generation is still `pending`.
-         *
-         *     `retrying` is reserved: the dispatcher retries a failed submission without telling the api,
-         *     so today a generation between two attempts shows `waiting_for_account`.
+         * @description Why a generation is still `pending`: `scheduled` (its `scheduled_at` is ahead), or
+         *     what the dispatcher last reported (`GenerationWaiting`: `retrying`,
+         *     `provider_unavailable`, `user_at_capacity`), else `waiting_for_account` (due, waiting for
+         *     a free slot of a provider account).
          * @enum {string}
          */
-        WaitReason: "scheduled" | "waiting_for_account" | "retrying";
+        WaitReason: "scheduled" | "waiting_for_account" | "retrying" | "provider_unavailable" | "user_at_capacity";
     };
     responses: never;
     parameters: never;
@@ -2005,7 +2020,10 @@ export interface operations {
     };
     stream_generation_events: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description also send `queue` events (queue position and estimated start, no id) while the generation is pending */
+                queue?: boolean;
+            };
             header?: {
                 /** @description The `id:` of the last event received: the stream resumes right after it (browsers' EventSource sends it by itself when it reconnects). */
                 "Last-Event-ID"?: number | null;
@@ -2017,7 +2035,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Every status change of the generation in order (its whole history first, or what follows `Last-Event-ID`), ending after the terminal state */
+            /** @description Every status change of the generation in order (its whole history first, or what follows `Last-Event-ID`), ending after the terminal state. With `queue=true`, while it is pending, `queue` events (no id) also carry its `queue_position` and `estimated_start_at` whenever its position changes */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2043,6 +2061,10 @@ export interface operations {
                         /** @constant */
                         event: "generation.deleted";
                         id: string;
+                        data: string;
+                    } | {
+                        /** @constant */
+                        event: "queue";
                         data: string;
                     };
                 };
@@ -2145,6 +2167,10 @@ export interface operations {
                         /** @constant */
                         event: "generation.deleted";
                         id: string;
+                        data: string;
+                    } | {
+                        /** @constant */
+                        event: "queue";
                         data: string;
                     };
                 };

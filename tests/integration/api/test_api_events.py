@@ -216,3 +216,30 @@ async def test_a_stream_sees_changes_another_replica_processed(
             (cancelled,) = await s.take(1, timeout=5.0)
             assert cancelled.data["status"] == "cancelled"
             assert await s.next() is None
+
+
+async def test_a_pending_generations_stream_tells_its_queue_position_as_it_changes(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    ahead = [await api.create(**T2V) for _ in range(2)]
+    waiting = await api.create(**T2V)
+    path = f"/api/v1/generations/{waiting['id']}/events?queue=true"
+    async with stream(client, path) as s:
+        seen = await s.take(2)
+        queue = [e for e in seen if e.event == "queue"]
+        assert [e.data["queue_position"] for e in queue] == [2]
+        assert queue[0].id is None  # resuming follows the changes only
+        assert queue[0].data["id"] == waiting["id"]
+        # The ones ahead start: its position goes down (read by the user's shared feed, woken
+        # by the user's changes), each new position once.
+        for n, generation in enumerate(ahead):
+            await api.publish(SUBMITTED, submitted_event(generation, provider_job_id=f"j{n}"))
+            (update,) = await s.take(1)
+            assert (update.event, update.data["queue_position"]) == ("queue", 1 - n)
+        await api.publish(SUBMITTED, submitted_event(waiting, provider_job_id="j-w"))
+        (started,) = await s.take(1)
+        assert (started.event, started.data["status"]) == ("generation", "processing")
+        await api.publish(COMPLETED, completed_event(waiting))
+        (ended,) = await s.take(1)
+        assert ended.data["status"] == "completed"
+        assert await s.next() is None

@@ -43,4 +43,4 @@ async def test_migrations_match_the_models(database_url: str) -> None:
             ).scalar()
     finally:
         await engine.dispose()
-    assert version == "0005"
+    assert version == "0006"

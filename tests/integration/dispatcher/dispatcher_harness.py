@@ -150,6 +150,9 @@ class Dispatcher:
         preferred_account_id: str | None = None,
         provider_id: str = "sim",
         together: bool = False,
+        user_id: str = "tester",
+        priority: int = 5,
+        max_in_flight: int | None = None,
     ) -> list[UUID]:
         """Queue `count` generations as if their GenerationRequested arrived (one by one, or
         `together` as one pulled batch, in this order)."""
@@ -161,10 +164,12 @@ class Dispatcher:
                 event_id=derive_event_id(generation_id, "generation.requested", 0),
                 occurred_at=datetime.now(UTC),
                 generation_id=generation_id,
-                user_id="tester",
+                user_id=user_id,
                 provider_id=provider_id,
                 operation_type="text_to_video",
                 params={"prompt": prompt},
+                priority=priority,
+                max_in_flight=max_in_flight,
                 deadline_at=datetime.now(UTC) + timedelta(minutes=10),
                 reproducible_hash="0" * 64,
                 preferred_account_id=preferred_account_id,
@@ -180,6 +185,30 @@ class Dispatcher:
             await handlers.on_generations_requested(batch, self.deps.uow(), wake=self.deps.wake.set)
         return ids
 
+    async def events(self, count: int, *, user_id: str = "tester") -> list[GenerationRequested]:
+        """`count` requests of `user_id`, not yet queued (see `ingest`)."""
+        out = []
+        for _ in range(count):
+            generation_id = uuid.uuid4()
+            out.append(
+                GenerationRequested(
+                    event_id=derive_event_id(generation_id, "generation.requested", 0),
+                    occurred_at=datetime.now(UTC),
+                    generation_id=generation_id,
+                    user_id=user_id,
+                    provider_id="sim",
+                    operation_type="text_to_video",
+                    params={"prompt": "a lane"},
+                    deadline_at=datetime.now(UTC) + timedelta(minutes=10),
+                    reproducible_hash="0" * 64,
+                )
+            )
+        return out
+
+    async def ingest(self, events: list[GenerationRequested]) -> None:
+        """Queue `events` as one pulled batch, as the dispatcher's consumer does."""
+        await handlers.on_generations_requested(events, self.deps.uow(), wake=self.deps.wake.set)
+
     async def complete(self, generation_id: UUID) -> None:
         """What the poller reports when the provider job ended: the slot is released."""
         job = await self.job(generation_id)
@@ -189,7 +218,7 @@ class Dispatcher:
                     event_id=derive_event_id(generation_id, "generation.completed", job["attempt"]),
                     occurred_at=datetime.now(UTC),
                     generation_id=generation_id,
-                    user_id="tester",
+                    user_id=job["user_id"],
                     provider_id=job["provider_id"],
                     operation_type="text_to_video",
                     status=CompletionStatus.COMPLETED,

@@ -162,7 +162,10 @@ async def test_transient_errors_are_retried_then_fail_with_provider_unavailable(
 
     tries = dispatcher.settings.max_submit_tries
     assert job["last_error"]["code"] == "provider_unavailable"
-    [event] = [e for e in await dispatcher.published() if e["generation_id"] == str(gid)]
+    told = [e for e in await dispatcher.published() if e["generation_id"] == str(gid)]
+    # The api was told once that it is retrying (not at every try), then that it failed.
+    waiting, event = told
+    assert (waiting["reason"], waiting["sequence"]) == ("retrying", 1)
     assert event["error"]["code"] == "provider_unavailable"
     refusals = (await dispatcher.sim.key_stats("sim-key-1"))["rejections"]
     assert sum(refusals.values()) == tries  # exactly the configured attempts, then stop

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from genbus.api.adapters.queue_standing import QueueStanding, standing_of
 from genbus.api.adapters.repository import GenerationRepository
 from genbus.api.domain.listing import Cursor, GenerationFilter, Page
 from genbus.api.domain.model import Generation
@@ -99,6 +100,38 @@ class FakeGenerationRepository(GenerationRepository):
             submitted_at=submitted_at,
             updated_at=now,
             **({"actual_cost": cost} if cost is not None else {}),
+        )
+
+    async def queue_standing(self, g: Generation, now: datetime) -> QueueStanding | None:
+        """Arrival order among pending generations of the same provider and operation (the
+        fair-share estimate is SQL, tested against Postgres); no turnover known."""
+        if g.status is not GenerationStatus.PENDING:
+            return None
+        ahead = [
+            o
+            for o in self._t.generations.values()
+            if o.status is GenerationStatus.PENDING
+            and (o.provider_id, o.operation_type) == (g.provider_id, g.operation_type)
+            and (-o.priority, o.created_at, o.id) < (-g.priority, g.created_at, g.id)
+        ]
+        return standing_of(g, now, len(ahead), None)
+
+    async def record_wait(
+        self,
+        generation_id: UUID,
+        *,
+        reason: str,
+        next_attempt_at: datetime | None,
+        sequence: int,
+        now: datetime,
+    ) -> Generation | None:
+        return self._cas(
+            generation_id,
+            lambda g: g.status is GenerationStatus.PENDING and g.wait_sequence < sequence,
+            dispatch_wait=reason,
+            next_attempt_at=next_attempt_at,
+            wait_sequence=sequence,
+            updated_at=now,
         )
 
     async def record_late_submission(

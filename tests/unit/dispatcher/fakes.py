@@ -42,6 +42,7 @@ from genbus.dispatcher.adapters.repository import (
     JobRepository,
     JobSnapshot,
     LeaseLost,
+    NotedWait,
     QueueDepth,
 )
 from genbus.dispatcher.config import DispatcherSettings
@@ -127,6 +128,10 @@ class JobRow:
     last_error: dict[str, Any] | None = None
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
+    wait_reason: str | None = None
+    wait_sequence: int = 0
+    #: Not a column: when the job was last claimed (`user_lanes.last_claimed_at` of its user).
+    claimed_at: datetime | None = None
 
 
 @dataclass
@@ -636,6 +641,73 @@ class FakeJobRepository(JobRepository):
         self._log("ingest", event.generation_id)
         return True
 
+    async def note_wait(
+        self, generation_id: UUID, reason: str, *, repeat: bool = False
+    ) -> NotedWait | None:
+        job = self._t.jobs.get(generation_id)
+        if job is None or job.state not in (JobState.QUEUED, JobState.CLAIMED):
+            return None
+        if not repeat and job.wait_reason == reason:
+            return None
+        job.wait_reason = reason
+        job.wait_sequence += 1
+        return NotedWait(job.wait_sequence, dict(job.request))
+
+    async def reasons_at_intake(self, generation_ids: Sequence[UUID]) -> list[tuple[UUID, str]]:
+        now = self._now()
+        flying: dict[str, int] = {}
+        for j in self._t.jobs.values():
+            if j.state in (JobState.CLAIMED, JobState.SUBMITTED):
+                flying[j.user_id] = flying.get(j.user_id, 0) + 1
+        out = []
+        for generation_id in generation_ids:
+            job = self._t.jobs[generation_id]
+            usable = any(
+                a.provider_id == job.provider_id
+                and a.status is AccountStatus.ACTIVE
+                and (a.breaker_open_until is None or a.breaker_open_until <= now)
+                for a in self._t.accounts.values()
+            )
+            cap = job.request.get("max_in_flight")
+            if not usable:
+                out.append((generation_id, "provider_unavailable"))
+            elif cap is not None and flying.get(job.user_id, 0) >= cap:
+                out.append((generation_id, "user_at_capacity"))
+        return out
+
+    async def lock_users(self, user_ids: Iterable[str]) -> None:
+        """One process, one transaction at a time: nothing to lock."""
+
+    async def lock_users_of(self, generation_ids: Iterable[UUID]) -> None:
+        """One process, one transaction at a time: nothing to lock."""
+
+    def _fair_order(
+        self, queued: list[JobRow]
+    ) -> tuple[list[JobRow], Callable[[JobRow], tuple[Any, ...]]]:
+        """The real claim's order: priority, the user's jobs in flight, the user served longest
+        ago, due, arrival; the jobs of users at their cap (from their latest request) are left
+        out of the eligible ones."""
+        flying: dict[str, int] = {}
+        last: dict[str, datetime] = {}
+        cap: dict[str, int | None] = {}
+        for j in sorted(self._t.jobs.values(), key=lambda j: j.seq):
+            cap[j.user_id] = j.request.get("max_in_flight")
+            if j.state in (JobState.CLAIMED, JobState.SUBMITTED):
+                flying[j.user_id] = flying.get(j.user_id, 0) + 1
+            if j.claimed_at is not None:
+                last[j.user_id] = max(j.claimed_at, last.get(j.user_id, j.claimed_at))
+        capped = {u for u, c in cap.items() if c is not None and flying.get(u, 0) >= c}
+        eligible = [j for j in queued if j.user_id not in capped]
+        never = datetime.min.replace(tzinfo=UTC)
+        return eligible, lambda j: (
+            -j.priority,
+            flying.get(j.user_id, 0),
+            last.get(j.user_id, never),
+            j.user_id,
+            j.due_at,
+            j.seq,
+        )
+
     async def claim_next(
         self, owner: str, lease_s: float, *, skip_providers: Collection[str] = ()
     ) -> ClaimedJob | None:
@@ -656,7 +728,10 @@ class FakeJobRepository(JobRepository):
         ]
         if not queued:
             return None
-        job = min(queued, key=lambda j: (-j.priority, j.due_at, j.seq))
+        eligible, order = self._fair_order(queued)
+        if not eligible:
+            return None
+        job = min(eligible, key=order)
         preferred = job.request.get("preferred_account_id")
         for account in rank_accounts(candidates, job.provider_id, job.operation_type, preferred):
             if await self._accounts.reserve_slot(account.id):
@@ -669,6 +744,7 @@ class FakeJobRepository(JobRepository):
                 job.lease_until = now + timedelta(seconds=lease_s)
                 job.submit_started_at = None
                 job.updated_at = now
+                job.claimed_at = now
                 self._log("claim_next", job.generation_id)
                 return self._claimed(job)
         raise Contended()

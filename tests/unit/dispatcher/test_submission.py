@@ -3,7 +3,7 @@ fencing, and submissions whose outcome is unknown (billed once, never resubmitte
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,9 +12,12 @@ import pytest
 from genbus.contracts import (
     COMPLETED,
     SUBMITTED,
+    WAITING,
     CompletionStatus,
     GenerationCompleted,
     GenerationSubmitted,
+    GenerationWaiting,
+    WaitingReason,
     provider_idempotency_key,
 )
 from genbus.dispatcher.domain.model import UNFOLLOWED_FAILURES, AccountStatus, JobState
@@ -75,7 +78,7 @@ def _assert_failed(world: World, held: HeldClaim, code: str) -> GenerationComple
     # A job that may be running at the provider keeps its slot a while; any other frees it.
     assert world.store.busy() == (1 if code in UNFOLLOWED_FAILURES else 0)
     assert (job.slot_held_until is not None) == (code in UNFOLLOWED_FAILURES)
-    assert len(world.store.events) == 1
+    assert len(_announced(world)) == 1
     [event] = _completed(world)
     assert event.status is CompletionStatus.FAILED
     assert event.error is not None
@@ -87,8 +90,14 @@ def _assert_failed(world: World, held: HeldClaim, code: str) -> GenerationComple
     return event
 
 
+def _announced(world: World) -> list[Any]:
+    """Events staged, but for the waits told the api (`GenerationWaiting`)."""
+    return [e for e in world.store.events if e[0] is not WAITING]
+
+
 def _assert_requeued(world: World, held: HeldClaim, code: str) -> None:
-    """Back in the queue at once, slot released, no attempt spent, nothing announced."""
+    """Back in the queue at once, slot released, no attempt spent; the api is told only that
+    it is retrying (`GenerationWaiting`), now."""
     job = world.store.job(held.claim.generation_id)
     assert job.state is JobState.QUEUED
     assert job.account_id is None
@@ -99,7 +108,13 @@ def _assert_requeued(world: World, held: HeldClaim, code: str) -> None:
     assert job.last_error is not None
     assert job.last_error["code"] == code
     assert world.store.busy() == 0
-    assert world.store.events == []
+    [(binding, told)] = world.store.events
+    assert binding is WAITING
+    assert isinstance(told, GenerationWaiting)
+    assert told.reason is WaitingReason.RETRYING
+    assert told.sequence == job.wait_sequence
+    assert told.next_attempt_at is not None
+    assert told.next_attempt_at <= datetime.now(UTC)
     assert world.deps.wake.is_set()
 
 
@@ -122,7 +137,7 @@ async def test_success_records_the_job_stages_one_submitted_event_and_keeps_the_
     assert (job.lease_token, job.lease_owner, job.submit_started_at) == (None, None, None)
     assert world.store.busy() == 1  # the provider runs it: the slot stays busy
     [event] = _submitted(world)
-    assert len(world.store.events) == 1
+    assert len(_announced(world)) == 1
     assert event.provider_job_id == "pj-1"
     assert event.account_id == ACCOUNT
     assert event.attempt == 1
@@ -147,7 +162,7 @@ async def test_a_replayed_result_is_recorded_once_like_a_new_job() -> None:
     job = world.store.job(held.claim.generation_id)
     assert (job.state, job.provider_job_id) == (JobState.SUBMITTED, "pj-old")
     assert [e.provider_job_id for e in _submitted(world)] == ["pj-old"]
-    assert len(world.store.events) == 1
+    assert len(_announced(world)) == 1
     assert len(world.adapter.submits) == 1
 
 
@@ -283,7 +298,7 @@ async def test_unavailable_is_retried_with_the_same_key_until_it_succeeds(guaran
     assert (job.state, job.provider_job_id) == (JobState.SUBMITTED, "pj-3")
     assert job.account_id == ACCOUNT
     assert [e.provider_job_id for e in _submitted(world)] == ["pj-3"]
-    assert len(world.store.events) == 1
+    assert len(_announced(world)) == 1
     ops = [op for op in world.store.ops() if op not in ("ingest", "claim_next")]
     # Each refusal counts against the account's breaker; the success closes it again.
     accepted = ["submit", "mark_submitted", "breaker_success"]
@@ -381,7 +396,7 @@ async def test_a_holder_fenced_out_mid_call_records_nothing(outcome: Any) -> Non
     assert job.provider_job_id is None
     assert job.last_error is None
     assert job.submit_started_at is not None  # the new holder knows the call may have landed
-    assert world.store.events == []
+    assert _announced(world) == []
     # Durable since the claim: the mark before the call, and the thief's recovery. Nothing else
     # about the job (a lost answer still counts against the account's breaker: a fact about
     # the account, whoever holds the job).
@@ -433,7 +448,7 @@ async def test_unknown_outcome_found_by_reference_is_that_job() -> None:
     job = world.store.job(held.claim.generation_id)
     assert (job.state, job.provider_job_id) == (JobState.SUBMITTED, "pj-found")
     assert [e.provider_job_id for e in _submitted(world)] == ["pj-found"]
-    assert len(world.store.events) == 1
+    assert len(_announced(world)) == 1
     assert len(adapter.submits) == 1
     assert [r.idempotency_key for r in adapter.lookups] == [_key(held)]
 
@@ -476,7 +491,7 @@ async def test_unknown_outcome_on_an_idempotent_provider_is_replayed_with_the_sa
     assert [r.idempotency_key for r in adapter.submits] == [_key(held)] * 2
     assert adapter.lookups == []
     assert len(_submitted(world)) == 1
-    assert len(world.store.events) == 1
+    assert len(_announced(world)) == 1
 
 
 async def _recovered_in_doubt(adapter: FakeAdapter) -> tuple[World, HeldClaim]:

@@ -183,12 +183,14 @@ DELETED_EVENT = "generation.deleted"
 
 
 def stream_event(event: str, data: str, event_id: str) -> StreamEvent | None:
-    """The event of one SSE message (None for a kind this client does not know)."""
-    seq = int(event_id)
+    """The event of one SSE message (None for a kind this client does not know, such as the
+    id-less `queue` events)."""
     if event == DELETED_EVENT:
-        return StreamEvent(seq, event, deleted=GenerationDeleted.model_validate(json.loads(data)))
+        deleted = GenerationDeleted.model_validate(json.loads(data))
+        return StreamEvent(int(event_id), event, deleted=deleted)
     if event == "generation":
-        return StreamEvent(seq, event, generation=GenerationPublic.model_validate_json(data))
+        generation = GenerationPublic.model_validate_json(data)
+        return StreamEvent(int(event_id), event, generation=generation)
     return None
 
 

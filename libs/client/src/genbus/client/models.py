@@ -281,15 +281,17 @@ class UsageGroup(BaseModel):
 
 class WaitReason(StrEnum):
     """
-    Why a generation is still `pending`.
-
-    `retrying` is reserved: the dispatcher retries a failed submission without telling the api,
-    so today a generation between two attempts shows `waiting_for_account`.
+    Why a generation is still `pending`: `scheduled` (its `scheduled_at` is ahead), or
+    what the dispatcher last reported (`GenerationWaiting`: `retrying`,
+    `provider_unavailable`, `user_at_capacity`), else `waiting_for_account` (due, waiting for
+    a free slot of a provider account).
     """
 
     scheduled = "scheduled"
     waiting_for_account = "waiting_for_account"
     retrying = "retrying"
+    provider_unavailable = "provider_unavailable"
+    user_at_capacity = "user_at_capacity"
 
 
 class GenerationCreate(BaseModel):
@@ -309,7 +311,7 @@ class GenerationCreate(BaseModel):
     inputs: Annotated[list[InputIn] | None, Field(max_length=8, title="Inputs")] = None
     priority: Annotated[int | None, Field(ge=0, le=10, title="Priority")] = 5
     """
-    Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first, then the one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
+    Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first; within a priority, the user with the fewest generations in flight (fair share), then that user's one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
     """
     scheduled_at: Annotated[AwareDatetime | None, Field(title="Scheduled At")] = None
     """
@@ -346,7 +348,19 @@ class GenerationPublic(BaseModel):
     """
     wait_reason: WaitReason | None
     """
-    while pending: `scheduled` (scheduled_at is in the future), `waiting_for_account` (due, waiting for a free provider account slot); `retrying` is reserved (retries are not visible to the api yet); null otherwise
+    while pending: `scheduled` (scheduled_at is in the future), `retrying` (a try was refused before the provider took it; again at `next_attempt_at`), `provider_unavailable` (no account of its provider can take work: disabled, exhausted, cooling down or circuit breaker open), `user_at_capacity` (the caller has as many generations in flight as its cap allows), `waiting_for_account` (due, waiting for a free provider account slot); null otherwise
+    """
+    next_attempt_at: Annotated[AwareDatetime | None, Field(title="Next Attempt At")] = None
+    """
+    while `retrying`: when the dispatcher tries again
+    """
+    queue_position: Annotated[int | None, Field(title="Queue Position")] = None
+    """
+    while pending (on `GET /generations/{id}`): about how many generations the dispatcher will start before this one on the same provider and operation (priority, then fair share between users, then arrival); 0 is next. An estimate
+    """
+    estimated_start_at: Annotated[AwareDatetime | None, Field(title="Estimated Start At")] = None
+    """
+    while pending (on `GET /generations/{id}`): when it should start, from `queue_position` and how fast the provider's generations ended over the last minute; null when none ended in that window
     """
     operation_type: Annotated[str, Field(title="Operation Type")]
     provider_id: Annotated[str, Field(title="Provider Id")]
@@ -368,7 +382,7 @@ class GenerationPublic(BaseModel):
     """
     priority: Annotated[int, Field(title="Priority")]
     """
-    Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first, then the one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
+    Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first; within a priority, the user with the fewest generations in flight (fair share), then that user's one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
     """
     scheduled_at: Annotated[AwareDatetime | None, Field(title="Scheduled At")]
     deadline_at: Annotated[AwareDatetime, Field(title="Deadline At")]
@@ -415,7 +429,7 @@ class JobCreate(BaseModel):
     """
     priority: Annotated[int | None, Field(ge=0, le=10, title="Priority")] = 5
     """
-    Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first, then the one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
+    Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the generations that are due, the dispatcher takes the highest priority first; within a priority, the user with the fewest generations in flight (fair share), then that user's one due earliest; a generation with `scheduled_at` in the future is not dispatched before that time, whatever its priority.
     """
 
 

@@ -11,6 +11,7 @@ from genbus.contracts.bindings import (
     EVENT_BINDINGS,
     REQUESTED,
     SUBMITTED,
+    WAITING,
     EventBinding,
 )
 from genbus.contracts.common import (
@@ -19,6 +20,7 @@ from genbus.contracts.common import (
     CompletionStatus,
     ErrorInfo,
     InputRef,
+    WaitingReason,
 )
 from genbus.contracts.events import (
     Event,
@@ -26,6 +28,7 @@ from genbus.contracts.events import (
     GenerationCompleted,
     GenerationRequested,
     GenerationSubmitted,
+    GenerationWaiting,
 )
 from genbus.contracts.failures import (
     ACCOUNT_CREDENTIALS_UNREADABLE,
@@ -73,6 +76,7 @@ __all__ = [
     "SUBMISSION_OUTCOME_UNKNOWN",
     "SUBMITTED",
     "UNSUPPORTED_PROVIDER",
+    "WAITING",
     "AccountDirectoryEntry",
     "Asset",
     "CompletionStatus",
@@ -85,11 +89,13 @@ __all__ = [
     "GenerationCompleted",
     "GenerationRequested",
     "GenerationSubmitted",
+    "GenerationWaiting",
     "InputRef",
     "KvBinding",
     "NotificationBinding",
     "ServiceTopology",
     "StreamSpec",
+    "WaitingReason",
     "dead_letter_subject",
     "derive_event_id",
     "provider_idempotency_key",

@@ -13,6 +13,7 @@ from genbus.contracts.events import (
     GenerationCompleted,
     GenerationRequested,
     GenerationSubmitted,
+    GenerationWaiting,
 )
 
 E = TypeVar("E", bound=Event, covariant=True)
@@ -52,12 +53,14 @@ REQUESTED = EventBinding("requested", GenerationRequested)
 SUBMITTED = EventBinding("submitted", GenerationSubmitted)
 COMPLETED = EventBinding("completed", GenerationCompleted)
 CANCEL_REQUESTED = EventBinding("cancel_requested", GenerationCancelRequested)
+WAITING = EventBinding("waiting", GenerationWaiting)
 
 EVENT_BINDINGS: tuple[EventBinding[Event], ...] = (
     REQUESTED,
     SUBMITTED,
     COMPLETED,
     CANCEL_REQUESTED,
+    WAITING,
 )
 
 

@@ -28,6 +28,18 @@ class CompletionStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class WaitingReason(StrEnum):
+    """Why the dispatcher holds a queued generation back (`GenerationWaiting.reason`)."""
+
+    #: A try was refused or failed before the provider took it; tried again at `next_attempt_at`.
+    RETRYING = "retrying"
+    #: No account of its provider can take work now (disabled, exhausted, cooling down, or
+    #: its circuit breaker open).
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    #: Its user has as many generations in flight as its cap (`max_in_flight`) allows.
+    USER_AT_CAPACITY = "user_at_capacity"
+
+
 class Asset(ContractModel):
     """Where a finished generation's output lives, and what it is."""
 

@@ -22,6 +22,7 @@ from genbus.contracts.common import (
     InputRef,
     OperationType,
     ProviderId,
+    WaitingReason,
 )
 from genbus.contracts.ids import derive_event_id
 
@@ -82,9 +83,12 @@ class GenerationRequested(Event):
     preferred_account_id: str | None = None
     max_in_flight: int | None = Field(
         default=None,
-        ge=0,
-        description="the caller's cap on its generations in flight at once (its API key's "
-        "limits); null: no cap",
+        ge=1,
+        description=(
+            "The user's cap on generations in flight (claimed or submitted) at once, from the "
+            "caller's key or tier; the dispatcher passes over the user's jobs while it holds. "
+            "The latest request of a user sets it for all of its queued jobs. None: no cap."
+        ),
     )
     estimated_cost: float | None = Field(
         default=None,
@@ -165,6 +169,43 @@ class GenerationSubmitted(Event):
             attempt=attempt,
             deadline_at=request.deadline_at,
             cost=cost,
+        )
+
+
+class GenerationWaiting(Event):
+    """The dispatcher holds the queued generation back, and why; published when the reason
+    changes (never per scheduling pass). The next `GenerationSubmitted` or
+    `GenerationCompleted` ends the wait."""
+
+    event_type: Literal["generation.waiting"] = "generation.waiting"
+    reason: WaitingReason
+    next_attempt_at: AwareDatetime | None = Field(
+        default=None, description="When it is tried again, if known (`retrying`)"
+    )
+    sequence: int = Field(
+        ge=1,
+        description=(
+            "The n-th wait the dispatcher reported for this generation: a consumer keeps the "
+            "highest it has seen (events on different consumers may arrive out of order)"
+        ),
+    )
+
+    @classmethod
+    def following(
+        cls,
+        request: GenerationRequested,
+        *,
+        reason: WaitingReason,
+        sequence: int,
+        next_attempt_at: datetime | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Self:
+        """`request` waits for `reason`; its id is derived from `sequence` (one per change)."""
+        return cls(
+            **cls._following(request, attempt=sequence, occurred_at=occurred_at),
+            reason=reason,
+            next_attempt_at=next_attempt_at,
+            sequence=sequence,
         )
 
 

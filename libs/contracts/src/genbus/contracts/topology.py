@@ -9,6 +9,7 @@ from genbus.contracts.bindings import (
     COMPLETED,
     REQUESTED,
     SUBMITTED,
+    WAITING,
     EventBinding,
 )
 from genbus.contracts.events import Event
@@ -24,6 +25,7 @@ class ServiceTopology:
 
 API_SUBMITTED = ConsumerSpec("api-submitted", SUBMITTED, service="api")
 API_COMPLETED = ConsumerSpec("api-completed", COMPLETED, service="api")
+API_WAITING = ConsumerSpec("api-waiting", WAITING, service="api")
 DISPATCHER_REQUESTED = ConsumerSpec(
     "dispatcher-requested",
     REQUESTED,
@@ -57,6 +59,7 @@ WEBHOOKS_COMPLETED = ConsumerSpec("webhooks-completed", COMPLETED, service="webh
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     API_SUBMITTED,
     API_COMPLETED,
+    API_WAITING,
     DISPATCHER_REQUESTED,
     DISPATCHER_COMPLETED,
     DISPATCHER_CANCEL,
@@ -69,11 +72,11 @@ SERVICES: dict[str, ServiceTopology] = {
     "api": ServiceTopology(
         "api",
         publishes=(REQUESTED, CANCEL_REQUESTED),
-        consumes=(API_SUBMITTED, API_COMPLETED),
+        consumes=(API_SUBMITTED, API_COMPLETED, API_WAITING),
     ),
     "dispatcher": ServiceTopology(
         "dispatcher",
-        publishes=(SUBMITTED, COMPLETED),
+        publishes=(SUBMITTED, COMPLETED, WAITING),
         consumes=(DISPATCHER_REQUESTED, DISPATCHER_COMPLETED, DISPATCHER_CANCEL),
     ),
     "poller": ServiceTopology(

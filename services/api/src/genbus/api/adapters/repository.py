@@ -11,6 +11,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Text, and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from genbus.api.adapters.queue_standing import QueueStanding, queue_standing
 from genbus.api.adapters.tables import generations
 from genbus.api.domain.listing import Cursor, GenerationFilter, Page
 from genbus.api.domain.model import Generation
@@ -204,6 +205,30 @@ class GenerationRepository:
             generation_id, _t.c.asset.is_not(None), asset=_t.c.asset.op("||")(patch), updated_at=now
         )
 
+    async def queue_standing(self, g: Generation, now: datetime) -> QueueStanding | None:
+        """Where a pending generation stands in its provider's queue (`queue_standing`)."""
+        return await queue_standing(self._conn, g, now)
+
+    async def record_wait(
+        self,
+        generation_id: UUID,
+        *,
+        reason: str,
+        next_attempt_at: datetime | None,
+        sequence: int,
+        now: datetime,
+    ) -> Generation | None:
+        """The dispatcher's latest reason for holding a pending generation back; an older
+        report (lower `sequence`) or one about a generation no longer pending changes nothing."""
+        return await self._compare_and_set(
+            generation_id,
+            and_(_t.c.status == GenerationStatus.PENDING, _t.c.wait_sequence < sequence),
+            dispatch_wait=reason,
+            next_attempt_at=next_attempt_at,
+            wait_sequence=sequence,
+            updated_at=now,
+        )
+
     async def cancel_at_once(self, generation_id: UUID, *, at: datetime) -> Generation | None:
         """pending → cancelled, only while still pending."""
         return await self._compare_and_set(
@@ -284,6 +309,9 @@ def _to_row(g: Generation) -> dict[str, Any]:
         "prompt_version_id": g.prompt_version_id,
         "estimated_cost": g.estimated_cost,
         "actual_cost": g.actual_cost,
+        "dispatch_wait": g.dispatch_wait,
+        "next_attempt_at": g.next_attempt_at,
+        "wait_sequence": g.wait_sequence,
     }
 
 
@@ -305,6 +333,7 @@ _TIME_FIELDS = (
     "updated_at",
     "submitted_at",
     "completed_at",
+    "next_attempt_at",
 )
 
 

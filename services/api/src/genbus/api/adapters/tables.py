@@ -92,6 +92,11 @@ class GenerationRow(SQLModel, table=True):
     #: Credits, by the price table at creation (None: no price), and as the provider reported.
     estimated_cost: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
     actual_cost: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
+    #: Why the dispatcher holds it back (`GenerationWaiting`: the one with the highest
+    #: `wait_sequence` seen), and when it is tried again.
+    dispatch_wait: str | None = Field(default=None, max_length=32)
+    next_attempt_at: datetime | None = _timestamp(nullable=True)
+    wait_sequence: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 generations: Table = GenerationRow.__table__  # type: ignore[attr-defined]
@@ -108,6 +113,30 @@ Index(
     "ix_generations_open_deadline",
     generations.c.deadline_at,
     postgresql_where=text(f"status IN ({_sql_list(NON_TERMINAL)})"),
+)
+
+# Queue position (`queue_standing`): pending generations of a provider and operation in
+# (priority, user, arrival) order, each user's generations in flight, and recent turnover.
+Index(
+    "ix_generations_pending_queue",
+    generations.c.provider_id,
+    generations.c.operation_type,
+    generations.c.priority,
+    generations.c.user_id,
+    generations.c.created_at,
+    generations.c.id,
+    postgresql_where=text("status = 'pending'"),
+)
+Index(
+    "ix_generations_processing_user",
+    generations.c.user_id,
+    postgresql_where=text("status = 'processing'"),
+)
+Index(
+    "ix_generations_provider_turnover",
+    generations.c.provider_id,
+    generations.c.completed_at,
+    postgresql_where=text("submitted_at IS NOT NULL"),
 )
 
 # What the archiver looks through for outputs to copy (`asset_queue.discover`).

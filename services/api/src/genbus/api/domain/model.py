@@ -50,6 +50,11 @@ class Generation:
     #: them once it ended (None: not reported).
     estimated_cost: float | None = None
     actual_cost: float | None = None
+    #: Why the dispatcher last said it holds the generation back (`GenerationWaiting`), when
+    #: it tries again, and that report's sequence (only a higher one replaces it).
+    dispatch_wait: str | None = None
+    next_attempt_at: datetime | None = None
+    wait_sequence: int = 0
 
     @property
     def terminal(self) -> bool:
@@ -61,16 +66,19 @@ class Generation:
             return None
         if self.scheduled_at is not None and self.scheduled_at > now:
             return WaitReason.SCHEDULED
+        if self.dispatch_wait is not None:
+            return WaitReason(self.dispatch_wait)
         return WaitReason.WAITING_FOR_ACCOUNT
 
 
 class WaitReason(StrEnum):
-    """Why a generation is still `pending`.
-
-    `retrying` is reserved: the dispatcher retries a failed submission without telling the api,
-    so today a generation between two attempts shows `waiting_for_account`.
-    """
+    """Why a generation is still `pending`: `scheduled` (its `scheduled_at` is ahead), or
+    what the dispatcher last reported (`GenerationWaiting`: `retrying`,
+    `provider_unavailable`, `user_at_capacity`), else `waiting_for_account` (due, waiting for
+    a free slot of a provider account)."""
 
     SCHEDULED = "scheduled"
     WAITING_FOR_ACCOUNT = "waiting_for_account"
     RETRYING = "retrying"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    USER_AT_CAPACITY = "user_at_capacity"

@@ -12,7 +12,7 @@ from genbus.api.domain.errors import GenerationNotFound
 from genbus.api.service_layer import handlers
 from genbus.api.service_layer.unit_of_work import UnitOfWork
 from genbus.contracts import ConsumerSpec, Event
-from genbus.contracts.topology import API_COMPLETED, API_SUBMITTED
+from genbus.contracts.topology import API_COMPLETED, API_SUBMITTED, API_WAITING
 from genbus.runtime.consumer import (
     BatchHandler,
     Delivery,
@@ -46,6 +46,7 @@ class ConsumerDeps(Protocol):
 EVENT_HANDLERS: Mapping[ConsumerSpec, tuple[EventHandler[Any], BatchEventHandler[Any]]] = {
     API_SUBMITTED: (handlers.on_generation_submitted, handlers.on_generations_submitted),
     API_COMPLETED: (handlers.on_generation_completed, handlers.on_generations_completed),
+    API_WAITING: (handlers.on_generation_waiting, handlers.on_generations_waiting),
 }
 
 

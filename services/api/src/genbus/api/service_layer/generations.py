@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from genbus.api.adapters.queue_standing import QueueStanding
 from genbus.api.domain.errors import (
     GenerationNotFound,
     GenerationNotTerminal,
@@ -33,6 +34,17 @@ async def get_generation(generation_id: UUID, owner: str | None, uow: UnitOfWork
     if generation is None:
         raise GenerationNotFound(f"generation {generation_id} not found")
     return generation
+
+
+async def get_generation_standing(
+    generation_id: UUID, owner: str | None, uow: UnitOfWork, *, now: datetime
+) -> tuple[Generation, QueueStanding | None]:
+    """The generation and, while it is pending, where it stands in its provider's queue."""
+    async with uow:
+        generation = await uow.generations.get(generation_id, user_id=owner)
+        if generation is None:
+            raise GenerationNotFound(f"generation {generation_id} not found")
+        return generation, await uow.generations.queue_standing(generation, now)
 
 
 async def list_generations(

@@ -23,6 +23,7 @@ from genbus.contracts import (
     Event,
     GenerationCompleted,
     GenerationSubmitted,
+    GenerationWaiting,
 )
 from genbus.runtime.logging import get_logger
 
@@ -88,6 +89,32 @@ async def on_generations_completed(
             account_id=event.account_id,
             provider_job_id=event.provider_job_id,
             cost=event.cost,
+        )
+
+    return await _apply_in_one_transaction(events, apply, uow)
+
+
+async def on_generation_waiting(
+    event: GenerationWaiting, uow: UnitOfWork, *, now: datetime
+) -> Generation | None:
+    """The dispatcher holds a pending generation back: keep its reason (the newest report
+    wins; once submitted or ended, a late report changes nothing)."""
+    changed = await on_generations_waiting([event], uow, now=now)
+    return changed[0] if changed else None
+
+
+async def on_generations_waiting(
+    events: Sequence[GenerationWaiting], uow: UnitOfWork, *, now: datetime
+) -> list[Generation]:
+    """`on_generation_waiting` for several events in one transaction; returns the changed."""
+
+    async def apply(event: GenerationWaiting) -> Generation | None:
+        return await uow.generations.record_wait(
+            event.generation_id,
+            reason=event.reason.value,
+            next_attempt_at=event.next_attempt_at,
+            sequence=event.sequence,
+            now=now,
         )
 
     return await _apply_in_one_transaction(events, apply, uow)

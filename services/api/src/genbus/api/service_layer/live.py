@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from uuid import UUID
 
 from genbus.api.adapters.change_log import DELETED_EVENT, ChangeRecord
+from genbus.api.adapters.queue_standing import QueueStanding
 from genbus.api.domain.status import GenerationStatus
 from genbus.api.service_layer.unit_of_work import UnitOfWork
 from genbus.api.service_layer.user_feeds import READ_BATCH, UserFeeds
@@ -101,4 +102,37 @@ async def follow_changes(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), sleep_s)
     finally:
+        feeds.leave(feed)
+
+
+async def follow_queue(
+    feeds: UserFeeds, *, user_id: str, generation_id: UUID, max_duration_s: float | None = None
+) -> AsyncIterator[QueueStanding]:
+    """A pending generation's queue standing each time it changes, as its user's shared feed
+    reads it (no reads of its own); ends once it is no longer pending, after `max_duration_s`,
+    or when `feeds` is closed."""
+    loop = asyncio.get_running_loop()
+    ends_at = loop.time() + max_duration_s if max_duration_s else None
+    feed = feeds.join(user_id)
+    feeds.watch_queue(feed, generation_id)
+    last: QueueStanding | None = None
+    try:
+        while not feeds.closed:
+            changed = feed.changed
+            if generation_id in feed.standings:
+                standing = feed.standings[generation_id]
+                if standing is None:
+                    return
+                if standing.position != (last.position if last else None):
+                    last = standing
+                    yield standing
+            sleep_s = feeds.catch_up_s * 2
+            if ends_at is not None:
+                sleep_s = min(sleep_s, ends_at - loop.time())
+                if sleep_s <= 0:
+                    return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), sleep_s)
+    finally:
+        feeds.unwatch_queue(feed, generation_id)
         feeds.leave(feed)

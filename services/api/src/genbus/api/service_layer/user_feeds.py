@@ -14,9 +14,11 @@ import asyncio
 import bisect
 import contextlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from uuid import UUID
 
 from genbus.api.adapters.change_log import ChangeRecord
+from genbus.api.adapters.queue_standing import QueueStanding
 from genbus.api.service_layer.metrics import API_METRICS
 from genbus.api.service_layer.unit_of_work import UnitOfWork
 from genbus.runtime.logging import get_logger
@@ -43,6 +45,10 @@ class UserFeed:
         self.changed = asyncio.Event()
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        #: Pending generations whose queue standing streams follow (how many streams each),
+        #: and their standing as of the feed's last read (None: no longer pending).
+        self.queue_watch: dict[UUID, int] = {}
+        self.standings: dict[UUID, QueueStanding | None] = {}
 
     def start_at(self, seq: int) -> None:
         self.head = self.base = seq
@@ -99,6 +105,19 @@ class UserFeeds:
                 del self._feeds[feed.user_id]
             feed.wake.set()
 
+    def watch_queue(self, feed: UserFeed, generation_id: UUID) -> None:
+        """Have `feed` estimate `generation_id`'s queue standing at each of its reads."""
+        feed.queue_watch[generation_id] = feed.queue_watch.get(generation_id, 0) + 1
+        feed.wake.set()
+
+    def unwatch_queue(self, feed: UserFeed, generation_id: UUID) -> None:
+        left = feed.queue_watch.get(generation_id, 0) - 1
+        if left > 0:
+            feed.queue_watch[generation_id] = left
+        else:
+            feed.queue_watch.pop(generation_id, None)
+            feed.standings.pop(generation_id, None)
+
     def wake(self, user_id: str) -> None:
         feed = self._feeds.get(user_id)
         if feed is not None:
@@ -126,6 +145,24 @@ class UserFeeds:
                 after, user_id=user_id, generation_id=generation_id, limit=READ_BATCH
             )
 
+    async def _read_standings(self, feed: UserFeed) -> None:
+        """The queue standing of each watched generation: once per feed read (a change of the
+        user, or every `catch_up_s`), whatever the number of streams watching it."""
+        if not feed.queue_watch:
+            return
+        now = datetime.now(UTC)
+        try:
+            async with self._uow() as unit:
+                for generation_id in list(feed.queue_watch):
+                    generation = await unit.generations.get(generation_id)
+                    feed.standings[generation_id] = (
+                        None
+                        if generation is None
+                        else await unit.generations.queue_standing(generation, now)
+                    )
+        except Exception as exc:
+            log.warning("queue standing read failed, retrying", error=repr(exc))
+
     async def _run(self, feed: UserFeed) -> None:
         while feed.followers > 0 and not self.closed:
             # Cleared before reading: a wake-up during the read is not lost.
@@ -143,6 +180,7 @@ class UserFeeds:
             except Exception as exc:
                 log.warning("live status read failed, retrying", error=repr(exc))
             feed.extend(batch, self._keep)
+            await self._read_standings(feed)
             feed.announce()
             if len(batch) == READ_BATCH:
                 continue

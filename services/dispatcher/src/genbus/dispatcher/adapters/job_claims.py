@@ -26,6 +26,47 @@ from genbus.dispatcher.adapters.job_rows import (
 )
 from genbus.dispatcher.domain.model import ClaimedJob, rank_accounts, servable_pairs
 
+#: Lane heads considered per claim: a few, so that replicas claiming at once each find one
+#: not locked by another (SKIP LOCKED) without walking more of the queue.
+CANDIDATES = 4
+
+#: The fair-share claim. Lanes (`dispatcher.user_lanes`: one per user and priority, kept by a
+#: trigger) that have queued jobs and are under their user's cap are walked in index order
+#: (priority DESC, the user's jobs in flight, last claimed); each gives its servable due head
+#: jobs through `ix_dispatch_jobs_user_queue`, and the walk stops at the first `k` jobs found.
+#: Its cost grows with the lanes passed over (users whose waiting jobs are not due or not
+#: servable now), never with the number of queued jobs. A lane's n-th job ranks as if its user
+#: had n more in flight, so two replicas claiming at once spread over users.
+CLAIM_SQL = """
+    WITH heads AS (
+        SELECT h.generation_id, l.priority, l.in_flight + h.n AS load,
+               l.last_claimed_at, l.user_id, h.due_at, h.seq
+          FROM dispatcher.user_lanes l
+         CROSS JOIN LATERAL (
+               SELECT j.generation_id, j.due_at, j.seq,
+                      row_number() OVER (ORDER BY j.due_at, j.seq) - 1 AS n
+                 FROM dispatcher.dispatch_jobs j
+                WHERE j.state = 'queued' AND j.user_id = l.user_id
+                  AND j.priority = l.priority AND j.due_at <= now()
+                  -- Past its deadline a job is failed by the reconciler, never submitted.
+                  AND j.deadline_at > now()
+                  AND (j.provider_id = ANY(:any_op)
+                       OR (j.provider_id || ':' || j.operation_type) = ANY(:pairs))
+                ORDER BY j.due_at, j.seq
+                LIMIT :k) h
+         WHERE l.queued > 0 AND (l.max_in_flight IS NULL OR l.in_flight < l.max_in_flight)
+         ORDER BY l.priority DESC, l.in_flight, l.last_claimed_at NULLS FIRST, l.user_id
+         LIMIT :k
+    )
+    SELECT j.generation_id, j.provider_id, j.operation_type, j.request
+      FROM dispatcher.dispatch_jobs j
+      JOIN heads h ON h.generation_id = j.generation_id
+     WHERE j.state = 'queued'
+     ORDER BY h.priority DESC, h.load, h.last_claimed_at NULLS FIRST, h.user_id, h.due_at, h.seq
+     LIMIT 1
+       FOR UPDATE OF j SKIP LOCKED
+"""
+
 
 class JobClaims(JobQueries):
     """Claiming queued jobs and recording what their holder did."""
@@ -35,9 +76,11 @@ class JobClaims(JobQueries):
     ) -> ClaimedJob | None:
         """Take the best queued job some free account can serve and reserve that account's slot.
 
-        Order: priority (higher first), then due time (`scheduled_at` or arrival), then arrival.
-        Jobs of `skip_providers` (whose bulkhead is full) are left. The claim gets a fresh lease
-        token.
+        Order (fair share, `CLAIM_SQL`): priority (higher first); then the user with the
+        fewest jobs in flight, ties to the user served longest ago; then that user's job due
+        first (`scheduled_at` or arrival), then arrival. Users at their in-flight cap are
+        passed over. Jobs of `skip_providers` (whose bulkhead is full) are left. The claim gets
+        a fresh lease token.
         """
         accounts = AccountRepository(self._conn)
         candidates = [c for c in await accounts.available() if c.provider_id not in skip_providers]
@@ -46,21 +89,7 @@ class JobClaims(JobQueries):
             return None
         job = (
             await self._conn.execute(
-                text(
-                    """
-                    SELECT generation_id, provider_id, operation_type, request
-                      FROM dispatcher.dispatch_jobs
-                     WHERE state = 'queued' AND due_at <= now()
-                       -- Past its deadline a job is failed by the reconciler, never submitted.
-                       AND deadline_at > now()
-                       AND (provider_id = ANY(:any_op)
-                            OR (provider_id || ':' || operation_type) = ANY(:pairs))
-                     ORDER BY priority DESC, due_at, seq
-                     LIMIT 1
-                       FOR UPDATE SKIP LOCKED
-                    """
-                ),
-                {"any_op": any_op, "pairs": pairs},
+                text(CLAIM_SQL), {"any_op": any_op, "pairs": pairs, "k": CANDIDATES}
             )
         ).first()
         if job is None:

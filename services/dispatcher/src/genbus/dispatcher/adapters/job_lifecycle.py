@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -18,9 +19,41 @@ from genbus.dispatcher.adapters.job_rows import (
 )
 from genbus.dispatcher.domain.model import ClaimedJob, JobState
 
+#: The advisory lock class of a user's fair-share lanes (the trigger of migration 0008).
+LANES_LOCK = 727_011
+
 
 class JobLifecycle(JobQueries):
     """Intake of requested generations and the ends of jobs."""
+
+    async def lock_users(self, user_ids: Iterable[str]) -> None:
+        """Take the fair-share lanes' lock of each user, in user order, before a transaction
+        that changes jobs of several users (the lanes' trigger takes them one by one in the
+        order of the rows, and two such transactions would otherwise deadlock)."""
+        users = sorted(set(user_ids))
+        if len(users) < 2:
+            return
+        await self._conn.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(:c, hashtext(u)) "
+                "FROM unnest(CAST(:users AS text[])) WITH ORDINALITY AS t(u, i) ORDER BY i"
+            ),
+            {"c": LANES_LOCK, "users": users},
+        )
+
+    async def lock_users_of(self, generation_ids: Iterable[UUID]) -> None:
+        """`lock_users` for the users of these jobs (a sweep's batch)."""
+        ids = list(generation_ids)
+        if len(ids) < 2:
+            return
+        users = await self._conn.execute(
+            text(
+                "SELECT DISTINCT user_id FROM dispatcher.dispatch_jobs "
+                "WHERE generation_id = ANY(:ids)"
+            ),
+            {"ids": ids},
+        )
+        await self.lock_users(r.user_id for r in users)
 
     async def ingest(self, event: GenerationRequested) -> bool:
         """Queue a requested generation; False when it was already known (a redelivery)."""

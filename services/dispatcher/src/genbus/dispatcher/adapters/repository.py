@@ -9,7 +9,8 @@ holder whose lease was recovered by someone else (it stalled, or it was presumed
 `LeaseLost` from its next write and records nothing.
 
 The repository is one object made of parts with one concern each: `JobLifecycle` (intake,
-cancel, finish), `JobClaims` (claims, leases, tries) and `JobSweeps` (reconciler, purge, gauges).
+cancel, finish), `JobClaims` (claims, leases, tries), `JobSweeps` (reconciler, purge, gauges)
+and `JobWaits` (why a job waits, as told the api).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from genbus.dispatcher.adapters.job_claims import JobClaims
 from genbus.dispatcher.adapters.job_lifecycle import JobLifecycle
 from genbus.dispatcher.adapters.job_rows import Contended, JobSnapshot, LeaseLost, QueueDepth
 from genbus.dispatcher.adapters.job_sweeps import JobSweeps
+from genbus.dispatcher.adapters.job_waits import JobWaits, NotedWait
 
-__all__ = ["Contended", "JobRepository", "JobSnapshot", "LeaseLost", "QueueDepth"]
+__all__ = ["Contended", "JobRepository", "JobSnapshot", "LeaseLost", "NotedWait", "QueueDepth"]
 
 
-class JobRepository(JobLifecycle, JobClaims, JobSweeps):
+class JobRepository(JobLifecycle, JobClaims, JobSweeps, JobWaits):
     """The dispatch queue, in one transaction (`uow.jobs`)."""

@@ -85,6 +85,15 @@ class DispatchJob(SQLModel, table=True):
             "seq",
             postgresql_where=text("state = 'queued'"),
         ),
+        # Fair share: a user's queued jobs at one priority in claim order (a lane's head).
+        Index(
+            "ix_dispatch_jobs_user_queue",
+            "user_id",
+            "priority",
+            "due_at",
+            "seq",
+            postgresql_where=text("state = 'queued'"),
+        ),
         Index(
             "ix_dispatch_jobs_slots",
             "account_id",
@@ -148,10 +157,42 @@ class DispatchJob(SQLModel, table=True):
     provider_job_id: str | None = Field(default=None, max_length=256)
     cancel_requested: bool = False
     last_error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    #: Why it waits, as last told the api (`GenerationWaiting`), and how many times it was told.
+    wait_reason: str | None = Field(default=None, max_length=32)
+    wait_sequence: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime | None = _ts(nullable=False, default_now=True)
     updated_at: datetime | None = _ts(nullable=False, default_now=True)
     submitted_at: datetime | None = _ts()
     finished_at: datetime | None = _ts()
+
+
+class UserLane(SQLModel, table=True):
+    """One user's queue at one priority, for fair share (kept by a trigger on `dispatch_jobs`,
+    migration 0008): its queued jobs, the user's jobs in flight (the same on all its lanes),
+    the user's in-flight cap (from its latest request) and when a job of the user was last
+    claimed. The claim walks eligible lanes in `ix_user_lanes_claim_order`."""
+
+    __tablename__ = "user_lanes"
+    __table_args__ = (
+        Index(
+            "ix_user_lanes_claim_order",
+            text("priority DESC"),
+            "in_flight",
+            text("last_claimed_at NULLS FIRST"),
+            "user_id",
+            postgresql_where=text(
+                "queued > 0 AND (max_in_flight IS NULL OR in_flight < max_in_flight)"
+            ),
+        ),
+        {"schema": SCHEMA},
+    )
+
+    user_id: str = Field(primary_key=True, max_length=128)
+    priority: int = Field(primary_key=True)
+    queued: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    in_flight: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    max_in_flight: int | None = None
+    last_claimed_at: datetime | None = _ts()
 
 
 OUTBOX = outbox_table(SQLModel.metadata, SCHEMA)

@@ -19,6 +19,7 @@ from genbus.dispatcher.adapters.repository import JobSnapshot
 from genbus.dispatcher.domain.model import JobState, slot_hold_s
 from genbus.dispatcher.service_layer.provider_cancel import cancel_at_provider
 from genbus.dispatcher.service_layer.unit_of_work import AbstractUnitOfWork
+from genbus.dispatcher.service_layer.waits import tell_waits_at_intake
 from genbus.providers import (
     AdapterRegistry,
     CredentialCipher,
@@ -47,10 +48,13 @@ async def on_generations_requested(
 
     Rows are written in the order given, which must be arrival order (the queue's tie-break):
     the stream's order, the same in every transaction, so two of them never deadlock."""
-    queued = False
+    queued = []
     async with uow:
+        await uow.jobs.lock_users(e.user_id for e in events)
         for event in events:
-            queued |= await uow.jobs.ingest(event)
+            if await uow.jobs.ingest(event):
+                queued.append(event.generation_id)
+        await tell_waits_at_intake(uow, queued)
         await uow.commit()
     if queued:
         wake()
@@ -67,6 +71,7 @@ async def on_generations_completed(
     (in generation id order, in one transaction)."""
     released = False
     async with uow:
+        await uow.jobs.lock_users(e.user_id for e in events)
         for event in sorted(events, key=lambda e: e.generation_id):
             done = await uow.jobs.finish(
                 event.generation_id,

@@ -39,6 +39,7 @@ async def fail_overdue_queued(deps: Deps) -> int:
     uow = deps.uow()
     async with uow:
         overdue = await uow.jobs.overdue_queued()
+        await uow.jobs.lock_users_of(overdue)  # before the first change: see `lock_users`
         for generation_id in overdue:
             job = await uow.jobs.finish(
                 generation_id,
@@ -59,7 +60,9 @@ async def fail_overdue_submitted(deps: Deps) -> int:
     ended: list[JobSnapshot] = []
     uow = deps.uow()
     async with uow:
-        for job in await uow.jobs.overdue_submitted(deps.settings.submitted_deadline_grace_s):
+        overdue = await uow.jobs.overdue_submitted(deps.settings.submitted_deadline_grace_s)
+        await uow.jobs.lock_users_of(j.generation_id for j in overdue)
+        for job in overdue:
             done = await uow.jobs.finish(
                 job.generation_id,
                 JobState.FAILED,

@@ -12,6 +12,7 @@ from genbus.contracts import (
     ErrorInfo,
     GenerationCompleted,
     GenerationRequested,
+    WaitingReason,
 )
 from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.domain.model import (
@@ -25,6 +26,7 @@ from genbus.dispatcher.service_layer.breaker_failures import (
     record_breaker_failure,
 )
 from genbus.dispatcher.service_layer.held_claim import HeldClaim
+from genbus.dispatcher.service_layer.waits import tell_wait
 from genbus.providers import (
     Behaviour,
     ProviderError,
@@ -67,6 +69,7 @@ async def act_on_refusal(
             )
         # The provider refused before creating anything: requeue without spending an attempt.
         await uow.jobs.requeue(claim, 0.0, error.model_dump())
+        await tell_wait(uow, claim.generation_id, WaitingReason.RETRYING, retry_in_s=0.0)
         await uow.commit()
     if behaviour is Behaviour.ROTATE and isinstance(exc, QuotaExhausted):
         deps.balance_check.set()
@@ -115,6 +118,7 @@ async def disable_account(deps: Deps, claim: ClaimedJob, reason: str) -> None:
     async with uow:
         await uow.accounts.set_status(claim.account_id, AccountStatus.DISABLED, reason)
         await uow.jobs.requeue(claim, 0.0, {"code": "account_disabled", "message": reason})
+        await tell_wait(uow, claim.generation_id, WaitingReason.RETRYING, retry_in_s=0.0)
         await uow.commit()
     deps.wake.set()
 
@@ -171,8 +175,15 @@ async def requeue_if_breaker_open(
                     "message": f"{error.code} on account {claim.account_id}",
                 },
             )
+            await tell_wait(uow, claim.generation_id, WaitingReason.RETRYING, retry_in_s=0.0)
         else:
             await uow.jobs.record_refusal(claim, settings.lease_s)
+            # The holder backs off on this account (`submission._back_off`): at most this long.
+            ceiling = min(
+                settings.submit_backoff_max_s,
+                settings.submit_backoff_base_s * 2.0 ** max(claim.submit_tries - 1, 0),
+            )
+            await tell_wait(uow, claim.generation_id, WaitingReason.RETRYING, retry_in_s=ceiling)
         await uow.commit()
     held.breaker_dirty = True
     held.call_started = False

@@ -81,7 +81,9 @@ your generations. Reconnect with `Last-Event-ID` to resume without loss or repea
 is also closed after at most 15 minutes by default: reconnect the same way). Streams need the
 `Authorization` header like every route: in a browser use a fetch-based SSE client, which also
 resends `Last-Event-ID` (the native `EventSource` cannot send headers). While
-`pending`, a generation's `wait_reason` says why: `scheduled` or `waiting_for_account`.
+`pending`, a generation's `wait_reason` says why: `scheduled`, `retrying`, `provider_unavailable`,
+`user_at_capacity` or `waiting_for_account`; `GET` of one also estimates its `queue_position` and
+`estimated_start_at`.
 
 ## Sync mode
 `POST /api/v1/generations` and `GET /api/v1/generations/{{id}}` accept `Prefer: wait=N`

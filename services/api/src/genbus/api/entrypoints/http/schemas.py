@@ -30,8 +30,9 @@ ProviderIdIn = Annotated[str, Strict(), StringConstraints(min_length=1, max_leng
 #: The one definition of priority's direction; every other mention refers to this one.
 PRIORITY_DOC = (
     "Dispatch priority, an integer 0..10 (default 5): HIGHER IS DISPATCHED FIRST. Of the "
-    "generations that are due, the dispatcher takes the highest priority first, then the one "
-    "due earliest; a generation with `scheduled_at` in the future is not dispatched before "
+    "generations that are due, the dispatcher takes the highest priority first; within a "
+    "priority, the user with the fewest generations in flight (fair share), then that user's "
+    "one due earliest; a generation with `scheduled_at` in the future is not dispatched before "
     "that time, whatever its priority."
 )
 Priority = Annotated[int, Strict(), Field(ge=0, le=10, description=PRIORITY_DOC)]
@@ -182,6 +183,9 @@ _PUBLIC_EXAMPLE: dict[str, Any] = {
     "user_id": "alice",
     "status": "completed",
     "wait_reason": None,
+    "next_attempt_at": None,
+    "queue_position": None,
+    "estimated_start_at": None,
     "operation_type": "text_to_video",
     "provider_id": "sim",
     "params": {"prompt": "a lighthouse at dusk", "seed": 42},
@@ -292,8 +296,26 @@ class GenerationPublic(BaseModel):
     )
     wait_reason: WaitReason | None = Field(
         description="while pending: `scheduled` (scheduled_at is in the future), "
-        "`waiting_for_account` (due, waiting for a free provider account slot); "
-        "`retrying` is reserved (retries are not visible to the api yet); null otherwise"
+        "`retrying` (a try was refused before the provider took it; again at "
+        "`next_attempt_at`), `provider_unavailable` (no account of its provider can take work: "
+        "disabled, exhausted, cooling down or circuit breaker open), `user_at_capacity` (the "
+        "caller has as many generations in flight as its cap allows), `waiting_for_account` "
+        "(due, waiting for a free provider account slot); null otherwise"
+    )
+    next_attempt_at: datetime | None = Field(
+        default=None, description="while `retrying`: when the dispatcher tries again"
+    )
+    queue_position: int | None = Field(
+        default=None,
+        description="while pending (on `GET /generations/{id}`): about how many generations "
+        "the dispatcher will start before this one on the same provider and operation "
+        "(priority, then fair share between users, then arrival); 0 is next. An estimate",
+    )
+    estimated_start_at: datetime | None = Field(
+        default=None,
+        description="while pending (on `GET /generations/{id}`): when it should start, from "
+        "`queue_position` and how fast the provider's generations ended over the last minute; "
+        "null when none ended in that window",
     )
     operation_type: str
     provider_id: str
@@ -340,6 +362,7 @@ class GenerationPublic(BaseModel):
             user_id=g.user_id,
             status=g.status,
             wait_reason=g.wait_reason(now),
+            next_attempt_at=g.next_attempt_at if g.wait_reason(now) == "retrying" else None,
             operation_type=g.operation_type,
             provider_id=g.provider_id,
             params=g.params,

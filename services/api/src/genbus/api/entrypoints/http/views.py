@@ -100,8 +100,19 @@ def _created(
 
 
 async def get(runtime: ApiRuntime, principal: Principal, generation_id: UUID) -> GenerationPublic:
-    generation = await generations.get_generation(generation_id, principal.reads_as, runtime.uow())
-    return GenerationPublic.from_domain(generation, runtime.clock())
+    now = runtime.clock()
+    generation, standing = await generations.get_generation_standing(
+        generation_id, principal.reads_as, runtime.uow(), now=now
+    )
+    public = GenerationPublic.from_domain(generation, now)
+    if standing is None:
+        return public
+    return public.model_copy(
+        update={
+            "queue_position": standing.position,
+            "estimated_start_at": standing.estimated_start_at,
+        }
+    )
 
 
 async def list_page(runtime: ApiRuntime, principal: Principal, query: ListQuery) -> GenerationPage:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
@@ -23,9 +23,16 @@ from genbus.api.adapters.change_log import DELETED_EVENT, ChangeRecord
 from genbus.api.adapters.repository import generation_from_snapshot
 from genbus.api.bootstrap import ApiRuntime
 from genbus.api.domain.api_keys import Principal
+from genbus.api.domain.status import GenerationStatus
 from genbus.api.entrypoints.http.auth import CurrentPrincipal
 from genbus.api.entrypoints.http.deps import GenerationId, KnownQueryOnly, RuntimeDep
 from genbus.api.entrypoints.http.problems import STREAM_CODES, problem_responses
+from genbus.api.entrypoints.http.queue_events import (
+    QUEUE_EVENT,
+    QUEUE_EVENT_DATA,
+    merged,
+    queue_events,
+)
 from genbus.api.entrypoints.http.schemas import GenerationDeleted, GenerationPublic
 from genbus.api.service_layer import generations, live
 from genbus.api.service_layer.stream_slots import StreamSlot
@@ -86,6 +93,14 @@ EVENT_SCHEMA: dict[str, Any] = {
                 "data": _json_data(GenerationDeleted.model_json_schema()),
             },
         },
+        {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"const": QUEUE_EVENT},
+                "data": _json_data(QUEUE_EVENT_DATA),
+            },
+        },
     ]
 }
 
@@ -104,7 +119,9 @@ def _stream_doc(description: str) -> dict[str, Any]:
     responses={
         200: _stream_doc(
             "Every status change of the generation in order (its whole history first, or what "
-            "follows `Last-Event-ID`), ending after the terminal state"
+            "follows `Last-Event-ID`), ending after the terminal state. With `queue=true`, "
+            "while it is pending, `queue` events (no id) also carry its `queue_position` and "
+            "`estimated_start_at` whenever its position changes"
         ),
         204: {
             "description": "The generation has ended and there is nothing after "
@@ -119,12 +136,21 @@ async def stream_generation_events(
     runtime: RuntimeDep,
     principal: CurrentPrincipal,
     last_event_id: LastEventId = None,
+    queue: Annotated[
+        bool,
+        Query(
+            description="also send `queue` events (queue position and estimated start, no id) "
+            "while the generation is pending"
+        ),
+    ] = False,
 ) -> Response:
     """Follow one generation (yours; admin keys: anyone's) until it is completed, failed,
     cancelled or deleted."""
     slot = runtime.streams.acquire(principal.key_id)
     try:
-        response = await _generation_stream(runtime, principal, generation_id, last_event_id, slot)
+        response = await _generation_stream(
+            runtime, principal, generation_id, last_event_id, slot, queue=queue
+        )
     except BaseException:
         slot.release()
         raise
@@ -139,6 +165,8 @@ async def _generation_stream(
     generation_id: UUID,
     last_event_id: int | None,
     slot: StreamSlot,
+    *,
+    queue: bool = False,
 ) -> Response:
     generation = await generations.get_generation(generation_id, principal.reads_as, runtime.uow())
     after = last_event_id or 0
@@ -163,7 +191,16 @@ async def _generation_stream(
         until=live.ends_generation_stream,
         max_duration_s=runtime.settings.sse_max_stream_s,
     )
-    return _respond(runtime, _as_sse(records), slot)
+    events = _as_sse(records)
+    if queue and generation.status is GenerationStatus.PENDING:
+        standings = live.follow_queue(
+            runtime.feeds,
+            user_id=generation.user_id,
+            generation_id=generation.id,
+            max_duration_s=runtime.settings.sse_max_stream_s,
+        )
+        events = merged(events, queue_events(generation.id, standings))
+    return _respond(runtime, events, slot)
 
 
 @router.get(
