@@ -5,21 +5,20 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
 
 import pytest
 import structlog
 from prometheus_client import REGISTRY
 
-from genbus.contracts import REQUESTED, GenerationRequested, derive_event_id
+from genbus.contracts import REQUESTED, GenerationRequested
 from genbus.contracts.topology import DISPATCHER_REQUESTED
 from genbus.runtime.consumer import Delivery, Unprocessable, register_consumer
 from genbus.runtime.jetstream import provision
 from genbus.runtime.nats_client import connect_nats
 from genbus.runtime.publisher import encode_event
 from genbus.runtime.service import make_broker
+from tests.events import sample_requested
 
 pytestmark = pytest.mark.integration
 
@@ -27,18 +26,7 @@ SPEC = replace(DISPATCHER_REQUESTED, durable="observability-requested")
 
 
 def _requested() -> GenerationRequested:
-    gid = uuid4()
-    return GenerationRequested(
-        event_id=derive_event_id(gid, "generation.requested"),
-        occurred_at=datetime.now(UTC),
-        generation_id=gid,
-        user_id="u1",
-        provider_id="sim",
-        operation_type="text_to_video",
-        params={"prompt": "x"},
-        deadline_at=datetime.now(UTC) + timedelta(hours=1),
-        reproducible_hash="0" * 64,
-    )
+    return sample_requested()
 
 
 def _dead(reason: str) -> float:

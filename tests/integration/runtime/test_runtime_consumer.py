@@ -6,13 +6,11 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from uuid import uuid4
 
 import pytest
 from nats.js import JetStreamContext
 
-from genbus.contracts import REQUESTED, GenerationRequested, derive_event_id
+from genbus.contracts import REQUESTED, GenerationRequested
 from genbus.contracts.topology import DISPATCHER_REQUESTED
 from genbus.runtime.consumer import Delivery, RedeliverLater, Unprocessable, register_consumer
 from genbus.runtime.deadletter import list_dead_letters, replay_dead_letter
@@ -20,6 +18,7 @@ from genbus.runtime.jetstream import provision
 from genbus.runtime.nats_client import broker_access, connect_nats
 from genbus.runtime.publisher import encode_event
 from genbus.runtime.pull import GenbusBroker
+from tests.events import sample_requested
 
 pytestmark = pytest.mark.integration
 
@@ -27,18 +26,7 @@ SPEC = replace(DISPATCHER_REQUESTED, max_deliver=3, retry_delays_s=(0.05,), ack_
 
 
 def requested() -> GenerationRequested:
-    gid = uuid4()
-    return GenerationRequested(
-        event_id=derive_event_id(gid, "generation.requested"),
-        occurred_at=datetime.now(UTC),
-        generation_id=gid,
-        user_id="u1",
-        provider_id="sim",
-        operation_type="text_to_video",
-        params={"prompt": "x"},
-        deadline_at=datetime.now(UTC) + timedelta(hours=1),
-        reproducible_hash="0" * 64,
-    )
+    return sample_requested()
 
 
 @pytest.fixture

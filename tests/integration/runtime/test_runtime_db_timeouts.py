@@ -8,8 +8,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from uuid import uuid4
 
 import asyncpg
 import httpx
@@ -20,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from genbus.api.entrypoints.http.problems import database_unavailable, install_problem_handlers
-from genbus.contracts import REQUESTED, GenerationRequested, derive_event_id
+from genbus.contracts import REQUESTED, GenerationRequested
 from genbus.contracts.topology import DISPATCHER_REQUESTED
 from genbus.runtime.consumer import Delivery, register_consumer
 from genbus.runtime.db import DbTimeouts, create_engine
@@ -30,6 +28,7 @@ from genbus.runtime.nats_client import broker_access, connect_nats
 from genbus.runtime.publisher import encode_event
 from genbus.runtime.pull import GenbusBroker
 from genbus.runtime.settings import RuntimeSettings
+from tests.events import sample_requested
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -164,18 +163,7 @@ async def test_a_consumer_naks_a_timed_out_statement_and_succeeds_on_redelivery(
     register_consumer(broker, spec, handler)
     await broker.start()
     try:
-        gid = uuid4()
-        event = GenerationRequested(
-            event_id=derive_event_id(gid, "generation.requested"),
-            occurred_at=datetime.now(UTC),
-            generation_id=gid,
-            user_id="u1",
-            provider_id="sim",
-            operation_type="text_to_video",
-            params={"prompt": "x"},
-            deadline_at=datetime.now(UTC) + timedelta(hours=1),
-            reproducible_hash="0" * 64,
-        )
+        event = sample_requested()
         message = encode_event(REQUESTED, event)
         await js.publish(message.subject, message.payload, headers=message.headers)
         await eventually(lambda: _copy(outcomes), lambda seen: seen == ["timed out", "applied"])

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import TypeVar
-from uuid import uuid4
 
 import pytest
 from faststream.nats import NatsBroker
@@ -17,13 +15,14 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
-from genbus.contracts import GENERATIONS_STREAM, REQUESTED, GenerationRequested, derive_event_id
+from genbus.contracts import GENERATIONS_STREAM, REQUESTED, GenerationRequested
 from genbus.contracts.topology import DISPATCHER_REQUESTED
 from genbus.runtime.consumer import Delivery, register_consumer
 from genbus.runtime.jetstream import provision
 from genbus.runtime.nats_client import broker_access, connect_nats
 from genbus.runtime.publisher import encode_event
 from genbus.runtime.pull import GenbusBroker
+from tests.events import sample_requested
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -43,18 +42,7 @@ async def nc(nats_url: str) -> AsyncIterator[Client]:
 
 
 def requested() -> GenerationRequested:
-    gid = uuid4()
-    return GenerationRequested(
-        event_id=derive_event_id(gid, "generation.requested"),
-        occurred_at=datetime.now(UTC),
-        generation_id=gid,
-        user_id="u1",
-        provider_id="sim",
-        operation_type="text_to_video",
-        params={"prompt": "x"},
-        deadline_at=datetime.now(UTC) + timedelta(hours=1),
-        reproducible_hash="0" * 64,
-    )
+    return sample_requested()
 
 
 async def _two_instances(

@@ -5,7 +5,6 @@ again on the next round."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -17,13 +16,12 @@ from genbus.contracts import (
     GENERATIONS_STREAM,
     REQUESTED,
     SERVICES,
-    GenerationRequested,
-    derive_event_id,
 )
 from genbus.runtime.db import create_engine
 from genbus.runtime.nats_client import connect_nats
 from genbus.runtime.outbox import OutboxRelay, add_to_outbox, outbox_table
 from genbus.runtime.publisher import EventPublisher, OutgoingMessage, encode_event
+from tests.events import sample_requested
 
 pytestmark = pytest.mark.integration
 
@@ -33,18 +31,7 @@ OUTBOX = outbox_table(metadata, SCHEMA)
 
 
 def _requested() -> OutgoingMessage:
-    gid = uuid4()
-    event = GenerationRequested(
-        event_id=derive_event_id(gid, "generation.requested"),
-        occurred_at=datetime.now(UTC),
-        generation_id=gid,
-        user_id="u1",
-        provider_id="sim",
-        operation_type="text_to_video",
-        params={"prompt": "x"},
-        deadline_at=datetime.now(UTC) + timedelta(hours=1),
-        reproducible_hash="0" * 64,
-    )
+    event = sample_requested()
     return encode_event(REQUESTED, event)
 
 

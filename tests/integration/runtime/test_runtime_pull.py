@@ -6,19 +6,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from uuid import uuid4
 
 import pytest
 from nats.js import JetStreamContext
 
-from genbus.contracts import GENERATIONS_STREAM, REQUESTED, GenerationRequested, derive_event_id
+from genbus.contracts import GENERATIONS_STREAM, REQUESTED, GenerationRequested
 from genbus.contracts.topology import DISPATCHER_REQUESTED
 from genbus.runtime.consumer import Delivery, register_consumer
 from genbus.runtime.jetstream import provision
 from genbus.runtime.nats_client import connect_nats
 from genbus.runtime.publisher import encode_event
 from genbus.runtime.service import make_broker
+from tests.events import sample_requested
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -27,18 +26,7 @@ SPEC = replace(DISPATCHER_REQUESTED, durable="pull-test-requested", ack_wait_s=3
 
 
 def _requested() -> GenerationRequested:
-    gid = uuid4()
-    return GenerationRequested(
-        event_id=derive_event_id(gid, "generation.requested"),
-        occurred_at=datetime.now(UTC),
-        generation_id=gid,
-        user_id="u1",
-        provider_id="sim",
-        operation_type="text_to_video",
-        params={"prompt": "x"},
-        deadline_at=datetime.now(UTC) + timedelta(hours=1),
-        reproducible_hash="0" * 64,
-    )
+    return sample_requested()
 
 
 @pytest.fixture
