@@ -77,7 +77,7 @@ test-unit: sync
 
 # The fake-backed unit tests of every service's service layer (`pytestmark = service_layer`).
 test-service-layers: sync
-	$(UV) run --frozen pytest -m service_layer tests/unit $(PYTEST_ARGS)
+	$(UV) run --frozen pytest -m service_layer $(wildcard tests/unit/*/service_layer) $(PYTEST_ARGS)
 
 test-e2e: sync browser
 	$(UV) run --frozen pytest tests/e2e $(PYTEST_ARGS)

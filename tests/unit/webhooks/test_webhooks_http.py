@@ -16,7 +16,7 @@ from genbus.webhooks.entrypoints.http import HttpDeps, management_app
 from genbus.webhooks.openapi import SPEC_PATH
 from genbus.webhooks.service_layer.endpoints import Endpoints
 from tests.unit.webhooks.fakes import FakeStore, PlainCipher
-from tests.unit.webhooks.test_webhooks_service import _public
+from tests.unit.webhooks.service_layer.test_webhooks_service import _public
 
 KEYS = {"Bearer gbk_alice": "alice", "Bearer gbk_bob": "bob"}
 ENDPOINTS = "/api/v1/webhooks/endpoints"

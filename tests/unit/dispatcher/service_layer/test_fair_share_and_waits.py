@@ -8,8 +8,7 @@ import pytest
 from genbus.contracts import WAITING, GenerationRequested, GenerationWaiting, WaitingReason
 from genbus.dispatcher.domain.model import AccountStatus
 from genbus.dispatcher.service_layer import handlers
-
-from .fakes import World, make_world, requested
+from tests.unit.dispatcher.fakes import World, make_world, requested
 
 pytestmark = pytest.mark.service_layer
 

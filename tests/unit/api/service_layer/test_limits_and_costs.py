@@ -28,8 +28,7 @@ from genbus.api.service_layer.intake import Policy, create_generation, retry_gen
 from genbus.api.service_layer.usage import today, usage
 from genbus.contracts import REQUESTED, Asset, GenerationCompleted, GenerationSubmitted
 from genbus.runtime.problems import FieldError
-
-from .fakes import LIMITS, NOW, OTHER_USER, USER, Catalog, FakeDatabase, generation
+from tests.unit.api.fakes import LIMITS, NOW, OTHER_USER, USER, Catalog, FakeDatabase, generation
 
 pytestmark = pytest.mark.service_layer
 

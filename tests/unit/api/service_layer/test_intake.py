@@ -24,8 +24,7 @@ from genbus.api.service_layer.intake import (
     retry_generation,
 )
 from genbus.contracts import REQUESTED
-
-from .fakes import LIMITS, NOW, OTHER_USER, USER, Catalog, FakeDatabase, generation
+from tests.unit.api.fakes import LIMITS, NOW, OTHER_USER, USER, Catalog, FakeDatabase, generation
 
 pytestmark = pytest.mark.service_layer
 

@@ -21,8 +21,7 @@ from genbus.dispatcher.domain.model import JobState
 from genbus.dispatcher.service_layer import handlers, reconciler
 from genbus.dispatcher.service_layer.submission import submit_claimed
 from genbus.providers import SubmitOutcomeUnknown
-
-from .fakes import (
+from tests.unit.dispatcher.fakes import (
     ACCOUNT,
     OPERATION,
     PROVIDER,

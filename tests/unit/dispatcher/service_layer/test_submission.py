@@ -37,8 +37,7 @@ from genbus.providers import (
     SubmitOutcomeUnknown,
     SubmitRequest,
 )
-
-from .fakes import (
+from tests.unit.dispatcher.fakes import (
     ACCOUNT,
     API_KEY,
     FINDABLE_ONLY,

@@ -24,9 +24,8 @@ from genbus.api.service_layer.generations import (
     list_generations,
 )
 from genbus.contracts import CANCEL_REQUESTED
-
-from .fake_generations import FakeGenerationRepository
-from .fakes import NOW, OTHER_USER, USER, FakeDatabase, FakeUnitOfWork, generation
+from tests.unit.api.fake_generations import FakeGenerationRepository
+from tests.unit.api.fakes import NOW, OTHER_USER, USER, FakeDatabase, FakeUnitOfWork, generation
 
 pytestmark = pytest.mark.service_layer
 

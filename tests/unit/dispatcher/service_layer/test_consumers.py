@@ -9,8 +9,7 @@ import pytest
 
 from genbus.contracts import SERVICES
 from genbus.dispatcher.entrypoints.consumers import EVENT_HANDLERS, handler_dependencies
-
-from .fakes import SAFE, FakeAdapter, make_world
+from tests.unit.dispatcher.fakes import SAFE, FakeAdapter, make_world
 
 pytestmark = pytest.mark.service_layer
 

@@ -9,8 +9,7 @@ import pytest
 from genbus.dispatcher.domain.model import AccountStatus
 from genbus.dispatcher.service_layer.balances import refresh_balances
 from genbus.providers import ProviderUnavailable, QuotaExhausted
-
-from .fakes import API_KEY, FakeAdapter, claimed_job, make_world
+from tests.unit.dispatcher.fakes import API_KEY, FakeAdapter, claimed_job, make_world
 
 pytestmark = pytest.mark.service_layer
 

@@ -11,9 +11,17 @@ from genbus.dispatcher.dependencies import Deps
 from genbus.dispatcher.domain.model import JobState
 from genbus.dispatcher.service_layer.scheduler import Scheduler
 from genbus.providers import AdapterRegistry, CredentialCipher, Credentials
+from tests.unit.dispatcher.fakes import (
+    API_KEY,
+    SAFE,
+    FakeAdapter,
+    FakeStore,
+    factory_of,
+    hang,
+    requested,
+    result,
+)
 from tests.waiting import eventually
-
-from .fakes import API_KEY, SAFE, FakeAdapter, FakeStore, factory_of, hang, requested, result
 
 pytestmark = pytest.mark.service_layer
 

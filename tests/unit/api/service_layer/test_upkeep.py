@@ -14,8 +14,7 @@ from genbus.api.service_layer.upkeep import (
     purge_expired,
 )
 from genbus.contracts import CANCEL_REQUESTED, DEADLINE_EXCEEDED
-
-from .fakes import NOW, USER, FakeDatabase, generation
+from tests.unit.api.fakes import NOW, USER, FakeDatabase, generation
 
 pytestmark = pytest.mark.service_layer
 

@@ -17,8 +17,7 @@ from genbus.contracts import (
 )
 from genbus.dispatcher.adapters.repository import JobRepository, LeaseLost
 from genbus.dispatcher.domain.model import ClaimedJob, JobState
-
-from .fakes import OWNER, claimed_job, make_world, requested
+from tests.unit.dispatcher.fakes import OWNER, claimed_job, make_world, requested
 
 pytestmark = pytest.mark.service_layer
 

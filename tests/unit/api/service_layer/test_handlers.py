@@ -25,8 +25,7 @@ from genbus.contracts import (
     GenerationCompleted,
     GenerationSubmitted,
 )
-
-from .fakes import NOW, USER, FakeDatabase, generation
+from tests.unit.api.fakes import NOW, USER, FakeDatabase, generation
 
 pytestmark = pytest.mark.service_layer
 

@@ -22,15 +22,14 @@ from genbus.contracts import (
     CompletionStatus,
     GenerationCompleted,
 )
-
-from .fake_generations import FakeGenerationRepository
-from .fake_repositories import (
+from tests.unit.api.fake_generations import FakeGenerationRepository
+from tests.unit.api.fake_repositories import (
     FakeApiKeyRepository,
     FakeChangeLogRepository,
     FakeIdempotencyRepository,
 )
-from .fake_usage import FakeUsageRepository
-from .fakes import NOW, FakeDatabase, FakeUnitOfWork, generation
+from tests.unit.api.fake_usage import FakeUsageRepository
+from tests.unit.api.fakes import NOW, FakeDatabase, FakeUnitOfWork, generation
 
 pytestmark = pytest.mark.service_layer
 

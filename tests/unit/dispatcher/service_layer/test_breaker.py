@@ -29,8 +29,7 @@ from genbus.providers import (
     RateLimited,
     SubmitOutcomeUnknown,
 )
-
-from .fakes import (
+from tests.unit.dispatcher.fakes import (
     ACCOUNT,
     API_KEY,
     IDEMPOTENT_ONLY,
