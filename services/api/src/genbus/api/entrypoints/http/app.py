@@ -14,6 +14,7 @@ from genbus.api.config import ApiSettings
 from genbus.api.entrypoints.http.body_limit import BodySizeLimit
 from genbus.api.entrypoints.http.key_concurrency import KeyConcurrency
 from genbus.api.entrypoints.http.problems import install_problem_handlers
+from genbus.api.entrypoints.http.request_bodies import PRIORITY_DOC
 from genbus.api.entrypoints.http.request_deadline import RequestDeadline
 from genbus.api.entrypoints.http.routes import (
     assets,
@@ -25,7 +26,6 @@ from genbus.api.entrypoints.http.routes import (
     uploads,
     usage,
 )
-from genbus.api.entrypoints.http.schemas import PRIORITY_DOC
 from genbus.runtime.instrumentation import instrument_fastapi
 from genbus.runtime.problems import document_problems_as_problem_json
 

@@ -22,7 +22,8 @@ from genbus.api.entrypoints.http.prefer import (
 )
 from genbus.api.entrypoints.http.problems import OVERLOAD_CODES, problem_responses
 from genbus.api.entrypoints.http.queries import ListQueryDep
-from genbus.api.entrypoints.http.schemas import GenerationCreate, GenerationPage, GenerationPublic
+from genbus.api.entrypoints.http.request_bodies import GenerationCreate
+from genbus.api.entrypoints.http.schemas import GenerationPage, GenerationPublic
 from genbus.api.service_layer import generations
 
 PREFIX = "/api/v1/generations"

@@ -15,7 +15,8 @@ from genbus.api.entrypoints.http.deps import (
 )
 from genbus.api.entrypoints.http.problems import OVERLOAD_CODES, problem_responses
 from genbus.api.entrypoints.http.queries import ListQueryDep
-from genbus.api.entrypoints.http.schemas import GenerationPage, GenerationPublic, JobCreate
+from genbus.api.entrypoints.http.request_bodies import JobCreate
+from genbus.api.entrypoints.http.schemas import GenerationPage, GenerationPublic
 
 PREFIX = "/api/v1/jobs"
 
