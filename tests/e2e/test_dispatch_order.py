@@ -121,9 +121,9 @@ def _post_as(client: httpx.Client, prompt: str) -> dict[str, Any]:
     return body
 
 
-def _key_for(system: GenbusSystem, user: str) -> str:
+def _api_cli(system: GenbusSystem, *args: str) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "genbus.api", "keys", "create", "--user", user, "--name", user],
+        [sys.executable, "-m", "genbus.api", *args],
         env={**os.environ, **system.service_env()},
         capture_output=True,
         text=True,
@@ -131,14 +131,25 @@ def _key_for(system: GenbusSystem, user: str) -> str:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    key: str = json.loads(result.stdout)["key"]
+    printed: dict[str, Any] = json.loads(result.stdout)
+    return printed
+
+
+def _key_for(system: GenbusSystem, user: str, *limits: str) -> str:
+    """A new API key of `user`, with `limits` (`name=value`) overriding its tier's."""
+    created = _api_cli(system, "keys", "create", "--user", user, "--name", user)
+    if limits:
+        overrides = [arg for limit in limits for arg in ("--set", limit)]
+        _api_cli(system, "keys", "limits", created["id"], *overrides)
+    key: str = created["key"]
     return key
 
 
 @pytest.fixture
 def bob(system: GenbusSystem) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {_key_for(system, 'bob')}"}
-    with httpx.Client(base_url=system.api_url, headers=headers, timeout=10.0) as client:
+    with httpx.Client(
+        base_url=system.api_url, headers=_bearer(_key_for(system, "bob")), timeout=10.0
+    ) as client:
         yield client
 
 
@@ -187,6 +198,55 @@ class Watch:
                 if body["estimated_start_at"] is not None:
                     self.estimates.append(_at(body["estimated_start_at"]))
         return len(self.started) == len(self.ids)
+
+
+def _statuses(client: httpx.Client, ids: list[str]) -> list[str]:
+    return [client.get(f"/api/v1/generations/{g}").json()["status"] for g in ids]
+
+
+def test_a_capped_users_jobs_wait_without_blocking_anyone_else(
+    system: GenbusSystem, two_second_jobs: None
+) -> None:
+    """Carol's key allows 1 generation in flight: her queued ones wait (told why) while Dave's,
+    posted after them, run on the slots her cap leaves free."""
+    carol_key = _key_for(system, "carol", "max_in_flight=1")
+    dave_key = _key_for(system, "dave")
+    with (
+        httpx.Client(base_url=system.api_url, headers=_bearer(carol_key), timeout=10.0) as carol,
+        httpx.Client(base_url=system.api_url, headers=_bearer(dave_key), timeout=10.0) as dave,
+    ):
+        first = _post_as(carol, "carol 0")["id"]
+        wait_for(lambda: _statuses(carol, [first]), lambda s: s[0] != "pending")
+        queued = [_post_as(carol, f"carol {i}")["id"] for i in range(1, 6)]
+        daves = [_post_as(dave, f"dave {i}")["id"] for i in range(3)]
+        carols = [first, *queued]
+        most_in_flight = 0
+        deadline = time.monotonic() + 30
+        while True:
+            in_flight = sum(s in ("submitted", "processing") for s in _statuses(carol, carols))
+            most_in_flight = max(most_in_flight, in_flight)
+            dave_statuses = _statuses(dave, daves)
+            if all(s == "completed" for s in dave_statuses):
+                break
+            assert time.monotonic() < deadline, f"Dave's never completed: {dave_statuses}"
+            time.sleep(0.1)
+        carol_now = _statuses(carol, carols)
+        reasons = {carol.get(f"/api/v1/generations/{g}").json()["wait_reason"] for g in queued}
+        for gid in queued:
+            carol.post(f"/api/v1/generations/{gid}/cancel")
+    waiting = sum(s == "pending" for s in carol_now)
+    report(
+        f"per-user cap: Carol (max_in_flight 1) had at most {most_in_flight} in flight; Dave's 3, "
+        f"posted behind her 5 queued, all completed while {waiting} of hers still waited "
+        f"(her waiting ones said {sorted(r for r in reasons if r)})"
+    )
+    assert most_in_flight == 1
+    assert waiting >= 3  # Dave's ran on the other 7 slots, not after Carol's queue drained
+    assert "user_at_capacity" in reasons
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 def test_another_users_first_generation_starts_within_a_slot_turnover(
