@@ -25,10 +25,6 @@ pytestmark = pytest.mark.integration
 SPEC = replace(DISPATCHER_REQUESTED, durable="observability-requested")
 
 
-def _requested() -> GenerationRequested:
-    return sample_requested()
-
-
 def _dead(reason: str) -> float:
     labels = {"consumer": SPEC.durable, "reason": reason}
     return REGISTRY.get_sample_value("genbus_dead_letters_total", labels) or 0.0
@@ -39,7 +35,7 @@ async def test_handler_logs_carry_the_event_and_dead_letters_are_counted(nats_ur
     js = nc.jetstream()
     await provision(js, (SPEC,))
     seen: list[dict[str, Any]] = []
-    poison = _requested()
+    poison = sample_requested()
 
     async def handler(delivery: Delivery[GenerationRequested]) -> None:
         seen.append(dict(structlog.contextvars.get_contextvars()))
@@ -49,7 +45,7 @@ async def test_handler_logs_carry_the_event_and_dead_letters_are_counted(nats_ur
     broker = make_broker(nats_url, "observability-test")
     register_consumer(broker, SPEC, handler)
     invalid, unprocessable = _dead("invalid"), _dead("unprocessable")
-    good = _requested()
+    good = sample_requested()
     await broker.start()
     try:
         for event in (good, poison):

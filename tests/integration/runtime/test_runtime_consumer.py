@@ -25,10 +25,6 @@ pytestmark = pytest.mark.integration
 SPEC = replace(DISPATCHER_REQUESTED, max_deliver=3, retry_delays_s=(0.05,), ack_wait_s=2.0)
 
 
-def requested() -> GenerationRequested:
-    return sample_requested()
-
-
 @pytest.fixture
 async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
     nc = await connect_nats(nats_url)
@@ -69,7 +65,7 @@ async def test_failures_are_redelivered_not_dropped(nats_url: str, js: JetStream
 
     broker = await run_consumer(nats_url, flaky)
     try:
-        await publish(js, requested())
+        await publish(js, sample_requested())
         await eventually(lambda: _true(deliveries == [1, 2]))
         await eventually(lambda: _acked(js))
         assert await list_dead_letters(js) == []
@@ -87,7 +83,7 @@ async def test_redeliver_later_is_a_delayed_nak(nats_url: str, js: JetStreamCont
 
     broker = await run_consumer(nats_url, later)
     try:
-        await publish(js, requested())
+        await publish(js, sample_requested())
         await eventually(lambda: _true(len(seen) == 2))
         assert seen[1] - seen[0] >= 0.45
         await eventually(lambda: _acked(js))
@@ -110,13 +106,15 @@ async def test_poison_and_exhausted_messages_are_dead_lettered_then_replayed(
 
     broker = await run_consumer(nats_url, handler)
     try:
-        good_then_bad = requested()
+        good_then_bad = sample_requested()
         await publish(js, good_then_bad)
         await js.publish(REQUESTED.subject("sim"), b"{not json", headers={"Nats-Msg-Id": "x1"})
-        invalid = requested().model_dump(mode="json")
+        invalid = sample_requested().model_dump(mode="json")
         del invalid["deadline_at"]
         await js.publish(REQUESTED.subject("sim"), _json(invalid), headers={"Nats-Msg-Id": "x2"})
-        await publish(js, requested().model_copy(update={"params": {"prompt": "unprocessable"}}))
+        await publish(
+            js, sample_requested().model_copy(update={"params": {"prompt": "unprocessable"}})
+        )
 
         await eventually(lambda: _count_dead(js, 4))
         letters = await list_dead_letters(js)

@@ -41,10 +41,6 @@ async def nc(nats_url: str) -> AsyncIterator[Client]:
     await client.close()
 
 
-def requested() -> GenerationRequested:
-    return sample_requested()
-
-
 async def _two_instances(
     nats_url: str,
     handler: Callable[[Delivery[GenerationRequested]], Awaitable[None]],
@@ -60,7 +56,7 @@ async def _two_instances(
 
 
 async def _publish(js: JetStreamContext) -> None:
-    message = encode_event(REQUESTED, requested())
+    message = encode_event(REQUESTED, sample_requested())
     await js.publish(message.subject, message.payload, headers=message.headers)
 
 

@@ -25,10 +25,6 @@ pytestmark = pytest.mark.integration
 SPEC = replace(DISPATCHER_REQUESTED, durable="pull-test-requested", ack_wait_s=30.0)
 
 
-def _requested() -> GenerationRequested:
-    return sample_requested()
-
-
 @pytest.fixture
 async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
     nc = await connect_nats(nats_url)
@@ -40,7 +36,7 @@ async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
 
 async def _publish(js: JetStreamContext, count: int) -> None:
     for _ in range(count):
-        message = encode_event(REQUESTED, _requested())
+        message = encode_event(REQUESTED, sample_requested())
         await js.publish(message.subject, message.payload, headers=message.headers)
 
 
