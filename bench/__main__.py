@@ -76,6 +76,23 @@ def _say(message: str) -> None:
     print(f"bench | {message}", file=sys.stderr, flush=True)
 
 
+async def _within_limit(
+    scenario: Awaitable[ScenarioResult], limit_s: float | None
+) -> ScenarioResult:
+    """The scenario's result, or TimeoutError past `limit_s` after printing where every task
+    was waiting (what a hang needs to be found)."""
+    task = asyncio.ensure_future(scenario)
+    done, _ = await asyncio.wait({task}, timeout=limit_s)
+    if task in done:
+        return task.result()
+    _say(f"still running after {limit_s:.0f} s; where each task waits:")
+    for other in asyncio.all_tasks():
+        other.print_stack(limit=8, file=sys.stderr)
+    task.cancel()
+    await asyncio.wait({task}, timeout=10)
+    raise TimeoutError(f"scenario still running after {limit_s:.0f} s (its limit at this scale)")
+
+
 async def run_all(
     names: Sequence[str], ctx: Context, scale_name: str
 ) -> tuple[list[ScenarioResult], bool]:
@@ -89,7 +106,7 @@ async def run_all(
             _say(f"{name}: running")
             started = time.monotonic()
             try:
-                result = await SCENARIOS[name](ctx)
+                result = await _within_limit(SCENARIOS[name](ctx), ctx.scale.scenario_limit_s)
             except Exception as exc:
                 ok = False
                 _say(f"{name}: FAILED\n{traceback.format_exc()}")

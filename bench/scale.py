@@ -46,6 +46,9 @@ class Scale:
     # burst: POSTs from many clients at once, as fast as they are accepted
     burst_posts: int
     burst_clients: int
+    # Longest any one scenario may run before it is stopped and reported failed (None: no limit),
+    # so a scenario that hangs names itself and the others still run.
+    scenario_limit_s: float | None
 
 
 FULL = Scale(
@@ -75,6 +78,7 @@ FULL = Scale(
     overload_s=60.0,
     burst_posts=1_000,
     burst_clients=32,
+    scenario_limit_s=None,
 )
 
 SMOKE = Scale(
@@ -104,6 +108,8 @@ SMOKE = Scale(
     overload_s=4.0,
     burst_posts=60,
     burst_clients=8,
+    # Each takes 1-25 s on a quiet 2-core machine.
+    scenario_limit_s=120.0,
 )
 
 SCALES = {s.name: s for s in (FULL, SMOKE)}
