@@ -88,7 +88,8 @@ def create_engine(
     url: str,
     *,
     pool_size: int = 10,
-    max_overflow: int = 10,
+    max_overflow: int = 0,
+    pool_timeout_s: float = 10.0,
     timeouts: DbTimeouts | None = None,
 ) -> AsyncEngine:
     """An engine whose every connection carries `timeouts` (default: `DbTimeouts()`; services
@@ -99,11 +100,17 @@ def create_engine(
     A connection that died meanwhile (Postgres restarted) fails its first statement instead;
     SQLAlchemy then invalidates the whole pool, so each process sees one failure per outage:
     a consumer's message is redelivered, an API request answers 503.
+
+    No overflow by default: work past `pool_size` waits up to `pool_timeout_s` for a pooled
+    connection (then `sqlalchemy.exc.TimeoutError`, handled as an outage). Overflow
+    connections are closed when returned to a full pool, so under load they were opened and
+    closed per request: a Postgres backend started each time.
     """
     return create_async_engine(
         async_database_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=pool_timeout_s,
         pool_recycle=1800,
         connect_args=(timeouts or DbTimeouts()).connect_args(),
     )

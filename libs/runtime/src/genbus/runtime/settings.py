@@ -83,6 +83,18 @@ class RuntimeSettings(BaseSettings):
     db_tcp_keepalives_idle_s: int = Field(
         default=60, ge=0, validation_alias=AliasChoices("GENBUS_DB_TCP_KEEPALIVES_IDLE_S")
     )
+    #: Connections each of this service's engines keeps open. Work past them waits for one
+    #: rather than opening more: a connection opened and closed per burst of work costs both
+    #: sides a connect and Postgres a backend start (the throughput bench measured 6-11 % less
+    #: CPU per generation without them).
+    db_pool_size: int = Field(
+        default=20, ge=1, validation_alias=AliasChoices("GENBUS_DB_POOL_SIZE")
+    )
+    #: The longest work waits for a pooled connection; then it fails as in a database outage
+    #: (a request answers 503, a message is redelivered).
+    db_pool_timeout_s: float = Field(
+        default=10.0, gt=0, validation_alias=AliasChoices("GENBUS_DB_POOL_TIMEOUT_S")
+    )
     #: Size bounds of the streams (bytes; -1 none); the oldest messages go first past them.
     stream_max_bytes: int = Field(
         default=GENERATIONS_STREAM.max_bytes,

@@ -241,7 +241,12 @@ def bootstrap(settings: ApiSettings) -> ApiRuntime:
     """Build the runtime; nothing connects until `start()`."""
     return ApiRuntime(
         settings,
-        engine=create_engine(settings.database_url, timeouts=settings.db_timeouts()),
+        engine=create_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            pool_timeout_s=settings.db_pool_timeout_s,
+            timeouts=settings.db_timeouts(),
+        ),
         broker=make_broker(settings.nats_url, "genbus-api"),
         catalog=CapabilitiesCatalog(),
     )

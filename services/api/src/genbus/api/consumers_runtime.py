@@ -154,7 +154,7 @@ def build_consumer_runtime(
         engine=create_engine(
             settings.database_url,
             pool_size=settings.consumers_pool_size,
-            max_overflow=0,
+            pool_timeout_s=settings.db_pool_timeout_s,
             timeouts=settings.db_timeouts(),
         ),
         broker=make_broker(settings.nats_url, "genbus-api-consumers", app_name="genbus-api"),

@@ -248,7 +248,10 @@ def bootstrap(settings: DispatcherSettings) -> DispatcherRuntime:
     return DispatcherRuntime(
         settings,
         engine=create_engine(
-            settings.database_url, pool_size=10, max_overflow=20, timeouts=settings.db_timeouts()
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            pool_timeout_s=settings.db_pool_timeout_s,
+            timeouts=settings.db_timeouts(),
         ),
         # Shutdown fits `shutdown_grace_s`: consumers and submissions drain together for all
         # of it but the reserve left to flush the outbox and close.

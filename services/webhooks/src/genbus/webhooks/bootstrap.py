@@ -131,7 +131,10 @@ def bootstrap(settings: WebhooksSettings) -> WebhooksRuntime:
     configure_tracing("webhooks")
     owner = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
     engine = create_engine(
-        settings.database_url, pool_size=10, max_overflow=10, timeouts=settings.db_timeouts()
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout_s=settings.db_pool_timeout_s,
+        timeouts=settings.db_timeouts(),
     )
     store = SqlStore(engine)
     cipher = FernetSecretCipher.from_key_list(keys)
