@@ -124,6 +124,29 @@ async def open_loop(api: ApiClient, rate: float, duration_s: float) -> LoadRun:
     return run
 
 
+class LoadStalled(RuntimeError):
+    """The system under load completed nothing for longer than a completion may take."""
+
+
+@dataclass
+class _Progress:
+    """When a closed loop last saw a completion: a loop whose POSTs are all refused, or whose
+    completions never arrive, stops with the answers it got instead of spinning."""
+
+    completed: int
+    at: float
+
+    def check(self, completed: int, now: float, stall_s: float, api: ApiClient) -> None:
+        if completed != self.completed:
+            self.completed, self.at = completed, now
+        elif now - self.at > stall_s:
+            raise LoadStalled(
+                f"no completion for {stall_s:.0f} s ({completed} so far); answers "
+                f"{dict(api.status_codes)}, transport errors {dict(api.errors)}, "
+                f"first refusals {api.rejections[:2]}"
+            )
+
+
 async def closed_loop(
     api: ApiClient,
     clients: int,
@@ -137,10 +160,13 @@ async def closed_loop(
     recorder = api.recorder
     run = LoadRun(started_at=time.time())
     deadline = time.monotonic() + duration_s
+    progress = _Progress(recorder.completed_count, time.monotonic())
 
     def more() -> bool:
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             return False
+        progress.check(recorder.completed_count, now, completion_timeout_s, api)
         return stop_after_completions is None or recorder.completed_count < stop_after_completions
 
     async def client() -> None:
@@ -153,6 +179,12 @@ async def closed_loop(
             if await recorder.completion(generation_id, completion_timeout_s) is None:
                 run.lost += 1
 
-    await asyncio.gather(*(client() for _ in range(clients)))
+    try:
+        # A TaskGroup: one client's LoadStalled stops the others.
+        async with asyncio.TaskGroup() as clients_group:
+            for _ in range(clients):
+                clients_group.create_task(client())
+    except* LoadStalled as stalled:
+        raise stalled.exceptions[0] from None
     run.ended_at = time.time()
     return run
