@@ -81,7 +81,13 @@ async def test_expired_rows_are_purged_in_bounded_batches(api: Api) -> None:
             "UPDATE api.generation_events SET created_at = now() - interval '2 hours'"
         )
         now = datetime.now(UTC)
-        keys, changes = await upkeep.purge_expired(
+        # Quota counters: today's (written by the POSTs above) and yesterday's stay.
+        await conn.execute(
+            "INSERT INTO api.daily_usage (user_id, day, generations) VALUES "
+            "('someone', current_date - 1, 4), ('someone', current_date - 2, 5), "
+            "('someone', current_date - 30, 6)"
+        )
+        purged = await upkeep.purge_expired(
             api.runtime.uow,
             now=now,
             idempotency_ttl=timedelta(hours=1),
@@ -89,16 +95,21 @@ async def test_expired_rows_are_purged_in_bounded_batches(api: Api) -> None:
             batch=1,
             max_batches=2,
         )
-        assert (keys, changes) == (2, 2)  # two one-row statements each, then the pass ends
-        keys, changes = await upkeep.purge_expired(
+        assert purged == (2, 2, 2)  # two one-row statements each, then the pass ends
+        purged = await upkeep.purge_expired(
             api.runtime.uow,
             now=now,
             idempotency_ttl=timedelta(hours=1),
             change_log_ttl=timedelta(hours=1),
         )
-        assert keys == 1  # the third old key; the recent one stays
-        assert changes == old_changes - 2
+        assert purged.idempotency_keys == 1  # the third old key; the recent one stays
+        assert purged.change_log == old_changes - 2
+        assert purged.quota_counters == 0
         remaining = await conn.fetch("SELECT key FROM api.idempotency_keys")
         assert [r["key"] for r in remaining] == ["purge-3"]
+        counters = await conn.fetch(
+            "SELECT current_date - day AS age FROM api.daily_usage ORDER BY day DESC"
+        )
+        assert [r["age"] for r in counters] == [0, 1]
     finally:
         await conn.close()

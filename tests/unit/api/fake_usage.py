@@ -25,6 +25,12 @@ class FakeUsageRepository(UsageRepository):
         self._t.daily_usage[(user_id, day)] = count + 1
         return count + 1
 
+    async def purge(self, *, before: date, limit: int) -> int:
+        old = [key for key in self._t.daily_usage if key[1] < before][:limit]
+        for key in old:
+            del self._t.daily_usage[key]
+        return len(old)
+
     async def created_on(self, user_id: str, day: date) -> int:
         return self._t.daily_usage.get((user_id, day), 0)
 

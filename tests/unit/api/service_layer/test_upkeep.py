@@ -90,7 +90,7 @@ async def test_purges_go_in_bounded_batches_one_transaction_each() -> None:
         db.uow, now=NOW, idempotency_ttl=ttl, change_log_ttl=ttl, batch=3, max_batches=10
     )
 
-    assert purged == (7, 3)
+    assert purged == (7, 3, 0)
     # Batches of 3 keys: 3, 3, 1 (the short one ends the pass).
     assert db.commits == commits + 3
     assert len(db.tables.idempotency_keys) == 2
@@ -105,9 +105,24 @@ async def test_a_purge_pass_stops_after_its_last_batch() -> None:
 
     assert await purge_expired(
         db.uow, now=NOW, idempotency_ttl=ttl, change_log_ttl=ttl, batch=2, max_batches=3
-    ) == (6, 0)
+    ) == (6, 0, 0)
     assert len(db.tables.idempotency_keys) == 4
     assert await purge_expired(
         db.uow, now=NOW, idempotency_ttl=ttl, change_log_ttl=ttl, batch=2, max_batches=3
-    ) == (4, 0)
+    ) == (4, 0, 0)
     assert db.tables.idempotency_keys == {}
+
+
+async def test_daily_quota_counters_go_once_their_day_is_past_yesterday() -> None:
+    db = FakeDatabase()
+    today = NOW.date()
+    for days_ago in (0, 1, 2, 40):
+        db.tables.daily_usage[(USER, today - timedelta(days=days_ago))] = 3
+    db.tables.daily_usage[("other-user", today - timedelta(days=2))] = 1
+    ttl = timedelta(hours=1)
+
+    purged = await purge_expired(db.uow, now=NOW, idempotency_ttl=ttl, change_log_ttl=ttl)
+
+    assert purged.quota_counters == 3
+    # Today's counter is the quota; yesterday's stays for a request that began before midnight.
+    assert set(db.tables.daily_usage) == {(USER, today), (USER, today - timedelta(days=1))}

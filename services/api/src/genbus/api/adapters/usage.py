@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,6 +36,14 @@ class UsageRepository:
         ).returning(_d.c.generations)
         count: int | None = (await self._conn.execute(statement)).scalar_one_or_none()
         return count
+
+    async def purge(self, *, before: date, limit: int) -> int:
+        """Delete at most `limit` daily counters of days before `before`; how many went."""
+        batch = select(_d.c.user_id, _d.c.day).where(_d.c.day < before).limit(limit)
+        result = await self._conn.execute(
+            delete(_d).where(tuple_(_d.c.user_id, _d.c.day).in_(batch))
+        )
+        return result.rowcount or 0
 
     async def created_on(self, user_id: str, day: date) -> int:
         """How many generations the user created on `day` (UTC), by the quota's counter."""

@@ -1,5 +1,5 @@
 """Background loops: the deadline reconciler (fails generations nobody finished in time) and
-the purger (forgets expired idempotency keys and change-log rows)."""
+the purger (forgets expired idempotency keys, change-log rows and old daily quota counters)."""
 
 from __future__ import annotations
 
@@ -52,11 +52,11 @@ async def run_purger(
     """Every `interval_s` until `stop` is set; errors are logged and retried, never fatal."""
     while not stop.is_set():
         try:
-            keys, changes = await upkeep.purge_expired(
+            purged = await upkeep.purge_expired(
                 uow, now=clock(), idempotency_ttl=idempotency_ttl, change_log_ttl=change_log_ttl
             )
-            if keys or changes:
-                log.info("purged expired rows", idempotency_keys=keys, change_log=changes)
+            if any(purged):
+                log.info("purged expired rows", **purged._asdict())
         except Exception as exc:
             log.warning("purge failed, retrying", error=repr(exc))
         with contextlib.suppress(TimeoutError):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from genbus.api.domain.events import cancel_requested
+from genbus.api.domain.limits import quota_day
 from genbus.api.domain.model import Generation
 from genbus.api.service_layer.unit_of_work import UnitOfWork
 from genbus.contracts import (
@@ -45,6 +47,14 @@ PURGE_BATCH = 1000
 PURGE_MAX_BATCHES = 20
 
 
+class Purged(NamedTuple):
+    """Rows one purge pass deleted."""
+
+    idempotency_keys: int
+    change_log: int
+    quota_counters: int
+
+
 async def purge_expired(
     new_uow: Callable[[], UnitOfWork],
     *,
@@ -53,18 +63,22 @@ async def purge_expired(
     change_log_ttl: timedelta,
     batch: int = PURGE_BATCH,
     max_batches: int = PURGE_MAX_BATCHES,
-) -> tuple[int, int]:
-    """Forget idempotency keys and change-log rows past their retention, in bounded batches
-    (one transaction each); returns the counts."""
-    keys = changes = 0
+) -> Purged:
+    """Forget idempotency keys and change-log rows past their retention, and the daily quota
+    counters of days before yesterday (only today's is read), in bounded batches (one
+    transaction each); returns the counts."""
+    purged = Purged(0, 0, 0)
+    counters_before = quota_day(now) - timedelta(days=1)
     for _ in range(max_batches):
         uow = new_uow()
         async with uow:
-            purged_keys = await uow.idempotency.purge(before=now - idempotency_ttl, limit=batch)
-            purged_changes = await uow.change_log.purge(before=now - change_log_ttl, limit=batch)
+            this_batch = Purged(
+                await uow.idempotency.purge(before=now - idempotency_ttl, limit=batch),
+                await uow.change_log.purge(before=now - change_log_ttl, limit=batch),
+                await uow.usage.purge(before=counters_before, limit=batch),
+            )
             await uow.commit()
-        keys += purged_keys
-        changes += purged_changes
-        if purged_keys < batch and purged_changes < batch:
+        purged = Purged(*(total + more for total, more in zip(purged, this_batch, strict=True)))
+        if all(count < batch for count in this_batch):
             break
-    return keys, changes
+    return purged
