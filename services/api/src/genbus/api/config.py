@@ -63,7 +63,8 @@ class ApiSettings(RuntimeSettings):
     #: A stream is closed after this long (clients reconnect with Last-Event-ID, losing
     #: nothing): bounds connection lifetimes, and spreads clients over replicas again.
     sse_max_stream_s: Seconds = 900.0
-    #: How often expired idempotency keys and change-log rows are deleted.
+    #: How often expired idempotency keys, change-log rows and past days' quota counters are
+    #: deleted.
     purge_interval_s: Seconds = 600.0
     #: Admission control: a new generation (create, retry, legacy create) is refused with 429
     #: `overloaded` while this many generations are pending and due (accepted, not yet
