@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from genbus.contracts import DEAD_LETTER_STREAM, GENERATIONS_STREAM, StreamSpec
-from genbus.runtime.db import DbTimeouts
+from genbus.runtime.db import DbTimeouts, create_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 #: Of `shutdown_grace_s`, the seconds kept for flushing and closing after in-hand work drained.
 SHUTDOWN_CLOSE_RESERVE_S = 4.0
@@ -126,6 +129,15 @@ class RuntimeSettings(BaseSettings):
             command_timeout_s=self.db_command_timeout_s,
             connect_s=self.db_connect_timeout_s,
             tcp_keepalives_idle_s=self.db_tcp_keepalives_idle_s,
+        )
+
+    def db_engine(self, database_url: str, *, pool_size: int | None = None) -> AsyncEngine:
+        """An engine with this service's pool and timeouts (`pool_size`: another pool size)."""
+        return create_engine(
+            database_url,
+            pool_size=pool_size or self.db_pool_size,
+            pool_timeout_s=self.db_pool_timeout_s,
+            timeouts=self.db_timeouts(),
         )
 
     def streams(self) -> tuple[StreamSpec, StreamSpec]:

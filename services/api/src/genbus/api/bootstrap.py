@@ -40,7 +40,6 @@ from genbus.api.service_layer.stream_slots import StreamSlots
 from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.api.service_layer.user_feeds import UserFeeds
 from genbus.api.service_layer.waiting import WaitSlots
-from genbus.runtime.db import create_engine
 from genbus.runtime.logging import get_logger
 from genbus.runtime.metrics import METRICS
 from genbus.runtime.outbox import OutboxRelay
@@ -241,12 +240,7 @@ def bootstrap(settings: ApiSettings) -> ApiRuntime:
     """Build the runtime; nothing connects until `start()`."""
     return ApiRuntime(
         settings,
-        engine=create_engine(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            pool_timeout_s=settings.db_pool_timeout_s,
-            timeouts=settings.db_timeouts(),
-        ),
+        engine=settings.db_engine(settings.database_url),
         broker=make_broker(settings.nats_url, "genbus-api"),
         catalog=CapabilitiesCatalog(),
     )

@@ -31,7 +31,6 @@ from genbus.api.entrypoints.consumers import register_consumers
 from genbus.api.entrypoints.reconciler import run_purger, run_reconciler
 from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.contracts import SERVICES
-from genbus.runtime.db import create_engine
 from genbus.runtime.logging import get_logger
 from genbus.runtime.outbox import OutboxRelay
 from genbus.runtime.publisher import EventPublisher
@@ -151,12 +150,7 @@ def build_consumer_runtime(
     starts it."""
     return ConsumerRuntime(
         settings,
-        engine=create_engine(
-            settings.database_url,
-            pool_size=settings.consumers_pool_size,
-            pool_timeout_s=settings.db_pool_timeout_s,
-            timeouts=settings.db_timeouts(),
-        ),
+        engine=settings.db_engine(settings.database_url, pool_size=settings.consumers_pool_size),
         broker=make_broker(settings.nats_url, "genbus-api-consumers", app_name="genbus-api"),
         clock=clock,
         relay=relay,

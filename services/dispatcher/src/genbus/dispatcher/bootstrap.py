@@ -39,7 +39,6 @@ from genbus.dispatcher.service_layer.reconciler import run_reconciler
 from genbus.dispatcher.service_layer.scheduler import Scheduler
 from genbus.dispatcher.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.providers import AdapterRegistry
-from genbus.runtime.db import create_engine
 from genbus.runtime.http_server import (
     ReadinessCheck,
     failing_checks,
@@ -247,12 +246,7 @@ def bootstrap(settings: DispatcherSettings) -> DispatcherRuntime:
     configure_tracing("dispatcher")
     return DispatcherRuntime(
         settings,
-        engine=create_engine(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            pool_timeout_s=settings.db_pool_timeout_s,
-            timeouts=settings.db_timeouts(),
-        ),
+        engine=settings.db_engine(settings.database_url),
         # Shutdown fits `shutdown_grace_s`: consumers and submissions drain together for all
         # of it but the reserve left to flush the outbox and close.
         broker=make_broker(

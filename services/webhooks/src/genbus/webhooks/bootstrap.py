@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import Mount
 
 from genbus.contracts import SERVICES
-from genbus.runtime.db import create_engine
 from genbus.runtime.http_server import (
     ReadinessCheck,
     failing_checks,
@@ -130,12 +129,7 @@ def bootstrap(settings: WebhooksSettings) -> WebhooksRuntime:
         )
     configure_tracing("webhooks")
     owner = settings.replica_id or f"{socket.gethostname()}-{os.getpid()}"
-    engine = create_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        pool_timeout_s=settings.db_pool_timeout_s,
-        timeouts=settings.db_timeouts(),
-    )
+    engine = settings.db_engine(settings.database_url)
     store = SqlStore(engine)
     cipher = FernetSecretCipher.from_key_list(keys)
     policy = settings.address_policy()
