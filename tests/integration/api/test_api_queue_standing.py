@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import pytest
 from api_harness import USER, Api, eventually, submitted_event
 
@@ -120,3 +121,33 @@ async def test_no_estimated_start_without_turnover(api: Api) -> None:
     assert shown["queue_position"] == 0
     assert shown["estimated_start_at"] is None
     assert shown["user_id"] == USER
+
+
+async def test_the_estimated_start_follows_the_providers_current_pace(api: Api) -> None:
+    """Forty generations ended in the last minute: eight slowly (one every 5 s, 50-15 s ago),
+    then 32 at 4 a second. The estimate follows the recent pace (~4/s: the next start within
+    about a quarter of a second), not the minute's average (~0.8/s, over a second)."""
+    ended = [await _post(api.client, f"ended {i}") for i in range(40)]
+    waiting = await api.create(
+        operation_type="text_to_video", provider_id="sim", params={"prompt": "next"}
+    )
+    ages_s = [50 - 5 * i for i in range(8)] + [8 - 0.25 * i for i in range(32)]
+    conn = await asyncpg.connect(api.database_url)
+    try:
+        for generation, age_s in zip(ended, ages_s, strict=True):
+            await conn.execute(
+                "UPDATE api.generations SET status = 'completed', "
+                "submitted_at = now() - make_interval(secs => $2 + 2), "
+                "completed_at = now() - make_interval(secs => $2) WHERE id = $1",
+                UUID(generation["id"]),
+                age_s,
+            )
+    finally:
+        await conn.close()
+
+    asked_at = datetime.now(UTC)
+    shown = await api.get(waiting["id"])
+    assert shown["queue_position"] == 0
+    start = datetime.fromisoformat(shown["estimated_start_at"])
+    # 32 ends over ~8 s to now: ~4/s, so (0 + 1) / 4 s.
+    assert timedelta(seconds=0.1) < start - asked_at < timedelta(seconds=0.6)

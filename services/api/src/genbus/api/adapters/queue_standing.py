@@ -18,10 +18,12 @@ the dispatcher's schema, so it estimates that order from `api.generations`:
   ahead, never the whole backlog.
 
 The estimated start is now + (position + 1) / turnover, where turnover is the rate at which
-P's generations ended after reaching the provider over the last `TURNOVER_WINDOW_S`
-(`ix_generations_provider_turnover`): (n - 1) / (last end - first end) of the n that ended
-in that window, so a window that began before the provider was busy does not dilute it;
-unknown (None) with fewer than two.
+P's generations ended after reaching the provider: n / (now - the first of them) over the last
+n <= `TURNOVER_ENDS` ends within `TURNOVER_WINDOW_S` (`ix_generations_provider_turnover`, read
+backwards). The most recent ends follow the provider's current pace: an earlier, slower period
+(other jobs, an idle provider) drops out as soon as `TURNOVER_ENDS` newer ends exist, and a
+provider that stopped ending jobs shows as a falling rate, since the span runs to now. Unknown
+(None) with fewer than two ends.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from genbus.api.domain.status import GenerationStatus
 
 POSITION_CAP = 10_000
 TURNOVER_WINDOW_S = 60.0
+TURNOVER_ENDS = 32
 
 _STANDING_SQL = """
 WITH RECURSIVE
@@ -79,11 +82,13 @@ others AS (
                   AND COALESCE(q.scheduled_at, q.created_at) <= :now
                 LIMIT GREATEST(LEAST(my_flying.n + mine.n - flying.n, :cap), 0)) s) ahead
      WHERE u.user_id IS NOT NULL AND u.user_id <> :u),
+recent_ends AS (
+    SELECT completed_at FROM api.generations
+     WHERE provider_id = :p AND submitted_at IS NOT NULL AND completed_at > :since
+     ORDER BY completed_at DESC LIMIT :recent),
 turnover AS (
-    SELECT count(*) AS n,
-           EXTRACT(EPOCH FROM max(completed_at) - min(completed_at)) AS span_s
-      FROM api.generations
-     WHERE provider_id = :p AND submitted_at IS NOT NULL AND completed_at > :since)
+    SELECT count(*) AS n, EXTRACT(EPOCH FROM :now - min(completed_at)) AS span_s
+      FROM recent_ends)
 SELECT LEAST(higher.n + mine.n + others.n, :cap) AS position,
        turnover.n AS ended, turnover.span_s
   FROM higher, mine, others, turnover
@@ -115,10 +120,12 @@ async def queue_standing(
                 "now": now,
                 "cap": POSITION_CAP,
                 "since": now - timedelta(seconds=TURNOVER_WINDOW_S),
+                "recent": TURNOVER_ENDS,
             },
         )
     ).one()
-    rate = (row.ended - 1) / float(row.span_s) if row.ended > 1 and row.span_s else None
+    span_s = float(row.span_s) if row.span_s is not None else 0.0
+    rate = row.ended / span_s if row.ended > 1 and span_s > 0 else None
     return standing_of(g, now, int(row.position), rate)
 
 
