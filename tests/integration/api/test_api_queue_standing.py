@@ -151,3 +151,37 @@ async def test_the_estimated_start_follows_the_providers_current_pace(api: Api) 
     start = datetime.fromisoformat(shown["estimated_start_at"])
     # 32 ends over ~8 s to now: ~4/s, so (0 + 1) / 4 s.
     assert timedelta(seconds=0.1) < start - asked_at < timedelta(seconds=0.6)
+
+
+async def test_the_estimated_start_follows_the_slots_in_use_as_soon_as_they_fill(api: Api) -> None:
+    """Eight jobs just went to the provider, where recent jobs took 2 s each; the only ends in
+    the last minute are two of them, 40 s apart. In flight over time per job says ~4 ends a
+    second at once (the next start ~0.25 s out); the ends alone would say one per 40 s."""
+    ended = [await _post(api.client, f"earlier {i}") for i in range(2)]
+    flying = [await _post(api.client, f"flying {i}") for i in range(8)]
+    waiting = await api.create(
+        operation_type="text_to_video", provider_id="sim", params={"prompt": "next"}
+    )
+    conn = await asyncpg.connect(api.database_url)
+    try:
+        for generation, age_s in zip(ended, (45, 5), strict=True):
+            await conn.execute(
+                "UPDATE api.generations SET status = 'completed', "
+                "submitted_at = now() - make_interval(secs => $2 + 2), "
+                "completed_at = now() - make_interval(secs => $2) WHERE id = $1",
+                UUID(generation["id"]),
+                age_s,
+            )
+        await conn.execute(
+            "UPDATE api.generations SET status = 'processing', submitted_at = now() "
+            "WHERE id = ANY($1::uuid[])",
+            [UUID(g["id"]) for g in flying],
+        )
+    finally:
+        await conn.close()
+
+    asked_at = datetime.now(UTC)
+    shown = await api.get(waiting["id"])
+    assert shown["queue_position"] == 0
+    start = datetime.fromisoformat(shown["estimated_start_at"])
+    assert timedelta(seconds=0.1) < start - asked_at < timedelta(seconds=0.6)

@@ -18,18 +18,18 @@ the dispatcher's schema, so it estimates that order from `api.generations`:
   ahead, never the whole backlog.
 
 The estimated start is now + (position + 1) / turnover, where turnover is the rate at which
-P's generations ended after reaching the provider: n / (now - the first of them) over the last
-n <= `TURNOVER_ENDS` ends within `TURNOVER_WINDOW_S` (`ix_generations_provider_turnover`, read
-backwards). The most recent ends follow the provider's current pace: an earlier, slower period
-(other jobs, an idle provider) drops out as soon as `TURNOVER_ENDS` newer ends exist, and a
-provider that stopped ending jobs shows as a falling rate, since the span runs to now. Unknown
-(None) with fewer than two ends.
+P's generations end after reaching the provider (`turnover_rate`): P's generations in flight
+over the mean time at the provider of its last n <= `TURNOVER_ENDS` ends within
+`TURNOVER_WINDOW_S` (Little's law: right as soon as the slots fill, whatever the pace before);
+with none in flight, those ends over the time from the first of them to now. Index ranges only:
+`ix_generations_provider_turnover` read backwards, `ix_generations_processing_user`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -83,15 +83,20 @@ others AS (
                 LIMIT GREATEST(LEAST(my_flying.n + mine.n - flying.n, :cap), 0)) s) ahead
      WHERE u.user_id IS NOT NULL AND u.user_id <> :u),
 recent_ends AS (
-    SELECT completed_at FROM api.generations
+    SELECT submitted_at, completed_at FROM api.generations
      WHERE provider_id = :p AND submitted_at IS NOT NULL AND completed_at > :since
      ORDER BY completed_at DESC LIMIT :recent),
 turnover AS (
-    SELECT count(*) AS n, EXTRACT(EPOCH FROM :now - min(completed_at)) AS span_s
-      FROM recent_ends)
+    SELECT count(*) AS n, EXTRACT(EPOCH FROM :now - min(completed_at)) AS span_s,
+           EXTRACT(EPOCH FROM avg(completed_at - submitted_at)) AS job_s
+      FROM recent_ends),
+provider_flying AS (
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM api.generations
+         WHERE status = 'processing' AND provider_id = :p LIMIT :cap) s)
 SELECT LEAST(higher.n + mine.n + others.n, :cap) AS position,
-       turnover.n AS ended, turnover.span_s
-  FROM higher, mine, others, turnover
+       turnover.n AS ended, turnover.span_s, turnover.job_s, provider_flying.n AS flying
+  FROM higher, mine, others, turnover, provider_flying
 """
 
 
@@ -124,9 +129,28 @@ async def queue_standing(
             },
         )
     ).one()
-    span_s = float(row.span_s) if row.span_s is not None else 0.0
-    rate = row.ended / span_s if row.ended > 1 and span_s > 0 else None
+    rate = turnover_rate(
+        ended=int(row.ended),
+        span_s=_seconds(row.span_s),
+        job_s=_seconds(row.job_s),
+        flying=int(row.flying),
+    )
     return standing_of(g, now, int(row.position), rate)
+
+
+def turnover_rate(*, ended: int, span_s: float, job_s: float, flying: int) -> float | None:
+    """Generations the provider ends per second (None: unknown): its jobs in flight over the
+    recent jobs' mean time at the provider (Little's law: right as soon as the slots fill), else,
+    with nothing in flight, the recent ends over the time since the first of them."""
+    if flying > 0 and job_s > 0 and ended > 0:
+        return flying / job_s
+    if ended > 1 and span_s > 0:
+        return ended / span_s
+    return None
+
+
+def _seconds(value: Decimal | float | None) -> float:
+    return float(value) if value is not None else 0.0
 
 
 def standing_of(g: Generation, now: datetime, position: int, rate: float | None) -> QueueStanding:
