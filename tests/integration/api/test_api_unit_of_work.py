@@ -161,3 +161,33 @@ async def test_changes_recorded_together_get_one_row_each_in_order(engine: Async
     assert [(n.generation_id, n.event_seq, n.user_id) for n in notified] == [
         (r.generation_id, r.id, g.user_id) for r, g in zip(rows, changed, strict=True)
     ]
+
+
+async def test_a_read_only_unit_of_work_reads_without_a_transaction(engine: AsyncEngine) -> None:
+    """Each statement on its own (so no BEGIN and ROLLBACK around a one-statement read): two
+    statements see two transaction start times; it commits and stages nothing."""
+    written = _generation()
+    async with SqlUnitOfWork(engine, outbox, SERVICES["api"]) as uow:
+        await uow.generations.add(written)
+        await uow.commit()
+
+    reader = SqlUnitOfWork(engine, outbox, SERVICES["api"], read_only=True)
+    async with reader as uow:
+        assert await uow.generations.get(written.id) == written
+        conn = uow.generations._conn
+        first = await conn.scalar(select(func.now()))
+        second = await conn.scalar(select(func.now()))
+        assert first != second
+        with pytest.raises(RuntimeError, match="writes nothing"):
+            await uow.record_changes([written])
+        with pytest.raises(RuntimeError, match="writes nothing"):
+            await uow.publish(REQUESTED, generation_requested(written, NOW))
+        with pytest.raises(RuntimeError, match="nothing to commit"):
+            await uow.commit()
+    # Its pooled connection went back as the others do: the next writer's transaction works.
+    async with SqlUnitOfWork(engine, outbox, SERVICES["api"]) as uow:
+        assert await uow.generations.get(written.id) == written
+        first = await uow.generations._conn.scalar(select(func.now()))
+        second = await uow.generations._conn.scalar(select(func.now()))
+        assert first == second
+    assert await _counts(engine) == (1, 0)

@@ -131,6 +131,10 @@ class ApiRuntime:
             self.engine, outbox, TOPOLOGY, self._wake_relay, after_commit=self.notifier.publish
         )
 
+    def reader(self) -> SqlUnitOfWork:
+        """A fresh read-only unit of work, for reads of one statement (no transaction)."""
+        return SqlUnitOfWork(self.engine, outbox, TOPOLOGY, read_only=True)
+
     async def start(self) -> None:
         """Bind its JetStream consumers, start the relay and the backlog refresher, and (role
         `all`) the consumers on their own loop."""

@@ -90,6 +90,8 @@ class SqlUnitOfWork:
         topology: ServiceTopology,
         on_events_committed: Callable[[], None] = lambda: None,
         after_commit: ChangesCommitted = _nobody,
+        *,
+        read_only: bool = False,
     ) -> None:
         self._engine = engine
         self._outbox = outbox
@@ -99,6 +101,9 @@ class SqlUnitOfWork:
         self._after_commit = after_commit
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
+        #: No transaction: each statement runs on its own (autocommit), which spares a read of
+        #: one statement the BEGIN and ROLLBACK round trips; nothing may be written or committed.
+        self._read_only = read_only
         self._staged = 0
         self._changes: list[GenerationChanged] = []
         #: (provider_id, status) of each generation this transaction moved, for the metrics.
@@ -109,7 +114,10 @@ class SqlUnitOfWork:
             raise RuntimeError("a unit of work is used for one transaction only")
         self._conn = await self._engine.connect()
         try:
-            self._tx = await self._conn.begin()
+            if self._read_only:
+                await self._conn.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                self._tx = await self._conn.begin()
         except BaseException:
             await self._conn.close()
             raise
@@ -127,15 +135,15 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         assert self._conn is not None
-        assert self._tx is not None
         try:
-            if self._tx.is_active:
+            if self._tx is not None and self._tx.is_active:
                 await self._tx.rollback()
         finally:
             await self._conn.close()
 
     async def commit(self) -> None:
-        assert self._tx is not None
+        if self._tx is None:
+            raise RuntimeError("a read-only unit of work has nothing to commit")
         await self._tx.commit()
         transitions, self._transitions = self._transitions, []
         for provider_id, status in transitions:
@@ -152,12 +160,18 @@ class SqlUnitOfWork:
 
     async def publish(self, binding: EventBinding[Event], event: Event) -> None:
         assert self._conn is not None
+        self._check_writable()
         if binding.name not in self._publishes:
             raise PermissionError(f"{self._service} does not publish {binding.subject_prefix}")
         await add_to_outbox(self._conn, self._outbox, encode_event(binding, event))
         self._staged += 1
 
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work writes nothing")
+
     async def record_changes(self, changed: Sequence[Generation]) -> None:
+        self._check_writable()
         await self.change_log.lock_users(g.user_id for g in changed)
         self._transitions.extend((g.provider_id, str(g.status)) for g in changed)
         # One INSERT for them all (a group commit of consumed events brings many).
@@ -180,6 +194,7 @@ class SqlUnitOfWork:
         )
 
     async def record_deletion(self, deleted: Generation, at: datetime) -> None:
+        self._check_writable()
         await self.change_log.forget_generation(deleted.id)
         payload = {"id": str(deleted.id), "deleted_at": at.isoformat()}
         await self._append(deleted, DELETED_EVENT, payload, at)

@@ -34,7 +34,7 @@ async def get_principal(
             raise Unauthenticated("a valid API key is required: Authorization: Bearer gbk_...")
         # Local development only (GENBUS_API_ALLOW_ANONYMOUS): not rate limited.
         return Principal(user_id=runtime.settings.default_user_id)
-    principal = await authenticate(runtime.uow(), credentials.credentials)
+    principal = await authenticate(runtime.reader(), credentials.credentials)
     if principal is None:
         raise Unauthenticated("the API key is not valid (malformed, unknown or revoked)")
     wait_s = runtime.rate_limits.take(principal.key_id)

@@ -34,7 +34,7 @@ async def admit(runtime: ApiRuntime, principal: Principal, claim: IdempotencyCla
     if refusal is None:
         return
     if claim is not None and await intake.idempotency_key_used(
-        claim, principal.user_id, runtime.uow(), limits=runtime.limits, now=runtime.clock()
+        claim, principal.user_id, runtime.reader(), limits=runtime.limits, now=runtime.clock()
     ):
         return
     runtime.admission.count_refusal(refusal)
@@ -102,7 +102,7 @@ def _created(
 async def get(runtime: ApiRuntime, principal: Principal, generation_id: UUID) -> GenerationPublic:
     now = runtime.clock()
     generation, standing = await generations.get_generation_standing(
-        generation_id, principal.reads_as, runtime.uow(), now=now
+        generation_id, principal.reads_as, runtime.reader(), now=now
     )
     public = GenerationPublic.from_domain(generation, now)
     if standing is None:
@@ -117,7 +117,7 @@ async def get(runtime: ApiRuntime, principal: Principal, generation_id: UUID) ->
 
 async def list_page(runtime: ApiRuntime, principal: Principal, query: ListQuery) -> GenerationPage:
     page = await generations.list_generations(
-        principal.user_id, runtime.uow(), query.where, after=query.after, limit=query.limit
+        principal.user_id, runtime.reader(), query.where, after=query.after, limit=query.limit
     )
     return GenerationPage.from_domain(page, runtime.clock())
 

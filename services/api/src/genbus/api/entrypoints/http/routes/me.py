@@ -78,7 +78,7 @@ async def me(
     usage against its daily quota."""
     limits = runtime.policy(principal).limits
     now = runtime.clock()
-    used = await usage.today(runtime.uow(), principal.user_id, limits, now)
+    used = await usage.today(runtime.reader(), principal.user_id, limits, now)
     tier = principal.tier if principal.tier and runtime.tiers.knows(principal.tier) else None
     return Me(
         user_id=principal.user_id,
