@@ -132,7 +132,8 @@ class ApiRuntime:
         )
 
     def reader(self) -> SqlUnitOfWork:
-        """A fresh read-only unit of work, for reads of one statement (no transaction)."""
+        """A fresh read-only unit of work without a transaction: for reads of one statement,
+        or of several that need no common snapshot (a generation, then its queue standing)."""
         return SqlUnitOfWork(self.engine, outbox, TOPOLOGY, read_only=True)
 
     async def start(self) -> None:
