@@ -123,48 +123,18 @@ async def test_no_estimated_start_without_turnover(api: Api) -> None:
     assert shown["user_id"] == USER
 
 
-async def test_the_estimated_start_follows_the_providers_current_pace(api: Api) -> None:
-    """Forty generations ended in the last minute: eight slowly (one every 5 s, 50-15 s ago),
-    then 32 at 4 a second. The estimate follows the recent pace (~4/s: the next start within
-    about a quarter of a second), not the minute's average (~0.8/s, over a second)."""
-    ended = [await _post(api.client, f"ended {i}") for i in range(40)]
-    waiting = await api.create(
-        operation_type="text_to_video", provider_id="sim", params={"prompt": "next"}
-    )
-    ages_s = [50 - 5 * i for i in range(8)] + [8 - 0.25 * i for i in range(32)]
+async def _ended_and_flying(
+    api: Api, ended_ago_s: list[float], flying: int
+) -> tuple[dict[str, Any], timedelta]:
+    """Generations of the sim that ended `ended_ago_s` seconds ago (each after 2 s at the
+    provider) and `flying` just submitted; then a new pending one and how far out its
+    estimated start is."""
+    ended = [await _post(api.client, f"ended {i}") for i in range(len(ended_ago_s))]
+    in_flight = [await _post(api.client, f"flying {i}") for i in range(flying)]
+    waiting = await _post(api.client, "next")
     conn = await asyncpg.connect(api.database_url)
     try:
-        for generation, age_s in zip(ended, ages_s, strict=True):
-            await conn.execute(
-                "UPDATE api.generations SET status = 'completed', "
-                "submitted_at = now() - make_interval(secs => $2 + 2), "
-                "completed_at = now() - make_interval(secs => $2) WHERE id = $1",
-                UUID(generation["id"]),
-                age_s,
-            )
-    finally:
-        await conn.close()
-
-    asked_at = datetime.now(UTC)
-    shown = await api.get(waiting["id"])
-    assert shown["queue_position"] == 0
-    start = datetime.fromisoformat(shown["estimated_start_at"])
-    # 32 ends over ~8 s to now: ~4/s, so (0 + 1) / 4 s.
-    assert timedelta(seconds=0.1) < start - asked_at < timedelta(seconds=0.6)
-
-
-async def test_the_estimated_start_follows_the_slots_in_use_as_soon_as_they_fill(api: Api) -> None:
-    """Eight jobs just went to the provider, where recent jobs took 2 s each; the only ends in
-    the last minute are two of them, 40 s apart. In flight over time per job says ~4 ends a
-    second at once (the next start ~0.25 s out); the ends alone would say one per 40 s."""
-    ended = [await _post(api.client, f"earlier {i}") for i in range(2)]
-    flying = [await _post(api.client, f"flying {i}") for i in range(8)]
-    waiting = await api.create(
-        operation_type="text_to_video", provider_id="sim", params={"prompt": "next"}
-    )
-    conn = await asyncpg.connect(api.database_url)
-    try:
-        for generation, age_s in zip(ended, (45, 5), strict=True):
+        for generation, age_s in zip(ended, ended_ago_s, strict=True):
             await conn.execute(
                 "UPDATE api.generations SET status = 'completed', "
                 "submitted_at = now() - make_interval(secs => $2 + 2), "
@@ -175,13 +145,30 @@ async def test_the_estimated_start_follows_the_slots_in_use_as_soon_as_they_fill
         await conn.execute(
             "UPDATE api.generations SET status = 'processing', submitted_at = now() "
             "WHERE id = ANY($1::uuid[])",
-            [UUID(g["id"]) for g in flying],
+            [UUID(g["id"]) for g in in_flight],
         )
     finally:
         await conn.close()
-
     asked_at = datetime.now(UTC)
     shown = await api.get(waiting["id"])
-    assert shown["queue_position"] == 0
     start = datetime.fromisoformat(shown["estimated_start_at"])
-    assert timedelta(seconds=0.1) < start - asked_at < timedelta(seconds=0.6)
+    return shown, start - asked_at
+
+
+async def test_the_estimated_start_follows_the_providers_current_pace(api: Api) -> None:
+    """Forty generations ended in the last minute, none in flight: eight slowly (one every
+    5 s, 50-15 s ago), then 32 at 4 a second. The estimate follows the recent pace (~4/s: the
+    next start about a quarter of a second out), not the minute's average (~0.8/s, over 1 s)."""
+    ages_s = [50 - 5 * i for i in range(8)] + [8 - 0.25 * i for i in range(32)]
+    shown, start_in = await _ended_and_flying(api, ages_s, flying=0)
+    assert shown["queue_position"] == 0
+    assert timedelta(seconds=0.1) < start_in < timedelta(seconds=0.6)
+
+
+async def test_the_estimated_start_follows_the_slots_in_use_as_soon_as_they_fill(api: Api) -> None:
+    """Eight jobs just went to the provider, where recent jobs took 2 s each; the only ends in
+    the last minute are two, 40 s apart. In flight over time per job says ~4 ends a second at
+    once (the next start ~0.25 s out); the ends alone would say one per 40 s."""
+    shown, start_in = await _ended_and_flying(api, [45, 5], flying=8)
+    assert shown["queue_position"] == 0
+    assert timedelta(seconds=0.1) < start_in < timedelta(seconds=0.6)
