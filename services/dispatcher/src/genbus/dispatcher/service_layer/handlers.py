@@ -95,7 +95,8 @@ async def on_cancel_requested(
     adapters: AdapterRegistry,
     cipher: CredentialCipher,
 ) -> None:
-    """Queued: end it cancelled now. Submitted: cancel at the provider; the poller reports."""
+    """Queued: end it cancelled now. Submitted: cancel at the provider; the poller reports.
+    Not known yet: a tombstone, so that the request, when it comes, is never dispatched."""
     cancel_ref: ProviderJobRef | None = None
     async with uow:
         job = await uow.jobs.lock_job(event.generation_id)
@@ -108,8 +109,14 @@ async def on_cancel_requested(
                         event, status=CompletionStatus.CANCELLED, attempt=0
                     ),
                 )
-            await uow.commit()
-            return
+                await uow.commit()
+                return
+            # The request's row was being inserted while we looked (not visible to our first
+            # statement): the tombstone waited for it and conflicted. Cancel that job instead.
+            job = await uow.jobs.lock_job(event.generation_id)
+            if job is None:  # the conflicting row is committed by now: not expected
+                await uow.commit()
+                return
         if job.state is JobState.QUEUED:
             await uow.jobs.finish(event.generation_id, JobState.CANCELLED)
             original = GenerationRequested.model_validate(job.request)
