@@ -7,7 +7,9 @@ this process: `getrusage`) of
   through asyncpg directly; one statement inside an open transaction, both ways;
 - consuming one `GenerationSubmitted` from a durable pull consumer and acking it: with nats-py
   directly, with a bare FastStream subscriber, and with genbus's consumer stack (FastStream with
-  the Prometheus and OpenTelemetry middlewares and `register_consumer`'s handling).
+  the Prometheus and OpenTelemetry middlewares and `register_consumer`'s handling);
+- and, as the floor under the api's intake, the server CPU of one POST to a bare FastAPI app
+  served by uvicorn (`bench.scenarios.http_floor`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import text
 from bench.plot import Bars, plot
 from bench.report import Figure, ScenarioResult
 from bench.scenarios.common import Context
+from bench.scenarios.http_floor import bare_fastapi_post_cpu_us
 from genbus.contracts import GENERATIONS_STREAM, SUBMITTED, GenerationSubmitted
 from genbus.contracts.topology import API_SUBMITTED
 from genbus.runtime.consumer import Delivery, register_consumer
@@ -236,7 +239,7 @@ async def run(ctx: Context) -> ScenarioResult:
     result = ScenarioResult(
         NAME,
         f"CPU of this process per operation, {n} operations each, on the bench's NATS and "
-        "Postgres with no genbus system running",
+        "Postgres with no genbus system running; a bare FastAPI POST: its server's CPU",
     )
     ctx.stack.retire()
     database_url = await ctx.stack.scratch_database("bench_unit_costs")
@@ -244,6 +247,7 @@ async def run(ctx: Context) -> ScenarioResult:
     started = time.monotonic()
     costs = await _database_costs(database_url, n)
     costs |= await _consumer_costs(ctx.stack.admin_nats_url, n)
+    costs["bare_fastapi_post_us"] = await bare_fastapi_post_cpu_us(n)
     await ctx.stack.reset_jetstream()
     labels = {
         "sqlalchemy_transaction_us": "transaction of one UPDATE, SQLAlchemy async engine",
@@ -253,6 +257,8 @@ async def run(ctx: Context) -> ScenarioResult:
         "genbus_consumer_message_us": "one message consumed and acked, genbus consumer stack",
         "faststream_message_us": "one message consumed and acked, bare FastStream",
         "nats_py_message_us": "one message consumed and acked, nats-py",
+        "bare_fastapi_post_us": "one POST to a bare FastAPI app (validated body in, 201 JSON "
+        "out; no auth, database or middlewares), uvicorn's CPU",
     }
     for key, label in labels.items():
         result.add(Figure(label, costs[key], "µs"))
@@ -265,6 +271,10 @@ async def run(ctx: Context) -> ScenarioResult:
             Bars(
                 "µs of CPU per message consumed and acked",
                 {labels[k]: costs[k] for k in MESSAGE_KEYS},
+            ),
+            Bars(
+                "µs of server CPU per POST",
+                {labels["bare_fastapi_post_us"]: costs["bare_fastapi_post_us"]},
             ),
         ],
     )
