@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -110,3 +114,32 @@ def wait_terminal(api: httpx.Client, path: str, timeout: float = 30.0) -> dict[s
         lambda: api.get(path).json(), lambda b: b.get("status") in TERMINAL, timeout
     )
     return body
+
+
+def post_generation(client: httpx.Client, prompt: str) -> dict[str, Any]:
+    """A text-to-video generation of the sim, created (201) by `client`'s key."""
+    response = client.post(
+        "/api/v1/generations",
+        json={
+            "operation_type": "text_to_video",
+            "provider_id": "sim",
+            "params": {"prompt": prompt},
+        },
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def api_cli(system: GenbusSystem, *args: str) -> Any:
+    """`genbus-api ARGS` against the running system (its own settings); its JSON output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "genbus.api", *args],
+        env={**os.environ, **system.service_env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

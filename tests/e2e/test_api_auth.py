@@ -4,37 +4,20 @@ over HTTP, scoped to their user, listed without secrets, revoked at once."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from typing import Any
 
 import httpx
 import pytest
 
 from genbus.devstack.system import GenbusSystem
-from tests.e2e.conftest import wait_terminal
+from tests.e2e.conftest import api_cli, wait_terminal
 
 pytestmark = pytest.mark.e2e
-
-
-def _cli(system: GenbusSystem, *args: str) -> Any:
-    result = subprocess.run(
-        [sys.executable, "-m", "genbus.api", *args],
-        env={**os.environ, **system.service_env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def test_a_key_created_with_the_cli_works_and_can_be_revoked(
     system: GenbusSystem, api: httpx.Client, sim: httpx.Client
 ) -> None:
-    created = _cli(system, "keys", "create", "--user", "e2e-user", "--name", "e2e")
+    created = api_cli(system, "keys", "create", "--user", "e2e-user", "--name", "e2e")
     key = created["key"]
     assert key.startswith("gbk_")
     assert created["prefix"] == key[:12]
@@ -62,11 +45,11 @@ def test_a_key_created_with_the_cli_works_and_can_be_revoked(
         listed = client.get("/api/v1/generations").json()["items"]
         assert [g["id"] for g in listed] == [generation["id"]]
 
-        keys = _cli(system, "keys", "list", "--user", "e2e-user")
+        keys = api_cli(system, "keys", "list", "--user", "e2e-user")
         assert [k["id"] for k in keys] == [created["id"]]
         assert key not in json.dumps(keys)
 
-        revoked = _cli(system, "keys", "revoke", created["id"])
+        revoked = api_cli(system, "keys", "revoke", created["id"])
         assert revoked["revoked_at"] is not None
         refused = client.get(f"/api/v1/generations/{generation['id']}")
         assert refused.status_code == 401

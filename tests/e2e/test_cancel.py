@@ -8,23 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import wait_for, wait_terminal
+from tests.e2e.conftest import post_generation, wait_for, wait_terminal
 
 pytestmark = pytest.mark.e2e
-
-
-def _post(api: httpx.Client, prompt: str) -> dict[str, Any]:
-    response = api.post(
-        "/api/v1/generations",
-        json={
-            "operation_type": "text_to_video",
-            "provider_id": "sim",
-            "params": {"prompt": prompt},
-        },
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def test_cancel_queued_and_running_generations(api: httpx.Client, sim: httpx.Client) -> None:
@@ -32,12 +18,12 @@ def test_cancel_queued_and_running_generations(api: httpx.Client, sim: httpx.Cli
     slots = 8  # the e2e system's two sim accounts, 4 slots each
     running: list[dict[str, Any]] = []
     try:
-        running.extend(_post(api, f"long {i}") for i in range(slots))
+        running.extend(post_generation(api, f"long {i}") for i in range(slots))
         wait_for(
             lambda: [api.get(f"/api/v1/generations/{g['id']}").json()["status"] for g in running],
             lambda statuses: all(s == "processing" for s in statuses),
         )
-        queued = _post(api, "waits for a slot")
+        queued = post_generation(api, "waits for a slot")
 
         response = api.post(f"/api/v1/generations/{queued['id']}/cancel")
         assert response.status_code == 200, response.text

@@ -11,11 +11,7 @@ running ends within a job's 2 s.)
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,7 +21,7 @@ import httpx
 import pytest
 
 from genbus.devstack.system import GenbusSystem
-from tests.e2e.conftest import admin_client, wait_for, wait_terminal
+from tests.e2e.conftest import admin_client, api_cli, post_generation, wait_for, wait_terminal
 from tests.figures import report
 
 pytestmark = pytest.mark.e2e
@@ -107,40 +103,12 @@ SLOTS = 8
 TURNOVER_BOUND_S = JOB_S + 1.5
 
 
-def _post_as(client: httpx.Client, prompt: str) -> dict[str, Any]:
-    response = client.post(
-        "/api/v1/generations",
-        json={
-            "operation_type": "text_to_video",
-            "provider_id": "sim",
-            "params": {"prompt": prompt},
-        },
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def _api_cli(system: GenbusSystem, *args: str) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "genbus.api", *args],
-        env={**os.environ, **system.service_env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    printed: dict[str, Any] = json.loads(result.stdout)
-    return printed
-
-
 def _key_for(system: GenbusSystem, user: str, *limits: str) -> str:
     """A new API key of `user`, with `limits` (`name=value`) overriding its tier's."""
-    created = _api_cli(system, "keys", "create", "--user", user, "--name", user)
+    created = api_cli(system, "keys", "create", "--user", user, "--name", user)
     if limits:
         overrides = [arg for limit in limits for arg in ("--set", limit)]
-        _api_cli(system, "keys", "limits", created["id"], *overrides)
+        api_cli(system, "keys", "limits", created["id"], *overrides)
     key: str = created["key"]
     return key
 
@@ -224,10 +192,10 @@ def test_a_capped_users_jobs_wait_without_blocking_anyone_else(
         httpx.Client(base_url=system.api_url, headers=_bearer(carol_key), timeout=10.0) as carol,
         httpx.Client(base_url=system.api_url, headers=_bearer(dave_key), timeout=10.0) as dave,
     ):
-        first = _post_as(carol, "carol 0")["id"]
+        first = post_generation(carol, "carol 0")["id"]
         wait_for(lambda: _statuses(carol, [first]), lambda s: s[0] != "pending")
-        queued = [_post_as(carol, f"carol {i}")["id"] for i in range(1, 6)]
-        daves = [_post_as(dave, f"dave {i}")["id"] for i in range(3)]
+        queued = [post_generation(carol, f"carol {i}")["id"] for i in range(1, 6)]
+        daves = [post_generation(dave, f"dave {i}")["id"] for i in range(3)]
         carols = [first, *queued]
         most_in_flight = 0
         deadline = time.monotonic() + 30
@@ -262,13 +230,13 @@ def _bearer(key: str) -> dict[str, str]:
 def test_another_users_first_generation_starts_within_a_slot_turnover(
     system: GenbusSystem, api: httpx.Client, bob: httpx.Client, two_second_jobs: None
 ) -> None:
-    alice = [_post_as(api, f"alice {i}")["id"] for i in range(300)]
+    alice = [post_generation(api, f"alice {i}")["id"] for i in range(300)]
     # Every slot busy with Alice's jobs before Bob arrives.
     wait_for(
         lambda: [api.get(f"/api/v1/generations/{g}").json()["status"] for g in alice[:SLOTS]],
         lambda statuses: all(s != "pending" for s in statuses),
     )
-    posted = [_post_as(bob, f"bob {i}") for i in range(5)]
+    posted = [post_generation(bob, f"bob {i}") for i in range(5)]
     bobs = [p["id"] for p in posted]
     # One of Alice's 30 behind her first still waiting (and behind Bob's 5): ~9 s from now.
     tracked = alice[_first_pending(api, alice) + 30]
