@@ -116,16 +116,11 @@ def wait_terminal(api: httpx.Client, path: str, timeout: float = 30.0) -> dict[s
     return body
 
 
-def post_generation(client: httpx.Client, prompt: str) -> dict[str, Any]:
-    """A text-to-video generation of the sim, created (201) by `client`'s key."""
-    response = client.post(
-        "/api/v1/generations",
-        json={
-            "operation_type": "text_to_video",
-            "provider_id": "sim",
-            "params": {"prompt": prompt},
-        },
-    )
+def post_generation(client: httpx.Client, prompt: str, **fields: Any) -> dict[str, Any]:
+    """A text-to-video generation of the sim (with any other `fields` of the request body),
+    created (201) by `client`'s key."""
+    body = {"operation_type": "text_to_video", "provider_id": "sim", "params": {"prompt": prompt}}
+    response = client.post("/api/v1/generations", json={**body, **fields})
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body

@@ -8,10 +8,6 @@ own (starting a system is most of an e2e module's time)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,24 +15,10 @@ from typing import Any
 import httpx
 
 from genbus.devstack.system import DEFAULT_ACCOUNTS, GenbusSystem
-from tests.e2e.conftest import wait_for, wait_terminal
+from tests.e2e.conftest import api_cli, wait_for, wait_terminal
 from tests.figures import report
 
 KEY_OF_LABEL = {seed.label: seed.api_key for seed in DEFAULT_ACCOUNTS}
-
-
-def _api_cli(system: GenbusSystem, *args: str) -> Any:
-    env = {**os.environ, "DATABASE_URL": system.config.database_url}
-    done = subprocess.run(
-        [sys.executable, "-m", "genbus.api", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def _create(api: httpx.Client, provider_id: str, n: int) -> list[str]:
@@ -75,7 +57,7 @@ def test_actual_costs_equal_the_sims_credits_used_and_usage_agrees_with_the_rows
     report(f"actual costs by sim key {dict(cost_by_key)}; sim credits_used {used}")
     assert cost_by_key == used
 
-    ops = _api_cli(system, "keys", "create", "--user", "ops", "--name", "e2e", "--admin")
+    ops = api_cli(system, "keys", "create", "--user", "ops", "--name", "e2e", "--admin")
     headers = {"Authorization": f"Bearer {ops['key']}"}
     window = {
         "from": start.isoformat(),
@@ -97,7 +79,7 @@ def test_actual_costs_equal_the_sims_credits_used_and_usage_agrees_with_the_rows
     [user] = by_user.json()["groups"]
     assert (user["key"], user["generations"]) == (done[0]["user_id"], len(done))
     assert user["actual_cost"] == sum(g["actual_cost"] for g in done) == sum(used.values())
-    cli = _api_cli(
+    cli = api_cli(
         system, "usage", "--by", "account", "--from", window["from"], "--to", window["to"]
     )
     assert cli["groups"] == admin_usage.json()["groups"]

@@ -28,17 +28,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _post(api: httpx.Client, prompt: str, **fields: Any) -> str:
-    response = api.post(
-        "/api/v1/generations",
-        json={
-            "operation_type": "text_to_video",
-            "provider_id": "sim",
-            "params": {"prompt": prompt},
-            **fields,
-        },
-    )
-    assert response.status_code == 201, response.text
-    gid: str = response.json()["id"]
+    gid: str = post_generation(api, prompt, **fields)["id"]
     return gid
 
 
