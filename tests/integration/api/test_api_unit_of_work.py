@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from genbus.api.__main__ import MIGRATIONS
-from genbus.api.adapters.tables import generation_events, generations, outbox
+from genbus.api.adapters.tables import daily_usage, generation_events, generations, outbox
 from genbus.api.domain.events import generation_requested
 from genbus.api.domain.model import Generation
 from genbus.api.domain.status import GenerationStatus
@@ -21,6 +21,7 @@ from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.contracts import REQUESTED, SERVICES, SUBMITTED, GenerationChanged
 from genbus.runtime.db import create_engine
 from genbus.runtime.migrations import upgrade_to_head
+from genbus.runtime.outbox import StagedRow
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +37,15 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 class Wakes:
+    """What a relay is handed after each commit that staged events."""
+
     def __init__(self) -> None:
         self.count = 0
+        self.rows: list[StagedRow] = []
 
-    def __call__(self) -> None:
+    def __call__(self, rows: Sequence[StagedRow]) -> None:
         self.count += 1
+        self.rows.extend(rows)
 
 
 def _generation() -> Generation:
@@ -112,6 +117,11 @@ async def test_commit_keeps_both_and_wakes_the_relay(engine: AsyncEngine) -> Non
         await uow.commit()
     assert await _counts(engine) == (1, 1)
     assert wakes.count == 1
+    (handed,) = wakes.rows  # the committed row, for the relay to publish from memory
+    assert handed.message.subject == REQUESTED.subject(generation.provider_id)
+    assert REQUESTED.model.model_validate_json(handed.message.payload).generation_id == (
+        generation.id
+    )
     async with SqlUnitOfWork(engine, outbox, SERVICES["api"], wakes) as uow:
         assert await uow.generations.get(generation.id) == generation
         assert await uow.generations.get(generation.id, user_id="someone-else") is None
@@ -191,3 +201,80 @@ async def test_a_read_only_unit_of_work_reads_without_a_transaction(engine: Asyn
         second = await uow.generations._conn.scalar(select(func.now()))
         assert first == second
     assert await _counts(engine) == (1, 0)
+
+
+async def _rows(engine: AsyncEngine, generation: Generation) -> tuple[int, int, int, int]:
+    """How many rows of `generation` (its own, outbox, change log) and its user's count today."""
+    async with engine.connect() as conn:
+        own = await conn.scalar(
+            select(func.count()).select_from(generations).where(generations.c.id == generation.id)
+        )
+        events = await conn.scalar(
+            select(func.count())
+            .select_from(outbox)
+            .where(outbox.c.payload.contains(str(generation.id).encode()))
+        )
+        logged = await conn.scalar(
+            select(func.count())
+            .select_from(generation_events)
+            .where(generation_events.c.generation_id == generation.id)
+        )
+        counted = await conn.scalar(
+            select(daily_usage.c.generations).where(
+                daily_usage.c.user_id == generation.user_id, daily_usage.c.day == NOW.date()
+            )
+        )
+    return int(own or 0), int(events or 0), int(logged or 0), int(counted or 0)
+
+
+async def _add(uow: SqlUnitOfWork, generation: Generation, quota: int | None) -> int | None:
+    return await uow.add_generation(
+        generation, generation_requested(generation, NOW), day=NOW.date(), quota=quota
+    )
+
+
+async def test_adding_a_generation_writes_all_of_it_or_nothing(engine: AsyncEngine) -> None:
+    """The generation, its event, its change-log row and its count in the day's quota: one
+    statement, in the transaction (a rollback undoes all four) or refused whole by the quota."""
+    user = f"quota-{uuid4()}"
+    first, second, third = (replace(_generation(), user_id=user) for _ in range(3))
+    wakes = Wakes()
+    async with SqlUnitOfWork(engine, outbox, SERVICES["api"], wakes) as uow:
+        assert await _add(uow, first, quota=2) is not None
+    assert await _rows(engine, first) == (0, 0, 0, 0)  # not committed: nothing, not counted
+    async with SqlUnitOfWork(engine, outbox, SERVICES["api"], wakes) as uow:
+        assert await _add(uow, first, quota=2) is not None
+        await uow.commit()
+    assert await _rows(engine, first) == (1, 1, 1, 1)
+    (handed,) = wakes.rows
+    assert REQUESTED.model.model_validate_json(handed.message.payload).generation_id == first.id
+    async with SqlUnitOfWork(engine, outbox, SERVICES["api"], wakes) as uow:
+        assert await _add(uow, second, quota=2) is not None
+        assert await _add(uow, third, quota=2) is None  # the day's 3rd, past a quota of 2
+        await uow.commit()
+    assert await _rows(engine, second) == (1, 1, 1, 2)
+    assert await _rows(engine, third) == (0, 0, 0, 2)
+
+
+async def test_a_single_statement_unit_of_work_adds_one_generation_without_a_transaction(
+    engine: AsyncEngine,
+) -> None:
+    generation = replace(_generation(), user_id=f"single-{uuid4()}")
+    wakes = Wakes()
+    async with SqlUnitOfWork(engine, outbox, SERVICES["api"], wakes, single_statement=True) as uow:
+        conn = uow.generations._conn
+        # No transaction: two statements see two transaction start times.
+        assert await conn.scalar(select(func.now())) != await conn.scalar(select(func.now()))
+        assert await _add(uow, generation, quota=None) is not None
+        # Committed by the statement itself, before `commit()` hands the event over.
+        assert await _rows(engine, generation) == (1, 1, 1, 1)
+        assert wakes.rows == []
+        with pytest.raises(RuntimeError, match="cannot add"):
+            await _add(uow, replace(_generation(), user_id=generation.user_id), quota=None)
+        with pytest.raises(RuntimeError, match="writes only"):
+            await uow.publish(REQUESTED, generation_requested(generation, NOW))
+        with pytest.raises(RuntimeError, match="writes only"):
+            await uow.record_changes([generation])
+        await uow.commit()
+    assert len(wakes.rows) == 1
+    assert await _rows(engine, generation) == (1, 1, 1, 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from uuid import UUID, uuid4
@@ -31,7 +31,14 @@ from genbus.api.adapters.usage import UsageRepository
 from genbus.api.domain.model import Generation
 from genbus.api.domain.requests import RequestLimits
 from genbus.api.domain.status import GenerationStatus
-from genbus.contracts import SERVICES, Event, EventBinding, GenerationChanged
+from genbus.contracts import (
+    REQUESTED,
+    SERVICES,
+    Event,
+    EventBinding,
+    GenerationChanged,
+    GenerationRequested,
+)
 from genbus.runtime.problems import FieldError
 
 from .fake_generations import FakeGenerationRepository
@@ -179,6 +186,22 @@ class FakeUnitOfWork:
             GenerationChanged(user_id=g.user_id, generation_id=g.id, event_seq=seq)
             for g, seq in zip(changed, seqs, strict=True)
         )
+
+    async def add_generation(
+        self,
+        generation: Generation,
+        requested: GenerationRequested,
+        *,
+        day: date,
+        quota: int | None,
+    ) -> int | None:
+        # What the real one does in one statement, step by step.
+        if await self.usage.count_creation(generation.user_id, day, quota=quota) is None:
+            return None
+        transaction_id = await self.generations.add(generation)
+        await self.publish(REQUESTED, requested)
+        await self.record_changes([generation])
+        return transaction_id
 
     async def record_deletion(self, deleted: Generation, at: datetime) -> None:
         await self.change_log.forget_generation(deleted.id)

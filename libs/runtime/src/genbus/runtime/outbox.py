@@ -1,8 +1,14 @@
 """Transactional outbox: an event is written in the same transaction as the state it announces,
 then a relay publishes it to JetStream with `Nats-Msg-Id` = event id and marks it published.
 
-Any number of relays (one per replica) may run: rows are claimed with SKIP LOCKED, and a row
-published twice after a crash is de-duplicated by JetStream and by idempotent consumers.
+The writer hands the rows it committed to its process's relay (`hand_over`), which publishes
+them at once from memory and then marks them, in one statement without a transaction of its
+own: no read of the outbox stands between a commit and its events. A sweep is the safety net
+for rows nobody handed over (the writer crashed after its commit, the publish failed, a process
+without a relay wrote them): it claims unpublished rows older than a grace period with SKIP
+LOCKED, so any number of relays (one per replica) may run, and rows another replica is
+publishing from memory are left to it. A row published twice (a crash, a sweep overtaking a
+slow publish) is de-duplicated by JetStream and by idempotent consumers.
 A row keeps the trace context of the transaction that wrote it (`traceparent` in its headers),
 so the event continues that trace however late it is relayed.
 """
@@ -11,7 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -63,25 +72,51 @@ def outbox_table(metadata: MetaData, schema: str) -> Table:
     )
 
 
-async def add_to_outbox(conn: AsyncConnection, table: Table, message: OutgoingMessage) -> None:
-    """Stage `message` in the caller's transaction. A replay of the same event id is a no-op."""
+@dataclass(frozen=True)
+class StagedRow:
+    """An outbox row written in a transaction: what its relay publishes once it commits."""
+
+    id: int
+    message: OutgoingMessage
+
+
+async def add_to_outbox(
+    conn: AsyncConnection, table: Table, message: OutgoingMessage
+) -> StagedRow | None:
+    """Stage `message` in the caller's transaction. A replay of the same event id is a no-op
+    (None: the row written earlier is published, or will be, by whoever wrote it)."""
     from sqlalchemy.dialects.postgresql import insert
 
+    values = outbox_values(message)
     stmt = (
         insert(table)
-        .values(
-            event_id=message.headers[MSG_ID_HEADER],
-            subject=message.subject,
-            payload=message.payload,
-            headers=with_trace_headers(message.headers),
-        )
+        .values(**values)
         .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(table.c.id)
     )
-    await conn.execute(stmt)
+    row_id = (await conn.execute(stmt)).scalar_one_or_none()
+    return None if row_id is None else staged_row(int(row_id), values)
+
+
+def outbox_values(message: OutgoingMessage) -> dict[str, Any]:
+    """The columns of `message`'s outbox row (its headers carry the current trace context)."""
+    return {
+        "event_id": message.headers[MSG_ID_HEADER],
+        "subject": message.subject,
+        "payload": message.payload,
+        "headers": with_trace_headers(message.headers),
+    }
+
+
+def staged_row(row_id: int, values: dict[str, Any]) -> StagedRow:
+    """The row written with `values` (from `outbox_values`), for its relay."""
+    return StagedRow(
+        row_id, OutgoingMessage(values["subject"], values["payload"], values["headers"])
+    )
 
 
 class OutboxRelay:
-    """Publishes unpublished outbox rows; woken at once by writers, and polls as a safety net."""
+    """Publishes committed outbox rows handed over by writers at once; sweeps for the rest."""
 
     def __init__(
         self,
@@ -91,6 +126,8 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         poll_interval_s: float = 0.5,
+        sweep_grace: timedelta = timedelta(seconds=2),
+        max_handed_over: int = 10_000,
         retention: timedelta = timedelta(days=2),
         backlog_interval_s: float = 5.0,
     ) -> None:
@@ -99,13 +136,22 @@ class OutboxRelay:
         self._publisher = publisher
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
+        #: The sweep leaves younger rows to the relay their writer handed them to.
+        self._sweep_grace = sweep_grace
+        self._max_handed_over = max_handed_over
         self._retention = retention
         self._backlog_interval_s = backlog_interval_s
+        self._handed_over: list[StagedRow] = []
         self._wake = asyncio.Event()
         self._stopping = False
 
-    def notify(self) -> None:
-        """Tell the relay a row was just committed, so it publishes without waiting for a poll."""
+    def hand_over(self, rows: Sequence[StagedRow]) -> None:
+        """Rows just committed: publish them now. Call on the relay's own event loop. Past
+        `max_handed_over` waiting (publishing is failing) they are left to the sweep."""
+        if self._stopping:
+            return
+        room = self._max_handed_over - len(self._handed_over)
+        self._handed_over.extend(rows[: max(room, 0)])
         self._wake.set()
 
     def stop(self) -> None:
@@ -117,10 +163,14 @@ class OutboxRelay:
         last_purge = datetime.now(UTC)
         last_backlog = 0.0
         loop = asyncio.get_running_loop()
+        last_sweep = 0.0
         while not self._stopping:
             self._wake.clear()
             try:
-                published = await self.relay_once()
+                published = await self.publish_handed_over()
+                if loop.time() - last_sweep >= self._poll_interval_s or not published:
+                    last_sweep = loop.time()
+                    published += await self.relay_once(older_than=self._sweep_grace)
             except Exception as exc:
                 log.warning("outbox relay failed, retrying", error=repr(exc))
                 published = 0
@@ -131,7 +181,7 @@ class OutboxRelay:
                 with contextlib.suppress(Exception):
                     await self.refresh_backlog()
                 last_backlog = loop.time()
-            if published >= self._batch_size:
+            if published >= self._batch_size or self._handed_over:
                 continue
             if datetime.now(UTC) - last_purge > timedelta(minutes=10):
                 with contextlib.suppress(Exception):
@@ -140,44 +190,85 @@ class OutboxRelay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
 
-    async def relay_once(self) -> int:
-        """Publish one batch of unpublished rows; returns how many were published."""
+    async def publish_handed_over(self) -> int:
+        """Publish the rows handed over so far (up to a batch) and mark them; returns how many
+        were published. Rows whose publish fails are left to the sweep."""
+        rows, self._handed_over = (
+            self._handed_over[: self._batch_size],
+            self._handed_over[self._batch_size :],
+        )
+        if not rows:
+            return 0
+        published, failed = await self._publish([(r.id, r.message) for r in rows])
+        if published:
+            async with self._engine.connect() as conn:
+                # One statement, no transaction around it: it commits on its own.
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await self._mark_published(conn, published)
+        self._count(published, failed)
+        return len(published)
+
+    async def flush(self) -> int:
+        """Publish everything handed over, then every unpublished row (at shutdown)."""
+        published = 0
+        while self._handed_over:
+            published += await self.publish_handed_over()
+        return published + await self.relay_once()
+
+    async def relay_once(self, *, older_than: timedelta = timedelta(0)) -> int:
+        """The sweep: publish one batch of unpublished rows written more than `older_than`
+        ago; returns how many were published."""
         t = self._table
         async with self._engine.begin() as conn:
+            query = select(t.c.id, t.c.subject, t.c.payload, t.c.headers).where(
+                t.c.published_at.is_(None)
+            )
+            if older_than > timedelta(0):
+                query = query.where(t.c.created_at < func.now() - older_than)
             rows = (
                 await conn.execute(
-                    select(t.c.id, t.c.subject, t.c.payload, t.c.headers)
-                    .where(t.c.published_at.is_(None))
-                    .order_by(t.c.id)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
+                    query.order_by(t.c.id).limit(self._batch_size).with_for_update(skip_locked=True)
                 )
             ).all()
             if not rows:
                 return 0
-            # Every row's publish is in flight at once; their acks are awaited together.
-            outcomes = await asyncio.gather(
-                *(
-                    self._publisher.send(OutgoingMessage(r.subject, r.payload, dict(r.headers)))
-                    for r in rows
-                ),
-                return_exceptions=True,
+            published, failed = await self._publish(
+                [(r.id, OutgoingMessage(r.subject, r.payload, dict(r.headers))) for r in rows]
             )
-            published = [r.id for r, outcome in zip(rows, outcomes, strict=True) if outcome is None]
             if published:
-                # One array parameter: one cached statement whatever the batch's size.
-                ids = bindparam("ids", published, type_=ARRAY(BigInteger))
-                await conn.execute(
-                    update(t).where(t.c.id == any_(ids)).values(published_at=func.now())
-                )
-        failed = [o for o in outcomes if isinstance(o, BaseException)]
+                await self._mark_published(conn, published)
+        self._count(published, failed)
+        return len(published)
+
+    async def _publish(
+        self, rows: Sequence[tuple[int, OutgoingMessage]]
+    ) -> tuple[list[int], list[BaseException]]:
+        """Every row's publish in flight at once, their acks awaited together: the ids of the
+        rows acked, and the errors of the others."""
+        outcomes = await asyncio.gather(
+            *(self._publisher.send(message) for _, message in rows), return_exceptions=True
+        )
+        published = [
+            row_id for (row_id, _), outcome in zip(rows, outcomes, strict=True) if outcome is None
+        ]
+        return published, [o for o in outcomes if isinstance(o, BaseException)]
+
+    async def _mark_published(self, conn: AsyncConnection, ids: list[int]) -> None:
+        # One array parameter: one cached statement whatever the batch's size.
+        t = self._table
+        await conn.execute(
+            update(t)
+            .where(t.c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger))))
+            .values(published_at=func.now())
+        )
+
+    def _count(self, published: list[int], failed: list[BaseException]) -> None:
         if published:
             METRICS.outbox_published.labels(self._publisher.service).inc(len(published))
         if failed:
-            # The rows that were not acked stay unpublished: the next round sends them again
-            # (the same `Nats-Msg-Id`, so one that was stored after all is not stored twice).
+            # The rows that were not acked stay unpublished: a sweep sends them again (the
+            # same `Nats-Msg-Id`, so one that was stored after all is not stored twice).
             raise failed[0]
-        return len(published)
 
     async def pending(self) -> int:
         t = self._table

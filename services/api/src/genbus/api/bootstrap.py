@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from faststream.nats import NatsBroker
@@ -42,7 +42,7 @@ from genbus.api.service_layer.user_feeds import UserFeeds
 from genbus.api.service_layer.waiting import WaitSlots
 from genbus.runtime.logging import get_logger
 from genbus.runtime.metrics import METRICS
-from genbus.runtime.outbox import OutboxRelay
+from genbus.runtime.outbox import OutboxRelay, StagedRow
 from genbus.runtime.publisher import EventPublisher
 from genbus.runtime.service import connect_and_bind, make_broker
 from genbus.storage import StorageSettings
@@ -125,10 +125,16 @@ class ApiRuntime:
         limits = self.tiers.effective(principal.tier, principal.overrides)
         return Policy(limits=limits, prices=self.settings.prices)
 
-    def uow(self) -> SqlUnitOfWork:
-        """A fresh unit of work (one per request or message)."""
+    def uow(self, *, single_statement: bool = False) -> SqlUnitOfWork:
+        """A fresh unit of work (one per request or message); `single_statement`: one whose
+        only write is `add_generation`, without a transaction around it."""
         return SqlUnitOfWork(
-            self.engine, outbox, TOPOLOGY, self._wake_relay, after_commit=self.notifier.publish
+            self.engine,
+            outbox,
+            TOPOLOGY,
+            self._hand_over,
+            after_commit=self.notifier.publish,
+            single_statement=single_statement,
         )
 
     def reader(self) -> SqlUnitOfWork:
@@ -162,8 +168,13 @@ class ApiRuntime:
             def wake(user_id: str) -> None:
                 loop.call_soon_threadsafe(self.feeds.wake, user_id)
 
+            def hand_over(rows: Sequence[StagedRow]) -> None:
+                loop.call_soon_threadsafe(self._hand_over, rows)
+
             self.consumers = ConsumersThread(
-                build_consumer_runtime(self.settings, clock=self.clock, relay=False, wake=wake)
+                build_consumer_runtime(
+                    self.settings, clock=self.clock, relay=False, wake=wake, hand_over=hand_over
+                )
             )
             await self.consumers.start()
         log.info("api started", role=self.settings.role)
@@ -236,9 +247,9 @@ class ApiRuntime:
                 by_user=bool(self.admission.bounds.pending_per_user),
             )
 
-    def _wake_relay(self) -> None:
+    def _hand_over(self, rows: Sequence[StagedRow]) -> None:
         if self.relay is not None:
-            self.relay.notify()
+            self.relay.hand_over(rows)
 
 
 def bootstrap(settings: ApiSettings) -> ApiRuntime:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from genbus.api.entrypoints.reconciler import run_purger, run_reconciler
 from genbus.api.service_layer.unit_of_work import SqlUnitOfWork
 from genbus.contracts import SERVICES
 from genbus.runtime.logging import get_logger
-from genbus.runtime.outbox import OutboxRelay
+from genbus.runtime.outbox import OutboxRelay, StagedRow
 from genbus.runtime.publisher import EventPublisher
 from genbus.runtime.service import connect_and_bind, make_broker
 
@@ -45,9 +45,13 @@ def _nobody(_: str) -> None:
     return None
 
 
+HandOver = Callable[[Sequence[StagedRow]], None]
+
+
 class ConsumerRuntime:
     """Consumers, reconciler and purger; `relay` adds an outbox relay (a process of its own
-    needs one; in the HTTP process the HTTP side's relay publishes every row)."""
+    needs one; in the HTTP process the HTTP side's relay publishes every row: the rows this
+    side commits go to `hand_over`)."""
 
     def __init__(
         self,
@@ -58,6 +62,7 @@ class ConsumerRuntime:
         clock: Callable[[], datetime],
         relay: bool,
         wake: Callable[[str], None] = _nobody,
+        hand_over: HandOver | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -67,6 +72,7 @@ class ConsumerRuntime:
         # Tells other replicas (and, through `wake`, this process's streams) what changed.
         self.notifier = ChangeNotifier(wake)
         self.relay: OutboxRelay | None = None
+        self._other_relay = hand_over
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         #: Copies completed outputs into the object store (`GENBUS_API_ARCHIVE_ENABLED`).
@@ -74,7 +80,7 @@ class ConsumerRuntime:
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(
-            self.engine, outbox, TOPOLOGY, self._wake_relay, after_commit=self.notifier.publish
+            self.engine, outbox, TOPOLOGY, self._hand_over, after_commit=self.notifier.publish
         )
 
     async def start(self) -> None:
@@ -134,9 +140,11 @@ class ConsumerRuntime:
             await self.engine.dispose()
         log.info("api consumers stopped")
 
-    def _wake_relay(self) -> None:
+    def _hand_over(self, rows: Sequence[StagedRow]) -> None:
         if self.relay is not None:
-            self.relay.notify()
+            self.relay.hand_over(rows)
+        elif self._other_relay is not None:
+            self._other_relay(rows)
 
 
 def build_consumer_runtime(
@@ -145,6 +153,7 @@ def build_consumer_runtime(
     clock: Callable[[], datetime],
     relay: bool,
     wake: Callable[[str], None] = _nobody,
+    hand_over: HandOver | None = None,
 ) -> ConsumerRuntime:
     """Nothing connects until `start()`: the pool and the connection belong to the loop that
     starts it."""
@@ -155,6 +164,7 @@ def build_consumer_runtime(
         clock=clock,
         relay=relay,
         wake=wake,
+        hand_over=hand_over,
     )
 
 

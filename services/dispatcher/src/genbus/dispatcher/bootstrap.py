@@ -217,7 +217,7 @@ class DispatcherRuntime:
         await asyncio.gather(*drains)
         if self.relay is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.relay.relay_once(), SHUTDOWN_CLOSE_RESERVE_S / 2)
+                await asyncio.wait_for(self.relay.flush(), SHUTDOWN_CLOSE_RESERVE_S / 2)
             self.relay.stop()
         # Every loop ends on `_stop` (the relay on `stop()`): let the HTTP servers finish their
         # own shutdown rather than cancel them midway; cancel only what outlives the reserve.

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.api.adapters.tables import generation_events
@@ -26,6 +26,24 @@ CHANGED_EVENT = "generation"
 DELETED_EVENT = "generation.deleted"
 #: The first key of the two-key advisory locks that serialise one user's change-log writes.
 _LOCK_CLASS = 0x6765_6E62  # "genb"
+
+
+def user_lock(user_id: str) -> ColumnElement[Any]:
+    """Takes `user_id`'s change-log lock until the transaction ends (select it before
+    appending that user's rows)."""
+    return func.pg_advisory_xact_lock(_LOCK_CLASS, func.hashtext(user_id))
+
+
+def change_values(change: NewChange) -> dict[str, Any]:
+    """The columns of `change`'s row (its id is drawn from the table's sequence)."""
+    return {
+        "generation_id": change.generation_id,
+        "user_id": change.user_id,
+        "event_type": change.event_type,
+        "status": change.status,
+        "payload": change.payload,
+        "created_at": change.at,
+    }
 
 
 @dataclass(frozen=True)
@@ -62,10 +80,7 @@ class ChangeLogRepository:
         """Take the change-log lock of each user, in a fixed order (no deadlock between two
         transactions that write for several users)."""
         for user_id in sorted(set(user_ids) - self._locked):
-            await self._conn.execute(
-                text("SELECT pg_advisory_xact_lock(:cls, hashtext(:user))"),
-                {"cls": _LOCK_CLASS, "user": user_id},
-            )
+            await self._conn.execute(select(user_lock(user_id)))
             self._locked.add(user_id)
 
     async def append(
@@ -104,17 +119,7 @@ class ChangeLogRepository:
         # its RETURNING rows in the order of the parameters.
         rows = await self._conn.execute(
             _t.insert().returning(_t.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    "generation_id": c.generation_id,
-                    "user_id": c.user_id,
-                    "event_type": c.event_type,
-                    "status": c.status,
-                    "payload": c.payload,
-                    "created_at": c.at,
-                }
-                for c in changes
-            ],
+            [change_values(c) for c in changes],
         )
         return [int(row[0]) for row in rows]
 

@@ -43,7 +43,9 @@ class GenerationRepository:
     async def add(self, generation: Generation) -> int:
         """Insert `generation`; returns the id of the writing transaction (admission control
         compares it with a backlog read's snapshot to tell whether the read counted the row)."""
-        written = _t.insert().values(**_to_row(generation)).returning(writing_transaction_id())
+        written = (
+            _t.insert().values(**generation_row(generation)).returning(writing_transaction_id())
+        )
         return int((await self._conn.execute(written)).scalar_one())
 
     async def get(self, generation_id: UUID, *, user_id: str | None = None) -> Generation | None:
@@ -279,7 +281,8 @@ class GenerationRepository:
         return _to_domain(row) if row is not None else None
 
 
-def _to_row(g: Generation) -> dict[str, Any]:
+def generation_row(g: Generation) -> dict[str, Any]:
+    """The generation's columns."""
     return {
         "id": g.id,
         "user_id": g.user_id,
@@ -339,7 +342,7 @@ _TIME_FIELDS = (
 
 def generation_snapshot(g: Generation) -> dict[str, Any]:
     """The generation as a JSON object (what a change-log row keeps); see `from_snapshot`."""
-    row = _to_row(g)
+    row = generation_row(g)
     for name in _UUID_FIELDS:
         row[name] = str(row[name]) if row[name] is not None else None
     for name in _TIME_FIELDS:

@@ -8,11 +8,25 @@ from typing import Literal
 from sqlalchemy import ColumnElement, case, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningInsert
 
 from genbus.api.adapters.tables import daily_usage, generations
 from genbus.api.domain.usage import UsageRow
 
 _d = daily_usage
+
+
+def counting(user_id: str, day: date, *, quota: int | None) -> ReturningInsert[int]:
+    """Counts one more generation of `user_id` on `day` unless the count is at `quota` (> 0,
+    or None: no quota), returning the new count (no row when refused)."""
+    insert_row = insert(_d).values(user_id=user_id, day=day, generations=1)
+    return insert_row.on_conflict_do_update(
+        index_elements=[_d.c.user_id, _d.c.day],
+        set_={"generations": _d.c.generations + 1},
+        where=(_d.c.generations < quota) if quota is not None else None,
+    ).returning(_d.c.generations)
+
+
 _g = generations
 GroupBy = Literal["user", "account", "provider"]
 _GROUP_COLUMNS = {"user": _g.c.user_id, "account": _g.c.account_id, "provider": _g.c.provider_id}
@@ -28,12 +42,7 @@ class UsageRepository:
         the transaction ends, so concurrent creations of one user are counted one at a time."""
         if quota is not None and quota <= 0:
             return None
-        insert_row = insert(_d).values(user_id=user_id, day=day, generations=1)
-        statement = insert_row.on_conflict_do_update(
-            index_elements=[_d.c.user_id, _d.c.day],
-            set_={"generations": _d.c.generations + 1},
-            where=(_d.c.generations < quota) if quota is not None else None,
-        ).returning(_d.c.generations)
+        statement = counting(user_id, day, quota=quota)
         count: int | None = (await self._conn.execute(statement)).scalar_one_or_none()
         return count
 

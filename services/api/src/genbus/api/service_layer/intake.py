@@ -42,9 +42,6 @@ from genbus.api.domain.requests import (
 )
 from genbus.api.domain.status import RETRYABLE, GenerationStatus
 from genbus.api.service_layer.unit_of_work import UnitOfWork
-from genbus.contracts import (
-    REQUESTED,
-)
 from genbus.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -210,7 +207,8 @@ async def _add_generation(
 ) -> tuple[Generation, int]:
     """The new generation and the id of the transaction writing it.
 
-    Counted against the caller's daily quota in this transaction: a rollback uncounts it."""
+    Counted against the caller's daily quota in the same statement: refused, nothing is
+    written; rolled back later (an idempotency claim that fails), it is uncounted."""
     draft = request.draft
     check_entitled(
         policy.limits,
@@ -219,7 +217,6 @@ async def _add_generation(
         priority=draft.priority,
         params=request.canonical_params,
     )
-    await _count_against_quota(uow, user_id, policy.limits, now)
     references = [i.generation_id for i in request.inputs if i.generation_id is not None]
     sources = await uow.generations.get_many(references, user_id=user_id)
     inputs = await _resolved_inputs(request, user_id, sources, stored)
@@ -256,25 +253,20 @@ async def _add_generation(
             draft.provider_id, request.operation_type, request.canonical_params
         ),
     )
-    transaction_id = await uow.generations.add(generation)
     requested = generation_requested(generation, now, max_in_flight=policy.limits.max_in_flight)
-    await uow.publish(REQUESTED, requested)
-    await uow.record_changes([generation])
-    return generation, transaction_id
-
-
-async def _count_against_quota(
-    uow: UnitOfWork, user_id: str, limits: Limits, now: datetime
-) -> None:
-    """Count the creation for today (UTC); `QuotaExceeded` when the day's quota is used up."""
-    if await uow.usage.count_creation(user_id, quota_day(now), quota=limits.daily_quota) is None:
+    quota = policy.limits.daily_quota
+    transaction_id = await uow.add_generation(
+        generation, requested, day=quota_day(now), quota=quota
+    )
+    if transaction_id is None:
         resets_at = quota_resets_at(now)
         raise QuotaExceeded(
-            f"your API key's quota of {limits.daily_quota} generations a day is used up; "
+            f"your API key's quota of {quota} generations a day is used up; "
             f"it resets at {resets_at.isoformat()}",
             (resets_at - now).total_seconds(),
             resets_at,
         )
+    return generation, transaction_id
 
 
 async def _resolved_inputs(

@@ -9,7 +9,7 @@ rows so that live-status streams on every replica wake up.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -24,14 +24,22 @@ from genbus.api.adapters.change_log import (
     NewChange,
 )
 from genbus.api.adapters.idempotency import IdempotencyRepository
+from genbus.api.adapters.intake_write import write_new_generation
 from genbus.api.adapters.repository import GenerationRepository, generation_snapshot
 from genbus.api.adapters.usage import UsageRepository
 from genbus.api.domain.model import Generation
 from genbus.api.service_layer.metrics import record_generation_status
-from genbus.contracts import Event, EventBinding, GenerationChanged, ServiceTopology
+from genbus.contracts import (
+    REQUESTED,
+    Event,
+    EventBinding,
+    GenerationChanged,
+    GenerationRequested,
+    ServiceTopology,
+)
 from genbus.runtime.logging import get_logger
-from genbus.runtime.outbox import add_to_outbox
-from genbus.runtime.publisher import encode_event
+from genbus.runtime.outbox import StagedRow, add_to_outbox
+from genbus.runtime.publisher import OutgoingMessage, encode_event
 
 log = get_logger(__name__)
 
@@ -69,6 +77,19 @@ class UnitOfWork(Protocol):
         """Log each generation's new state in this transaction (call after changing them)."""
         ...
 
+    async def add_generation(
+        self,
+        generation: Generation,
+        requested: GenerationRequested,
+        *,
+        day: date,
+        quota: int | None,
+    ) -> int | None:
+        """Add a new generation with its `requested` event and its first change-log row,
+        counted against its user's `quota` for `day` (None: no quota); returns the writing
+        transaction's id, or None (nothing written) when the quota is used up."""
+        ...
+
     async def record_deletion(self, deleted: Generation, at: datetime) -> None:
         """Log that the generation was deleted, dropping its earlier history."""
         ...
@@ -88,10 +109,11 @@ class SqlUnitOfWork:
         engine: AsyncEngine,
         outbox: Table,
         topology: ServiceTopology,
-        on_events_committed: Callable[[], None] = lambda: None,
+        on_events_committed: Callable[[Sequence[StagedRow]], None] = lambda _: None,
         after_commit: ChangesCommitted = _nobody,
         *,
         read_only: bool = False,
+        single_statement: bool = False,
     ) -> None:
         self._engine = engine
         self._outbox = outbox
@@ -104,7 +126,11 @@ class SqlUnitOfWork:
         #: No transaction: each statement runs on its own (autocommit), which spares a read of
         #: one statement the BEGIN and ROLLBACK round trips; nothing may be written or committed.
         self._read_only = read_only
-        self._staged = 0
+        #: No transaction either: its one write is `add_generation`, one statement that commits
+        #: on its own (sparing BEGIN and COMMIT); reads before it see what is committed.
+        self._single_statement = single_statement
+        self._written = False
+        self._staged: list[StagedRow] = []
         self._changes: list[GenerationChanged] = []
         #: (provider_id, status) of each generation this transaction moved, for the metrics.
         self._transitions: list[tuple[str, str]] = []
@@ -114,7 +140,7 @@ class SqlUnitOfWork:
             raise RuntimeError("a unit of work is used for one transaction only")
         self._conn = await self._engine.connect()
         try:
-            if self._read_only:
+            if self._read_only or self._single_statement:
                 await self._conn.execution_options(isolation_level="AUTOCOMMIT")
             else:
                 self._tx = await self._conn.begin()
@@ -142,14 +168,16 @@ class SqlUnitOfWork:
             await self._conn.close()
 
     async def commit(self) -> None:
-        if self._tx is None:
+        if self._read_only:
             raise RuntimeError("a read-only unit of work has nothing to commit")
-        await self._tx.commit()
+        if self._tx is not None:
+            await self._tx.commit()
         transitions, self._transitions = self._transitions, []
         for provider_id, status in transitions:
             record_generation_status(provider_id, status)
         if self._staged:
-            self._on_events_committed()
+            staged, self._staged = self._staged, []
+            self._on_events_committed(staged)
         if self._changes:
             changes, self._changes = self._changes, []
             try:
@@ -161,36 +189,62 @@ class SqlUnitOfWork:
     async def publish(self, binding: EventBinding[Event], event: Event) -> None:
         assert self._conn is not None
         self._check_writable()
+        row = await add_to_outbox(self._conn, self._outbox, self._encode(binding, event))
+        if row is not None:
+            self._staged.append(row)
+
+    def _encode(self, binding: EventBinding[Event], event: Event) -> OutgoingMessage:
         if binding.name not in self._publishes:
             raise PermissionError(f"{self._service} does not publish {binding.subject_prefix}")
-        await add_to_outbox(self._conn, self._outbox, encode_event(binding, event))
-        self._staged += 1
+        return encode_event(binding, event)
 
     def _check_writable(self) -> None:
         if self._read_only:
             raise RuntimeError("a read-only unit of work writes nothing")
+        if self._single_statement:
+            raise RuntimeError("a single-statement unit of work writes only `add_generation`")
 
     async def record_changes(self, changed: Sequence[Generation]) -> None:
         self._check_writable()
         await self.change_log.lock_users(g.user_id for g in changed)
-        self._transitions.extend((g.provider_id, str(g.status)) for g in changed)
         # One INSERT for them all (a group commit of consumed events brings many).
-        seqs = await self.change_log.append_many(
-            [
-                NewChange(
-                    generation_id=g.id,
-                    user_id=g.user_id,
-                    event_type=CHANGED_EVENT,
-                    status=str(g.status),
-                    payload=generation_snapshot(g),
-                    at=g.updated_at,
-                )
-                for g in changed
-            ]
+        seqs = await self.change_log.append_many([_change_of(g) for g in changed])
+        for generation, seq in zip(changed, seqs, strict=True):
+            self._changed(generation, seq)
+
+    async def add_generation(
+        self,
+        generation: Generation,
+        requested: GenerationRequested,
+        *,
+        day: date,
+        quota: int | None,
+    ) -> int | None:
+        assert self._conn is not None
+        if self._read_only or self._written:
+            raise RuntimeError("this unit of work cannot add a generation")
+        self._written = self._single_statement
+        written = await write_new_generation(
+            self._conn,
+            self._outbox,
+            generation,
+            self._encode(REQUESTED, requested),
+            _change_of(generation),
+            day=day,
+            quota=quota,
         )
-        self._changes.extend(
-            GenerationChanged(user_id=g.user_id, generation_id=g.id, event_seq=seq)
-            for g, seq in zip(changed, seqs, strict=True)
+        if written is None:
+            return None
+        self._staged.append(written.staged)
+        self._changed(generation, written.change_seq)
+        return written.transaction_id
+
+    def _changed(self, generation: Generation, seq: int) -> None:
+        self._transitions.append((generation.provider_id, str(generation.status)))
+        self._changes.append(
+            GenerationChanged(
+                user_id=generation.user_id, generation_id=generation.id, event_seq=seq
+            )
         )
 
     async def record_deletion(self, deleted: Generation, at: datetime) -> None:
@@ -215,3 +269,15 @@ class SqlUnitOfWork:
                 user_id=generation.user_id, generation_id=generation.id, event_seq=seq
             )
         )
+
+
+def _change_of(generation: Generation) -> NewChange:
+    """The change-log row of `generation`'s new state."""
+    return NewChange(
+        generation_id=generation.id,
+        user_id=generation.user_id,
+        event_type=CHANGED_EVENT,
+        status=str(generation.status),
+        payload=generation_snapshot(generation),
+        at=generation.updated_at,
+    )

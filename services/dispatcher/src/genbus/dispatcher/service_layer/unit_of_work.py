@@ -1,7 +1,8 @@
 """One transaction: the repositories it reaches, the events it stages, and its commit.
 
 `async with uow:` rolls back unless `await uow.commit()` was called inside it. Events staged
-with `stage` go to the outbox in the same transaction; the relay is woken after the commit.
+with `stage` go to the outbox in the same transaction; they are handed to the relay after the
+commit.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from genbus.dispatcher.adapters.accounts_store import AccountRepository
 from genbus.dispatcher.adapters.audit_store import AuditRepository
 from genbus.dispatcher.adapters.repository import JobRepository
 from genbus.dispatcher.adapters.tables import OUTBOX
-from genbus.runtime.outbox import OutboxRelay, add_to_outbox
+from genbus.runtime.outbox import OutboxRelay, StagedRow, add_to_outbox
 from genbus.runtime.publisher import EventPublisher
 
 
@@ -70,13 +71,13 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         self._publisher = publisher
         self._relay = relay
         self._conn: AsyncConnection | None = None
-        self._staged = 0
+        self._staged: list[StagedRow] = []
         self._committed = False
 
     async def _begin(self) -> None:
         self._conn = await self._engine.connect()
         await self._conn.begin()
-        self._staged = 0
+        self._staged = []
         self._committed = False
         self.jobs = JobRepository(self._conn)
         self.accounts = AccountRepository(self._conn)
@@ -91,13 +92,14 @@ class SqlUnitOfWork(AbstractUnitOfWork):
             await self._conn.close()
             self._conn = None
         if self._committed and self._staged and self._relay is not None:
-            self._relay.notify()
+            self._relay.hand_over(self._staged)
 
     async def stage(self, binding: EventBinding[Event], event: Event) -> None:
         assert self._conn is not None, "use inside `async with`"
         assert self._publisher is not None, "this unit of work cannot publish"
-        await add_to_outbox(self._conn, OUTBOX, self._publisher.encode(binding, event))
-        self._staged += 1
+        row = await add_to_outbox(self._conn, OUTBOX, self._publisher.encode(binding, event))
+        if row is not None:
+            self._staged.append(row)
 
     async def commit(self) -> None:
         assert self._conn is not None, "use inside `async with`"

@@ -53,7 +53,8 @@ async def create(
     created = await intake.create_generation(
         draft,
         principal.user_id,
-        runtime.uow(),
+        # Without an idempotency key, the only write is the generation's own statement.
+        runtime.uow(single_statement=claim is None),
         catalog=runtime.catalog,
         limits=runtime.limits,
         now=runtime.clock(),
@@ -76,7 +77,7 @@ async def retry(
     created = await intake.retry_generation(
         generation_id,
         principal.user_id,
-        runtime.uow(),
+        runtime.uow(single_statement=claim is None),
         catalog=runtime.catalog,
         limits=runtime.limits,
         now=runtime.clock(),
