@@ -107,6 +107,9 @@ class Dispatcher:
         self.deps = Deps(
             settings=self.settings,
             uow=lambda: SqlUnitOfWork(self.engine, publisher, relay),
+            statement_uow=lambda: SqlUnitOfWork(
+                self.engine, publisher, relay, single_statement=True
+            ),
             adapters=AdapterRegistry(),
             cipher=self.cipher,
             owner=f"test-{uuid.uuid4().hex[:8]}",

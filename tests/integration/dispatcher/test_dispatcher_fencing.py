@@ -7,6 +7,7 @@ import pytest
 from dispatcher_harness import Dispatcher, eventually
 from sqlalchemy import text
 
+from genbus.contracts import SUBMITTED, GenerationRequested, GenerationSubmitted
 from genbus.dispatcher.adapters.repository import LeaseLost
 from genbus.dispatcher.config import DispatcherSettings
 from genbus.dispatcher.domain.model import ClaimedJob
@@ -104,6 +105,47 @@ async def test_a_holder_that_lost_its_claim_can_record_nothing(dispatcher: Dispa
     job = await dispatcher.job(gid)
     assert (job["state"], job["provider_job_id"]) == ("submitted", "job-2")
     assert job["lease_token"] is None
+
+
+async def test_the_submitted_job_and_its_event_are_one_write_or_none(
+    dispatcher: Dispatcher,
+) -> None:
+    """`mark_submitted` writes the job's row and its event's outbox row in one statement, with
+    no transaction around it: a holder that lost its claim writes neither."""
+    await dispatcher.add_account("only", "sim-key-1")
+    [gid] = await dispatcher.queue()
+    stale = await _claim(dispatcher, "replica-a")
+    await _expire_leases(dispatcher)
+    uow = dispatcher.deps.uow()
+    async with uow:
+        current = await uow.jobs.recover_expired_lease("replica-b", 30.0)
+        await uow.commit()
+    assert current is not None
+    request = GenerationRequested.model_validate(current.request)
+
+    def announce(claim: ClaimedJob, job: str) -> GenerationSubmitted:
+        return GenerationSubmitted.following(
+            request, account_id=claim.account_id, provider_job_id=job, attempt=claim.attempt
+        )
+
+    uow = dispatcher.deps.one_statement()
+    async with uow:
+        with pytest.raises(LeaseLost):
+            await uow.mark_submitted(stale, "job-1", announce(stale, "job-1"))
+    assert (await dispatcher.job(gid))["state"] == "claimed"
+    assert await dispatcher.published() == []
+
+    uow = dispatcher.deps.one_statement()
+    async with uow:
+        assert await uow.mark_submitted(current, "job-2", announce(current, "job-2")) is False
+        # Committed by the statement itself, before `commit()`.
+        assert (await dispatcher.job(gid))["provider_job_id"] == "job-2"
+        with pytest.raises(RuntimeError, match="without its change"):
+            await uow.stage(SUBMITTED, announce(current, "job-3"))
+        await uow.commit()
+    [event] = await dispatcher.published()
+    assert (event["generation_id"], event["provider_job_id"]) == (str(gid), "job-2")
+    assert event["subject"] == SUBMITTED.subject("sim")
 
 
 @pytest.mark.parametrize("provider_id", ["pixverse", "sim"])

@@ -98,6 +98,9 @@ class DispatcherRuntime:
         """A fresh unit of work (one transaction); it stages events once the relay exists."""
         return SqlUnitOfWork(self.engine, self.publisher, self.relay)
 
+    def _statement_uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self.publisher, self.relay, single_statement=True)
+
     async def start(self) -> None:
         """Connect, provision, subscribe, and start the scheduler and the background loops."""
         settings = self.settings
@@ -108,6 +111,7 @@ class DispatcherRuntime:
         self.deps = Deps(
             settings=settings,
             uow=self.uow,
+            statement_uow=self._statement_uow,
             adapters=self.adapters,
             cipher=settings.credentials_cipher(),
             owner=self.owner,

@@ -24,7 +24,18 @@ from genbus.dispatcher.adapters.job_rows import (
     fence_params,
     json_param,
 )
+from genbus.dispatcher.adapters.tables import OUTBOX
 from genbus.dispatcher.domain.model import ClaimedJob, rank_accounts, servable_pairs
+
+_MARK_SUBMITTED = (
+    """
+    UPDATE dispatcher.dispatch_jobs
+       SET state = 'submitted', provider_job_id = :pj, submitted_at = now(),
+           lease_owner = NULL, lease_until = NULL, lease_token = NULL,
+           submit_started_at = NULL, updated_at = now()
+     WHERE """
+    + FENCE
+)
 
 #: Lane heads considered per claim: a few, so that replicas claiming at once each find one
 #: not locked by another (SKIP LOCKED) without walking more of the queue.
@@ -215,22 +226,49 @@ class JobClaims(JobQueries):
         """claimed → submitted. Returns whether a cancel was requested meanwhile."""
         row = (
             await self._conn.execute(
-                text(
-                    """
-                    UPDATE dispatcher.dispatch_jobs
-                       SET state = 'submitted', provider_job_id = :pj, submitted_at = now(),
-                           lease_owner = NULL, lease_until = NULL, lease_token = NULL,
-                           submit_started_at = NULL, updated_at = now()
-                     WHERE """
-                    + FENCE
-                    + " RETURNING cancel_requested"
-                ),
+                text(_MARK_SUBMITTED + " RETURNING cancel_requested"),
                 {**fence_params(claim), "pj": provider_job_id},
             )
         ).first()
         if row is None:
             raise LeaseLost(str(claim.generation_id))
         return bool(row.cancel_requested)
+
+    async def mark_submitted_staging(
+        self, claim: ClaimedJob, provider_job_id: str, outbox_row: dict[str, Any]
+    ) -> tuple[bool, int | None]:
+        """`mark_submitted` and, in the same statement, the outbox row with `outbox_row`'s
+        columns (`genbus.runtime.outbox.outbox_values`): whether a cancel was requested, and
+        the row's id (None when its event id was staged already)."""
+        row = (
+            await self._conn.execute(
+                text(
+                    f"""
+                    WITH marked AS ({_MARK_SUBMITTED} RETURNING cancel_requested),
+                    staged AS (
+                        INSERT INTO {OUTBOX.fullname} (event_id, subject, payload, headers)
+                        SELECT CAST(:event_id AS uuid), :subject, :payload,
+                               CAST(:headers AS jsonb)
+                          FROM marked
+                        ON CONFLICT (event_id) DO NOTHING
+                        RETURNING id)
+                    SELECT m.cancel_requested, (SELECT id FROM staged) AS outbox_id
+                      FROM marked m
+                    """
+                ),
+                {
+                    **fence_params(claim),
+                    "pj": provider_job_id,
+                    "event_id": outbox_row["event_id"],
+                    "subject": outbox_row["subject"],
+                    "payload": outbox_row["payload"],
+                    "headers": json_param(outbox_row["headers"]),
+                },
+            )
+        ).first()
+        if row is None:
+            raise LeaseLost(str(claim.generation_id))
+        return bool(row.cancel_requested), row.outbox_id
 
     async def requeue(self, claim: ClaimedJob, delay_s: float, error: dict[str, Any]) -> None:
         """claimed → queued, releasing the slot; dispatched again no sooner than `delay_s`.

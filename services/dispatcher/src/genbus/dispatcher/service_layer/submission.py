@@ -27,7 +27,6 @@ import structlog
 
 from genbus.contracts import (
     SUBMISSION_OUTCOME_UNKNOWN,
-    SUBMITTED,
     UNSUPPORTED_PROVIDER,
     ErrorInfo,
     GenerationRequested,
@@ -161,26 +160,25 @@ async def _record_submitted(
     the write is retried for as long as the lease is surely still ours.
     """
     claim = held.claim
+    breaker_dirty = claim.breaker_dirty or held.breaker_dirty
+    submitted = GenerationSubmitted.following(
+        request,
+        account_id=claim.account_id,
+        provider_job_id=result.provider_job_id,
+        attempt=claim.attempt,
+        cost=result.cost,
+    )
     tries = 0
     while True:
         try:
-            uow = deps.uow()
+            # Usually one write (the job and its event in one statement): no transaction.
+            uow = deps.uow() if breaker_dirty else deps.one_statement()
             async with uow:
-                cancel_requested = await uow.jobs.mark_submitted(claim, result.provider_job_id)
-                if (claim.breaker_dirty or held.breaker_dirty) and (
-                    await uow.accounts.record_breaker_success(claim.account_id)
-                ):
-                    log.info("account circuit breaker closed", account_id=claim.account_id)
-                await uow.stage(
-                    SUBMITTED,
-                    GenerationSubmitted.following(
-                        request,
-                        account_id=claim.account_id,
-                        provider_job_id=result.provider_job_id,
-                        attempt=claim.attempt,
-                        cost=result.cost,
-                    ),
+                cancel_requested = await uow.mark_submitted(
+                    claim, result.provider_job_id, submitted
                 )
+                if breaker_dirty and await uow.accounts.record_breaker_success(claim.account_id):
+                    log.info("account circuit breaker closed", account_id=claim.account_id)
                 await uow.commit()
             return cancel_requested
         except LeaseLost:
