@@ -28,7 +28,7 @@ DELETED_EVENT = "generation.deleted"
 _LOCK_CLASS = 0x6765_6E62  # "genb"
 
 
-def user_lock(user_id: str) -> ColumnElement[Any]:
+def user_lock(user_id: Any) -> ColumnElement[Any]:
     """Takes `user_id`'s change-log lock until the transaction ends (select it before
     appending that user's rows)."""
     return func.pg_advisory_xact_lock(_LOCK_CLASS, func.hashtext(user_id))

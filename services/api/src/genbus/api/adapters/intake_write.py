@@ -10,11 +10,12 @@ separate statements (see `change_log` for why the lock orders ids by commit).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import CTE, Select, Table, literal, select
+from sqlalchemy import CTE, Date, Integer, Select, Table, bindparam, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -53,8 +54,15 @@ async def write_new_generation(
     if quota is not None and quota <= 0:
         return None
     message = outbox_values(requested)
-    statement = _statement(outbox, generation_row(generation), message, change, day, quota)
-    row = (await conn.execute(statement)).one()
+    params = {
+        **_prefixed(_GENERATION, generation_row(generation)),
+        **_prefixed(_OUTBOX, message),
+        **_prefixed(_CHANGE, change_values(change)),
+        "user_id": change.user_id,
+        "day": day,
+        "quota": quota,
+    }
+    row = (await conn.execute(_statement(outbox, quota is not None), params)).one()
     if row.count is None:
         return None
     return IntakeWritten(
@@ -64,29 +72,34 @@ async def write_new_generation(
     )
 
 
-def _statement(
-    outbox: Table,
-    generation: dict[str, Any],
-    message: dict[str, Any],
-    change: NewChange,
-    day: date,
-    quota: int | None,
-) -> Select[Any]:
-    counted = counting(change.user_id, day, quota=quota).cte("counted")
+_GENERATION, _OUTBOX, _CHANGE = "g_", "o_", "c_"
+
+
+def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {prefix + name: value for name, value in values.items()}
+
+
+@functools.cache
+def _statement(outbox: Table, with_quota: bool) -> Select[Any]:
+    """Built once per shape, with a parameter per value: executing it again needs neither a
+    new statement nor its cache key (both cost more than the execution itself)."""
+    user_id = bindparam("user_id", type_=generation_events.c.user_id.type)
+    quota = bindparam("quota", type_=Integer) if with_quota else None
+    counted = counting(user_id, bindparam("day", type_=Date), quota=quota).cte("counted")
     inserted = (
-        _insert_from(generations, generation, counted)
+        _insert_from(generations, _GENERATION, counted)
         .returning(writing_transaction_id().label("xid"))
         .cte("inserted")
     )
     staged = (
-        _insert_from(outbox, message, counted)
+        _insert_from(outbox, _OUTBOX, counted, names=_OUTBOX_COLUMNS)
         .on_conflict_do_nothing(index_elements=["event_id"])
         .returning(outbox.c.id)
         .cte("staged")
     )
-    locked = select(user_lock(change.user_id).label("locked")).select_from(inserted).cte("locked")
+    locked = select(user_lock(user_id).label("locked")).select_from(inserted).cte("locked")
     logged = (
-        _insert_from(generation_events, change_values(change), locked)
+        _insert_from(generation_events, _CHANGE, locked, names=_CHANGE_COLUMNS)
         .returning(generation_events.c.id)
         .cte("logged")
     )
@@ -98,8 +111,17 @@ def _statement(
     )
 
 
-def _insert_from(table: Table, values: dict[str, Any], source: CTE) -> Insert:
-    """INSERT of one row of `values` for each row of `source` (one, or none)."""
-    names = list(values)
-    row = select(*(literal(values[n], table.c[n].type).label(n) for n in names))
-    return insert(table).from_select(names, row.select_from(source))
+#: The columns each insert writes (those of `outbox_values`, `change_values`; a generation's
+#: are all of its table's).
+_OUTBOX_COLUMNS = ("event_id", "subject", "payload", "headers")
+_CHANGE_COLUMNS = ("generation_id", "user_id", "event_type", "status", "payload", "created_at")
+
+
+def _insert_from(
+    table: Table, prefix: str, source: CTE, *, names: tuple[str, ...] | None = None
+) -> Insert:
+    """INSERT of one row, its values the parameters `prefix` + column name, for each row of
+    `source` (one, or none)."""
+    columns = names or tuple(c.name for c in table.columns)
+    row = select(*(bindparam(prefix + n, type_=table.c[n].type).label(n) for n in columns))
+    return insert(table).from_select(list(columns), row.select_from(source))

@@ -8,7 +8,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Text, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    and_,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.api.adapters.queue_standing import QueueStanding, queue_standing
@@ -27,6 +38,12 @@ from genbus.contracts import Asset, ErrorInfo
 from genbus.runtime.rows import dataclass_from_row
 
 _t = generations
+
+
+def _status_in(statuses: Iterable[GenerationStatus]) -> ColumnElement[bool]:
+    """`status IN (…)` with the statuses (constants of the state machine) written into the
+    SQL: no list parameter to expand into the statement at each execution."""
+    return _t.c.status.in_([literal_column(f"'{s.value}'") for s in sorted(statuses)])
 
 
 def writing_transaction_id() -> ColumnElement[Any]:
@@ -89,7 +106,7 @@ class GenerationRepository:
             .where(
                 _t.c.id == generation_id,
                 _t.c.user_id == user_id,
-                _t.c.status.in_(sorted(TERMINAL)),
+                _status_in(TERMINAL),
             )
             .returning(*_t.c)
         )
@@ -118,8 +135,8 @@ class GenerationRepository:
         """pending → processing; or a later attempt's details on a processing generation
         (`cost`, when the provider's submit answer told it, is the attempt's actual cost)."""
         allowed = or_(
-            _t.c.status.in_(sources_of(GenerationStatus.PROCESSING)),
-            and_(_t.c.status.in_(RESUBMITTABLE), _t.c.attempt < attempt),
+            _status_in(sources_of(GenerationStatus.PROCESSING)),
+            and_(_status_in(RESUBMITTABLE), _t.c.attempt < attempt),
         )
         return await self._compare_and_set(
             generation_id,
@@ -147,7 +164,7 @@ class GenerationRepository:
         """The submission of the attempt that already ended the generation (its completed event
         arrived first): fill in what only the submission tells, leave the outcome alone."""
         allowed = and_(
-            _t.c.status.in_(TERMINAL),
+            _status_in(TERMINAL),
             _t.c.attempt == attempt,
             _t.c.submitted_at.is_(None),
         )
@@ -191,9 +208,7 @@ class GenerationRepository:
             values["provider_job_id"] = provider_job_id
         if cost is not None:
             values["actual_cost"] = cost
-        return await self._compare_and_set(
-            generation_id, _t.c.status.in_(sources_of(status)), **values
-        )
+        return await self._compare_and_set(generation_id, _status_in(sources_of(status)), **values)
 
     async def note_asset_stored(
         self, generation_id: UUID, *, sha256: str, size_bytes: int, media_type: str, now: datetime
@@ -235,7 +250,7 @@ class GenerationRepository:
         """pending → cancelled, only while still pending."""
         return await self._compare_and_set(
             generation_id,
-            _t.c.status.in_(CANCELLABLE_AT_ONCE),
+            _status_in(CANCELLABLE_AT_ONCE),
             status=GenerationStatus.CANCELLED,
             completed_at=at,
             updated_at=at,
@@ -251,7 +266,7 @@ class GenerationRepository:
         open_statuses = list(NON_TERMINAL)
         overdue = (
             select(_t.c.id)
-            .where(_t.c.status.in_(open_statuses), _t.c.deadline_at < due_before)
+            .where(_status_in(open_statuses), _t.c.deadline_at < due_before)
             .order_by(_t.c.deadline_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -259,7 +274,7 @@ class GenerationRepository:
         )
         result = await self._conn.execute(
             update(_t)
-            .where(_t.c.id.in_(overdue), _t.c.status.in_(open_statuses))
+            .where(_t.c.id.in_(overdue), _status_in(open_statuses))
             .values(
                 status=GenerationStatus.FAILED,
                 error=error.model_dump(mode="json"),

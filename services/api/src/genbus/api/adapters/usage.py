@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, case, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -16,9 +16,10 @@ from genbus.api.domain.usage import UsageRow
 _d = daily_usage
 
 
-def counting(user_id: str, day: date, *, quota: int | None) -> ReturningInsert[int]:
+def counting(user_id: Any, day: Any, *, quota: Any | None) -> ReturningInsert[int]:
     """Counts one more generation of `user_id` on `day` unless the count is at `quota` (> 0,
-    or None: no quota), returning the new count (no row when refused)."""
+    or None: no quota), returning the new count (no row when refused). Each is a value or a
+    bound parameter."""
     insert_row = insert(_d).values(user_id=user_id, day=day, generations=1)
     return insert_row.on_conflict_do_update(
         index_elements=[_d.c.user_id, _d.c.day],
