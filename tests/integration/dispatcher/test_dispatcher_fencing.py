@@ -3,6 +3,8 @@ their answer, driven through the real scheduler against a real sim server."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import pytest
 from dispatcher_harness import Dispatcher, eventually
 from sqlalchemy import text
@@ -71,7 +73,9 @@ async def test_only_one_of_two_replicas_recovers_an_expired_lease(dispatcher: Di
     assert job["lease_token"] == winners[0].lease_token
 
 
-async def test_a_holder_that_lost_its_claim_can_record_nothing(dispatcher: Dispatcher) -> None:
+async def _claim_lost_to_another(dispatcher: Dispatcher) -> tuple[UUID, ClaimedJob, ClaimedJob]:
+    """A job claimed by replica-a, whose lease expired and was recovered by replica-b: the
+    generation, replica-a's stale claim and replica-b's current one."""
     await dispatcher.add_account("only", "sim-key-1")
     [gid] = await dispatcher.queue()
     stale = await _claim(dispatcher, "replica-a")
@@ -81,6 +85,11 @@ async def test_a_holder_that_lost_its_claim_can_record_nothing(dispatcher: Dispa
         current = await uow.jobs.recover_expired_lease("replica-b", 30.0)
         await uow.commit()
     assert current is not None
+    return gid, stale, current
+
+
+async def test_a_holder_that_lost_its_claim_can_record_nothing(dispatcher: Dispatcher) -> None:
+    gid, stale, current = await _claim_lost_to_another(dispatcher)
 
     writes = {
         "mark_submitted": lambda u: u.jobs.mark_submitted(stale, "job-1"),
@@ -112,15 +121,7 @@ async def test_the_submitted_job_and_its_event_are_one_write_or_none(
 ) -> None:
     """`mark_submitted` writes the job's row and its event's outbox row in one statement, with
     no transaction around it: a holder that lost its claim writes neither."""
-    await dispatcher.add_account("only", "sim-key-1")
-    [gid] = await dispatcher.queue()
-    stale = await _claim(dispatcher, "replica-a")
-    await _expire_leases(dispatcher)
-    uow = dispatcher.deps.uow()
-    async with uow:
-        current = await uow.jobs.recover_expired_lease("replica-b", 30.0)
-        await uow.commit()
-    assert current is not None
+    gid, stale, current = await _claim_lost_to_another(dispatcher)
     request = GenerationRequested.model_validate(current.request)
 
     def announce(claim: ClaimedJob, job: str) -> GenerationSubmitted:
