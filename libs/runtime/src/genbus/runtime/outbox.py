@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
     Column,
     DateTime,
@@ -46,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from genbus.runtime.logging import get_logger
 from genbus.runtime.metrics import METRICS
 from genbus.runtime.publisher import MSG_ID_HEADER, EventPublisher, OutgoingMessage
+from genbus.runtime.rows import insert_selecting, prefixed
 from genbus.runtime.tracing import with_trace_headers
 
 log = get_logger(__name__)
@@ -96,6 +98,28 @@ async def add_to_outbox(
     )
     row_id = (await conn.execute(stmt)).scalar_one_or_none()
     return None if row_id is None else staged_row(int(row_id), values)
+
+
+def staging_after(table: Table, source: CTE) -> CTE:
+    """A step of a larger statement: stage one outbox row for each row of `source` (the change
+    the event announces: one row, or none when it was not made), its values the parameters of
+    `outbox_params`; returns the row's `id` (none for an event id staged already)."""
+    return (
+        insert_selecting(table, source, _PARAMS_PREFIX, OUTBOX_COLUMNS)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(table.c.id)
+        .cte("staged")
+    )
+
+
+def outbox_params(values: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of a `staging_after` step, from `outbox_values`."""
+    return prefixed(_PARAMS_PREFIX, values)
+
+
+_PARAMS_PREFIX = "outbox_"
+#: The columns `outbox_values` fills (the others have defaults).
+OUTBOX_COLUMNS = ("event_id", "subject", "payload", "headers")
 
 
 def outbox_values(message: OutgoingMessage) -> dict[str, Any]:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import CTE, Date, Integer, Select, Table, bindparam, select
-from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy import Date, Integer, Select, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from genbus.api.adapters.change_log import NewChange, change_values, user_lock
@@ -24,8 +23,15 @@ from genbus.api.adapters.repository import generation_row, writing_transaction_i
 from genbus.api.adapters.tables import generation_events, generations
 from genbus.api.adapters.usage import counting
 from genbus.api.domain.model import Generation
-from genbus.runtime.outbox import StagedRow, outbox_values, staged_row
+from genbus.runtime.outbox import (
+    StagedRow,
+    outbox_params,
+    outbox_values,
+    staged_row,
+    staging_after,
+)
 from genbus.runtime.publisher import OutgoingMessage
+from genbus.runtime.rows import insert_selecting, prefixed
 
 
 @dataclass(frozen=True)
@@ -55,9 +61,9 @@ async def write_new_generation(
         return None
     message = outbox_values(requested)
     params = {
-        **_prefixed(_GENERATION, generation_row(generation)),
-        **_prefixed(_OUTBOX, message),
-        **_prefixed(_CHANGE, change_values(change)),
+        **prefixed(_GENERATION, generation_row(generation)),
+        **outbox_params(message),
+        **prefixed(_CHANGE, change_values(change)),
         "user_id": change.user_id,
         "day": day,
         "quota": quota,
@@ -72,11 +78,7 @@ async def write_new_generation(
     )
 
 
-_GENERATION, _OUTBOX, _CHANGE = "g_", "o_", "c_"
-
-
-def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
-    return {prefix + name: value for name, value in values.items()}
+_GENERATION, _CHANGE = "generation_", "change_"
 
 
 @functools.cache
@@ -87,19 +89,14 @@ def _statement(outbox: Table, with_quota: bool) -> Select[Any]:
     quota = bindparam("quota", type_=Integer) if with_quota else None
     counted = counting(user_id, bindparam("day", type_=Date), quota=quota).cte("counted")
     inserted = (
-        _insert_from(generations, _GENERATION, counted)
+        insert_selecting(generations, counted, _GENERATION)
         .returning(writing_transaction_id().label("xid"))
         .cte("inserted")
     )
-    staged = (
-        _insert_from(outbox, _OUTBOX, counted, names=_OUTBOX_COLUMNS)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(outbox.c.id)
-        .cte("staged")
-    )
+    staged = staging_after(outbox, counted)
     locked = select(user_lock(user_id).label("locked")).select_from(inserted).cte("locked")
     logged = (
-        _insert_from(generation_events, _CHANGE, locked, names=_CHANGE_COLUMNS)
+        insert_selecting(generation_events, locked, _CHANGE, _CHANGE_COLUMNS)
         .returning(generation_events.c.id)
         .cte("logged")
     )
@@ -111,17 +108,5 @@ def _statement(outbox: Table, with_quota: bool) -> Select[Any]:
     )
 
 
-#: The columns each insert writes (those of `outbox_values`, `change_values`; a generation's
-#: are all of its table's).
-_OUTBOX_COLUMNS = ("event_id", "subject", "payload", "headers")
+#: The columns `change_values` fills (a generation's are all of its table's).
 _CHANGE_COLUMNS = ("generation_id", "user_id", "event_type", "status", "payload", "created_at")
-
-
-def _insert_from(
-    table: Table, prefix: str, source: CTE, *, names: tuple[str, ...] | None = None
-) -> Insert:
-    """INSERT of one row, its values the parameters `prefix` + column name, for each row of
-    `source` (one, or none)."""
-    columns = names or tuple(c.name for c in table.columns)
-    row = select(*(bindparam(prefix + n, type_=table.c[n].type).label(n) for n in columns))
-    return insert(table).from_select(list(columns), row.select_from(source))

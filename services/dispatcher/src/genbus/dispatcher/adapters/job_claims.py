@@ -6,12 +6,13 @@ recovered by someone else gets `LeaseLost` and records nothing.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import Boolean, Select, column, select, text
 
 from genbus.dispatcher.adapters.accounts_store import AccountRepository
 from genbus.dispatcher.adapters.job_rows import (
@@ -26,6 +27,7 @@ from genbus.dispatcher.adapters.job_rows import (
 )
 from genbus.dispatcher.adapters.tables import OUTBOX
 from genbus.dispatcher.domain.model import ClaimedJob, rank_accounts, servable_pairs
+from genbus.runtime.outbox import outbox_params, staging_after
 
 _MARK_SUBMITTED = (
     """
@@ -36,6 +38,20 @@ _MARK_SUBMITTED = (
      WHERE """
     + FENCE
 )
+
+
+@functools.cache
+def _mark_submitted_staging() -> Select[Any]:
+    marked = (
+        text(_MARK_SUBMITTED + " RETURNING cancel_requested")
+        .columns(column("cancel_requested", Boolean))
+        .cte("marked")
+    )
+    staged = staging_after(OUTBOX, marked)
+    return select(
+        marked.c.cancel_requested, select(staged.c.id).scalar_subquery().label("outbox_id")
+    )
+
 
 #: Lane heads considered per claim: a few, so that replicas claiming at once each find one
 #: not locked by another (SKIP LOCKED) without walking more of the queue.
@@ -242,28 +258,8 @@ class JobClaims(JobQueries):
         the row's id (None when its event id was staged already)."""
         row = (
             await self._conn.execute(
-                text(
-                    f"""
-                    WITH marked AS ({_MARK_SUBMITTED} RETURNING cancel_requested),
-                    staged AS (
-                        INSERT INTO {OUTBOX.fullname} (event_id, subject, payload, headers)
-                        SELECT CAST(:event_id AS uuid), :subject, :payload,
-                               CAST(:headers AS jsonb)
-                          FROM marked
-                        ON CONFLICT (event_id) DO NOTHING
-                        RETURNING id)
-                    SELECT m.cancel_requested, (SELECT id FROM staged) AS outbox_id
-                      FROM marked m
-                    """
-                ),
-                {
-                    **fence_params(claim),
-                    "pj": provider_job_id,
-                    "event_id": outbox_row["event_id"],
-                    "subject": outbox_row["subject"],
-                    "payload": outbox_row["payload"],
-                    "headers": json_param(outbox_row["headers"]),
-                },
+                _mark_submitted_staging(),
+                {**fence_params(claim), "pj": provider_job_id, **outbox_params(outbox_row)},
             )
         ).first()
         if row is None:
